@@ -1,0 +1,174 @@
+"""Body lines measured from COCO-17 keypoints, with estimates where keypoints are missing.
+
+The shot grammar is written in body lines (eye line, shoulder line, hip line...) and in `u`, the
+eye-to-shoulder distance (about one head height). Missing parts are estimated from what is there
+using average proportions (eye->shoulder = u, shoulder->hip ~ 3u, hip->knee ~ 2.4u,
+knee->ankle ~ 2.2u); each estimate is recorded so the output can say what was guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .keypoints import ANKLES, EARS, EYES, FACE, HIPS, JOINTS, KNEES, KP, SHOULDERS, Person
+
+TORSO_U = 3.0   # shoulder line -> hip line, in u
+THIGH_U = 2.4   # hip line -> knee line
+SHIN_U = 2.2    # knee line -> ankle line
+CROWN_U = 0.55  # eye line -> crown (grammar)
+CHIN_U = 0.5    # eye line -> chin (grammar)
+
+
+@dataclass(frozen=True)
+class Anatomy:
+    eye_y: float
+    u: float
+    shoulder_y: float
+    hip_y: float
+    knee_y: float
+    ankle_y: float
+    face_box: tuple[float, float, float, float]   # visible face points, x0 y0 x1 y1
+    face_x: float                                  # horizontal centre of the face
+    body_x: float                                  # horizontal centre of the torso
+    shoulders_x: tuple[float, float]               # leftmost / rightmost shoulder x
+    facing: int                                    # -1 looks toward image left, +1 right, 0 camera
+    box: tuple[float, float, float, float]         # person box
+    estimated: frozenset[str]                      # lines that were estimated, not measured
+    joints: tuple[tuple[float, float], ...]        # elbows, wrists, knees, ankles present
+    ankles: tuple[tuple[float, float], ...]
+    face_points: tuple[tuple[float, float], ...]
+
+    @property
+    def torso(self) -> float:
+        return self.hip_y - self.shoulder_y
+
+    @property
+    def crown_y(self) -> float:
+        return self.eye_y - CROWN_U * self.u
+
+    @property
+    def chin_y(self) -> float:
+        return self.eye_y + CHIN_U * self.u
+
+    @property
+    def shin(self) -> float:
+        return self.ankle_y - self.knee_y
+
+
+def _mean_y(p: Person, idxs) -> float | None:
+    vis = p.visible(idxs)
+    return float(np.mean(p.keypoints[vis, 1])) if vis else None
+
+
+def _points(p: Person, idxs) -> tuple[tuple[float, float], ...]:
+    return tuple((float(p.keypoints[i, 0]), float(p.keypoints[i, 1])) for i in p.visible(idxs))
+
+
+def measure(p: Person) -> Anatomy:
+    """Measure body lines of one person (source pixels); never fails for a person with a box."""
+    kp = p.keypoints
+    est: set[str] = set()
+    bx0, by0, bx1, by1 = p.box
+    bh = max(by1 - by0, 1.0)
+
+    face_pts = _points(p, FACE)
+    eye = _mean_y(p, EYES)
+    ear = _mean_y(p, EARS)
+    shoulder = _mean_y(p, SHOULDERS)
+
+    # Head size from the face itself: robust when the body is bent or lying (u from lines ~ 0).
+    head = 0.0
+    eyes_v, ears_v = p.visible(EYES), p.visible(EARS)
+    if len(ears_v) == 2:
+        head = max(head, 1.1 * abs(kp[ears_v[0], 0] - kp[ears_v[1], 0]))
+    if len(eyes_v) == 2:
+        head = max(head, 2.6 * float(np.hypot(*(kp[eyes_v[0], :2] - kp[eyes_v[1], :2]))))
+    if p.has(KP["nose"]) and eyes_v:
+        head = max(head, 3.5 * abs(kp[KP["nose"], 1] - np.mean(kp[eyes_v, 1])))
+    if len(face_pts) >= 2:
+        fx = [q[0] for q in face_pts]
+        head = max(head, 1.0 * (max(fx) - min(fx)))
+
+    if eye is None:
+        if ear is not None:
+            eye = ear - 0.05 * max(head, 1.0)
+        elif p.has(KP["nose"]):
+            eye = float(kp[KP["nose"], 1]) - 0.25 * max(head, 0.05 * bh)
+        elif shoulder is not None:
+            # No face at all (back view, hidden head): the box top is the crown.
+            u0 = max((shoulder - by0) / (1 + CROWN_U), 0.04 * bh)
+            eye = by0 + CROWN_U * u0
+        else:
+            eye = by0 + 0.07 * bh  # box only: a standing adult's eye line
+        est.add("eye line")
+
+    if shoulder is None:
+        shoulder = eye + max(head, 0.13 * bh)
+        est.add("shoulder line")
+    u = shoulder - eye
+    # A bent, lying or foreshortened body gives a tiny u; never let it fall below the head size.
+    u = max(u, 0.8 * head, 0.02 * bh, 2.0)
+
+    hip = _mean_y(p, HIPS)
+    if hip is None or hip - shoulder < 0.8 * u:
+        hip = shoulder + TORSO_U * u if hip is None else max(hip, shoulder + 0.8 * u)
+        est.add("hip line")
+    torso = hip - shoulder
+    knee = _mean_y(p, KNEES)
+    if knee is None or knee - hip < 0.3 * torso:
+        knee = hip + THIGH_U / TORSO_U * torso if knee is None else max(knee, hip + 0.3 * torso)
+        est.add("knee line")
+    ankle = _mean_y(p, ANKLES)
+    if p.feet is not None:
+        fv = p.feet[p.feet[:, 2] >= 0.3]
+        if len(fv):
+            ankle = float(np.mean(fv[:, 1])) if ankle is None else ankle
+    if ankle is None or ankle - knee < 0.3 * torso:
+        ankle = knee + SHIN_U / TORSO_U * torso if ankle is None else max(ankle, knee + 0.3 * torso)
+        est.add("ankle line")
+
+    if face_pts:
+        fx = [q[0] for q in face_pts]
+        fy = [q[1] for q in face_pts]
+        face_box = (min(fx), min(fy), max(fx), max(fy))
+        face_x = (min(fx) + max(fx)) / 2
+    else:
+        sh = _points(p, SHOULDERS)
+        face_x = float(np.mean([q[0] for q in sh])) if sh else (bx0 + bx1) / 2
+        face_box = (face_x - 0.3 * u, eye - 0.2 * u, face_x + 0.3 * u, eye + 0.2 * u)
+
+    sh_pts = _points(p, SHOULDERS)
+    if sh_pts:
+        sx = [q[0] for q in sh_pts]
+        shoulders_x = (min(sx), max(sx))
+    else:
+        shoulders_x = (face_x - 0.8 * u, face_x + 0.8 * u)
+    torso_pts = _points(p, SHOULDERS + HIPS)
+    body_x = float(np.mean([q[0] for q in torso_pts])) if torso_pts else face_x
+
+    facing = _facing(p, face_x, u)
+    return Anatomy(eye, u, shoulder, hip, knee, ankle, face_box, face_x, body_x, shoulders_x,
+                   facing, p.box, frozenset(est), _points(p, JOINTS), _points(p, ANKLES), face_pts)
+
+
+def _facing(p: Person, face_x: float, u: float) -> int:
+    """Which way the face turns: the nose sits off the midpoint of the ears/eyes toward the gaze."""
+    kp = p.keypoints
+    if not p.has(KP["nose"]):
+        # Only one ear seen and no nose: a profile away from us; look room is unknowable.
+        return 0
+    ref = p.visible(EARS) if len(p.visible(EARS)) == 2 else p.visible(EYES)
+    if len(ref) == 2:
+        mid = float(np.mean(kp[ref, 0]))
+    elif len(p.visible(EARS)) == 1:
+        mid = float(kp[p.visible(EARS)[0], 0])
+    else:
+        return 0
+    off = (kp[KP["nose"], 0] - mid) / max(u, 1.0)
+    if off > 0.25:
+        return 1
+    if off < -0.25:
+        return -1
+    return 0

@@ -1,0 +1,1 @@
+"""Benchmarks: annotation loaders, metrics and report formatting."""

@@ -1,0 +1,513 @@
+"""The cinematic framing engine: three coordinated shots from body landmarks.
+
+Each shot is chosen from a few hundred candidate boxes of the requested aspect, scored in one
+vectorised pass: grammar rules are heavy penalties (so the best feasible box wins when the photo
+cannot satisfy them all), composition preferences are light ones. The shots are solved inside-out
+(close-up, medium, establishing) so each can contain the one before; if the photo is too tight
+for that, they are solved outside-in instead and the set that breaks fewer rules wins. The final
+boxes are checked with `grammar` and every rule still broken becomes a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import grammar as G
+from .anatomy import Anatomy, measure
+from .aspect import aspect_ratio, parse_aspect_spec
+from .describe import describe_fallback, describe_shots
+from .errors import ShotCropError
+from .keypoints import Person
+from .shots import SHOT_NAMES, Box, Shot, ShotSet, Subject
+from .subject import choose_subject
+
+Rect = tuple[float, float, float, float]
+
+# Preferred shape of each shot when the aspect is "free" (width / height).
+FREE_RATIO = {"close_up": 0.8, "medium": 0.8, "establishing": None}
+# Penalty weights: grammar rules dominate, composition preferences break ties.
+# A shot may stick out of the next by a sliver (the grammar allows 10%); past 8% it is pulled in.
+NEST_KEEP = 0.92
+W_CONTENT, W_NEST, W_EYE, W_CUT, W_LOOK, W_SOFT_CUT = 1000.0, 600.0, 300.0, 120.0, 40.0, 3.0
+
+
+@dataclass(frozen=True)
+class FramingOptions:
+    """Per-shot aspects and how to choose the subject."""
+
+    aspects: dict[str, str] = field(default_factory=lambda: {n: "original" for n in SHOT_NAMES})
+    subject_index: int | None = None
+    subject_hint: str | None = None
+    #: Keep people of similar size to the subject inside the establishing shot.
+    keep_group: bool = True
+
+    @classmethod
+    def from_spec(cls, aspects=None, **kw) -> "FramingOptions":
+        return cls(aspects=parse_aspect_spec(aspects), **kw)
+
+
+@dataclass
+class _Spec:
+    """What one shot needs, in source pixels."""
+
+    name: str
+    ratio: float | None
+    req: Rect                      # must lie inside the crop
+    h_target: float
+    top_max: float = np.inf        # y0 <= top_max
+    bot_range: tuple[float, float] = (-np.inf, np.inf)
+    eye: float | None = None
+    f_target: float = 0.3
+    x_target: float = 0.0          # preferred centre x (before thirds)
+    thirds: bool = False
+    facing: int = 0
+    face_x: float = 0.0
+    joints: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    soft_joints: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    ankles: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    min_h: float = 0.0             # establishing: room around the subject
+    soft_req: Rect | None = None   # the group: keep inside when possible
+    y_target: float | None = None
+
+
+# -- candidate search -----------------------------------------------------------------------
+def _candidates(s: _Spec, W: int, H: int, inner: Rect | None, outer: Rect | None) -> np.ndarray:
+    """Candidate boxes (n, 4): a grid of heights x vertical x horizontal placements."""
+    bx0, by0, bx1, by1 = outer if outer is not None else (0.0, 0.0, float(W), float(H))
+    aw, ah = bx1 - bx0, by1 - by0
+    r = s.ratio
+    h_fit = ah if r is None else min(ah, aw / r)
+    ht = max(s.h_target, 4.0)
+    hs = np.concatenate([np.minimum(np.geomspace(0.45 * ht, 1.7 * ht, 10), h_fit),
+                         [min(ht, h_fit)], np.geomspace(0.4 * h_fit, h_fit, 3)])
+    hs = hs[hs >= 2] if (hs >= 2).any() else np.array([max(h_fit, 1.0)])
+    if r is None:
+        pref = FREE_RATIO[s.name] or (W / H)
+        ws = np.minimum(np.maximum(pref * hs, (s.req[2] - s.req[0]) + 0.25 * hs), aw)
+    else:
+        ws = r * hs
+    H_, W_ = hs[:, None], ws[:, None]
+    # Vertical placements.
+    if s.eye is not None:
+        ys = [s.eye - f * H_ for f in (0.23, 0.27, s.f_target, 0.34, 0.39, 0.43)]
+    else:
+        ys = [by0 + t * (ah - H_) for t in np.linspace(0, 1, 6)]
+        if s.y_target is not None:
+            ys.append(s.y_target - H_ / 2)
+    ys += [s.req[1] - 0.05 * H_, s.req[3] + 0.05 * H_ - H_]
+    if inner is not None:
+        ys += [inner[1] - 0.02 * H_, inner[3] + 0.02 * H_ - H_]
+    # Horizontal placements: target, thirds, content-aligned, spread.
+    xs = [s.x_target - W_ / 2, s.req[0] - 0.06 * W_, s.req[2] + 0.06 * W_ - W_]
+    if s.thirds:
+        xs += [s.x_target - W_ / 3, s.x_target - 2 * W_ / 3]
+    if inner is not None:
+        xs += [inner[0] - 0.02 * W_, inner[2] + 0.02 * W_ - W_]
+    xs += [bx0 + t * (aw - W_) for t in np.linspace(0, 1, 4)]
+    Y = np.clip(np.hstack(np.broadcast_arrays(*ys)), by0, by1 - H_)   # (nh, ny)
+    X = np.clip(np.hstack(np.broadcast_arrays(*xs)), bx0, bx1 - W_)   # (nh, nx)
+    ny, nx = Y.shape[1], X.shape[1]
+    Y0 = np.repeat(Y, nx, axis=1).ravel()
+    X0 = np.tile(X, (1, ny)).ravel()
+    Hs = np.repeat(hs, ny * nx)
+    Ws = np.repeat(ws, ny * nx)
+    return np.stack([X0, Y0, X0 + Ws, Y0 + Hs], axis=1)
+
+
+def _cut_count(X0, Y0, X1, Y1, joints: np.ndarray, band_k: float) -> np.ndarray:
+    if len(joints):
+        # Only joints that some candidate could reach matter; groups bring hundreds.
+        m = 0.05 * float((Y1 - Y0).max())
+        keep = ((joints[:, 0] >= X0.min() - m) & (joints[:, 0] <= X1.max() + m)
+                & (joints[:, 1] >= Y0.min() - m) & (joints[:, 1] <= Y1.max() + m))
+        joints = joints[keep]
+    if len(joints) == 0:
+        return np.zeros(len(X0))
+    jx, jy = joints[None, :, 0], joints[None, :, 1]
+    band = band_k * (Y1 - Y0)[:, None] + 1.5  # + rounding to whole pixels
+    inx = (X0[:, None] <= jx) & (jx <= X1[:, None])
+    iny = (Y0[:, None] <= jy) & (jy <= Y1[:, None])
+    bottom = inx & (np.abs(Y1[:, None] - jy) < band)
+    sides = iny & ((np.abs(X0[:, None] - jx) < band) | (np.abs(X1[:, None] - jx) < band))
+    return (bottom | sides).sum(axis=1)
+
+
+def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
+           area_max: float | None, area_min: float | None, W: int, H: int,
+           anchor: Rect | None = None) -> np.ndarray:
+    X0, Y0, X1, Y1 = c.T
+    w, h = X1 - X0, Y1 - Y0
+    scale = max(s.h_target, 1.0)
+    pos = lambda v: np.maximum(v, 0.0) / scale  # noqa: E731  (continuous violation size)
+    rx0, ry0, rx1, ry1 = s.req
+    miss = pos(X0 - rx0) + pos(rx1 - X1) + pos(Y0 - ry0) + pos(ry1 - Y1)
+    cost = W_CONTENT * ((miss > 0) + miss)
+    top = pos(Y0 - s.top_max)
+    lo, hi = s.bot_range
+    bot = pos(lo - Y1) + pos(Y1 - hi)
+    cost += W_CONTENT * ((top > 0) + (bot > 0) + top + bot)
+    if s.eye is not None:
+        f = (s.eye - Y0) / h
+        eye_bad = np.maximum(0.225 - f, 0) + np.maximum(f - 0.425, 0)
+        cost += W_EYE * ((eye_bad > 0) + 10 * eye_bad) + 40 * (f - s.f_target) ** 2
+    if len(s.ankles):
+        ax, ay = s.ankles[None, :, 0], s.ankles[None, :, 1]
+        inside = ((X0[:, None] <= ax) & (ax <= X1[:, None])
+                  & (Y0[:, None] <= ay) & (ay <= Y1[:, None])).sum(axis=1)
+        cost += W_CONTENT * inside
+    cost += W_CUT * _cut_count(X0, Y0, X1, Y1, s.joints, G.CUT_BAND + 0.006)
+    cost += W_SOFT_CUT * _cut_count(X0, Y0, X1, Y1, s.soft_joints, G.CUT_BAND)
+    if s.min_h:
+        short = pos(s.min_h - h)
+        cost += W_CONTENT * ((short > 0) + short)
+    if s.soft_req is not None:
+        gx0, gy0, gx1, gy1 = s.soft_req
+        cost += 30 * ((pos(X0 - gx0) + pos(gx1 - X1) + pos(Y0 - gy0) + pos(gy1 - Y1)) > 0)
+    if inner is not None:
+        ix0, iy0, ix1, iy1 = inner
+        out = pos(X0 - ix0) + pos(ix1 - X1) + pos(Y0 - iy0) + pos(iy1 - Y1)
+        cost += W_NEST * ((out > 0) + out)
+    if outer is not None:
+        ox0, oy0, ox1, oy1 = outer
+        out = pos(ox0 - X0) + pos(X1 - ox1) + pos(oy0 - Y0) + pos(Y1 - oy1)
+        cost += W_NEST * ((out > 0) + out)
+    area = w * h
+    if area_max is not None:
+        cost += W_NEST * (area > area_max)
+    if area_min is not None:
+        cost += W_NEST * (area < area_min)
+    # Composition: size near target, look room / thirds, subject position.
+    cost += 8 * np.log(h / max(s.h_target, 1.0)) ** 2
+    cx = (X0 + X1) / 2
+    if s.facing and s.name == "close_up":
+        side = (s.face_x - X0) / w
+        want = 0.5 - 0.08 * s.facing
+        cost += W_LOOK * (np.abs(side - want) > 0.1) * np.abs(side - want) * 10
+    if s.thirds:
+        d1 = np.abs((s.x_target - X0) / w - 1 / 3)
+        d2 = np.abs((s.x_target - X0) / w - 2 / 3)
+        if s.facing > 0:
+            d = d1
+        elif s.facing < 0:
+            d = d2
+        else:
+            d = np.minimum(d1, d2)
+        cost += 6 * d
+    else:
+        cost += 6 * np.abs(cx - s.x_target) / w
+    if anchor is not None:  # refine: move edges as little as possible
+        ax0, ay0, ax1, ay1 = anchor
+        disp = np.abs(X0 - ax0) + np.abs(X1 - ax1) + np.abs(Y0 - ay0) + np.abs(Y1 - ay1)
+        cost += 20 * disp / scale
+    # Edges on the image border cost nothing extra; edges close to it look accidental.
+    return cost
+
+
+def _solve(s: _Spec, W: int, H: int, inner: Rect | None = None, outer: Rect | None = None,
+           area_max: float | None = None, area_min: float | None = None,
+           anchor: Rect | None = None, extra: np.ndarray | None = None) -> Rect:
+    c = _candidates(s, W, H, inner, outer)
+    if extra is not None:
+        c = np.vstack([c, extra])
+    cost = _score(c, s, inner, outer, area_max, area_min, W, H, anchor)
+    return tuple(float(v) for v in c[int(np.argmin(cost))])
+
+
+# -- shot specifications --------------------------------------------------------------------
+def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Person],
+           subject: int, keep_group: bool) -> dict[str, _Spec]:
+    u, eye = a.u, a.eye_y
+    fx0, fy0, fx1, fy1 = a.face_box
+    joints = np.asarray(a.joints, dtype=float).reshape(-1, 2)
+    others = [p for i, p in enumerate(people) if i != subject]
+    # Joints of people at the subject's scale: cutting a background passer-by is no amputation.
+    sh = people[subject].box_h
+    soft = [q for p in others if p.box_h >= 0.5 * sh
+            for q in measure(p).joints]
+    soft_joints = np.asarray(soft, dtype=float).reshape(-1, 2)
+    ratio = {n: aspect_ratio(aspects.get(n, "original"), W, H) for n in SHOT_NAMES}
+    pad = 0.12 * u
+
+    # Close-up: head and shoulders, eyes about a third down, look room.
+    cu_bottom = a.shoulder_y + 0.33 * a.torso
+    cu_top = eye - 0.9 * u
+    cu = _Spec("close_up", ratio["close_up"],
+               req=(fx0 - pad, min(fy0, eye - G.FOREHEAD_U * u) - 0.02 * u, fx1 + pad,
+                    max(fy1, eye + G.CHIN_MIN_U * u) + 0.02 * u),
+               h_target=cu_bottom - cu_top, top_max=eye - (G.FOREHEAD_U + 0.03) * u,
+               bot_range=(eye + (G.CHIN_MIN_U + 0.05) * u,
+                          a.shoulder_y + (G.CU_MAX_TORSO - 0.03) * a.torso),
+               eye=eye, f_target=0.31, x_target=a.face_x, facing=a.facing, face_x=a.face_x,
+               joints=joints, soft_joints=soft_joints)
+
+    # Medium: face and both shoulders down to the upper thigh; subject on a thirds line.
+    lo, hi = G.medium_bottom_range(a)
+    med_bottom = a.hip_y + 0.35 * (a.knee_y - a.hip_y)
+    med_bottom = min(max(med_bottom, lo + 0.1 * a.torso), hi - 0.05 * a.shin)
+    f_med = 0.25
+    sx0, sx1 = a.shoulders_x
+    med_ratio = ratio["medium"]
+    med_h = (med_bottom - eye) / (1 - f_med)
+    width_need = (max(sx1, fx1) - min(sx0, fx0)) + 1.2 * u
+    med = _Spec("medium", med_ratio,
+                req=(min(sx0, fx0) - pad, min(fy0, eye - G.FOREHEAD_U * u) - 0.02 * u,
+                     max(sx1, fx1) + pad, max(a.shoulder_y, fy1) + 0.05 * u),
+                h_target=med_h, top_max=eye - (G.FOREHEAD_U + 0.03) * u,
+                bot_range=(lo + 0.03 * a.torso, hi - 0.03 * a.shin), eye=eye, f_target=f_med,
+                x_target=a.body_x, facing=a.facing, face_x=a.face_x,
+                thirds=med_ratio is not None and med_ratio * med_h > 2.2 * width_need,
+                joints=joints, soft_joints=soft_joints,
+                ankles=np.asarray(a.ankles, dtype=float).reshape(-1, 2))
+
+    # Establishing: the subject with room, the group, the scene.
+    bx0, by0, bx1, by1 = (max(a.box[0], 0.0), max(a.box[1], 0.0),
+                          min(a.box[2], float(W)), min(a.box[3], float(H)))
+    group = (bx0, by0, bx1, by1)
+    if keep_group:
+        for p in others:
+            if p.box_h >= 0.5 * sh:
+                gx0, gy0, gx1, gy1 = p.clipped(W, H).box
+                group = (min(group[0], gx0), min(group[1], gy0),
+                         max(group[2], gx1), max(group[3], gy1))
+    r = ratio["establishing"]
+    h_fit = H if r is None else min(H, W / r)
+    est = _Spec("establishing", r, req=(bx0, by0, bx1, by1), h_target=0.96 * h_fit,
+                x_target=a.body_x, facing=a.facing, face_x=a.face_x, thirds=True,
+                joints=joints, soft_joints=soft_joints,
+                min_h=min((by1 - by0) / (G.SUBJECT_MAX_H - 0.03), h_fit),
+                soft_req=group, y_target=(by0 + by1) / 2)
+    return {"close_up": cu, "medium": med, "establishing": est}
+
+
+def _area(b: Rect) -> float:
+    return (b[2] - b[0]) * (b[3] - b[1])
+
+
+def _solve_set(specs: dict[str, _Spec], W: int, H: int) -> dict[str, Rect]:
+    """Inside-out first; outside-in when the photo is too tight for inside-out to cohere."""
+    cu = _solve(specs["close_up"], W, H)
+    med = _solve(specs["medium"], W, H, inner=cu, area_min=_area(cu) / 0.8)
+    est = _solve(specs["establishing"], W, H, inner=med, area_min=G.EST_AREA * 1.02 * _area(med))
+    return {"close_up": cu, "medium": med, "establishing": est}
+
+
+def _solve_set_outside_in(specs: dict[str, _Spec], W: int, H: int) -> dict[str, Rect]:
+    est = _solve(specs["establishing"], W, H)
+    med = _solve(specs["medium"], W, H, outer=est, area_max=_area(est) / (G.EST_AREA * 1.02))
+    cu = _solve(specs["close_up"], W, H, outer=med, area_max=0.8 * _area(med))
+    return {"close_up": cu, "medium": med, "establishing": est}
+
+
+def _badness(boxes: dict[str, Rect], a: Anatomy, W: int, H: int) -> int:
+    rep = G.check_set(boxes, a, W, H)
+    n = sum(len(v) for v in rep.failures.values())
+    return n + (0 if rep.coherent else 5)
+
+
+def _to_box(r: Rect, ratio: float | None, W: int, H: int) -> Box:
+    """Whole pixels that keep the aspect within one pixel: round the height, derive the width."""
+    x0, y0, x1, y1 = r
+    h = int(min(max(round(y1 - y0), 1), H))
+    w = int(min(max(round(x1 - x0), 1), W)) if ratio is None else int(round(ratio * h))
+    if ratio is not None and w > W:  # the height rounded up past the width limit
+        h = int(max(min(h, (W + 0.5) / ratio), 1))
+        w = int(min(max(round(ratio * h), 1), W))
+    w = max(w, 1)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    bx = int(min(max(round(cx - w / 2), 0), W - w))
+    by = int(min(max(round(cy - h / 2), 0), H - h))
+    return Box(bx, by, bx + w, by + h)
+
+
+def _fit_inside(inner: Box, outer: Box, ratio: float | None, max_area: float) -> Box:
+    """Shrink (keeping the aspect) and shift `inner` until it lies inside `outer` and is smaller."""
+    if inner.fraction_inside(outer) >= NEST_KEEP and inner.area <= max_area:
+        return inner
+    k = min(1.0, outer.w / inner.w, outer.h / inner.h, (max_area / inner.area) ** 0.5)
+    w, h = max(inner.w * k, 1.0), max(inner.h * k, 1.0)
+    cx, cy = inner.center
+    x0 = min(max(cx - w / 2, outer.x0), outer.x1 - w)
+    y0 = min(max(cy - h / 2, outer.y0), outer.y1 - h)
+    for _ in range(8):  # rounding can land one pixel over: shrink until it does not
+        b = _to_box((x0, y0, x0 + w, y0 + h), ratio, outer.x1, outer.y1)
+        b = Box(max(b.x0, outer.x0), max(b.y0, outer.y0), b.x1, b.y1) if b.w > 1 else b
+        if b.fraction_inside(outer) >= NEST_KEEP and b.area <= max_area:
+            return b
+        w, h = max(w * 0.97, 1.0), max(h * 0.97, 1.0)
+    return b
+
+
+def _integer_set(boxes: dict[str, Rect], ratios: dict[str, float | None], W: int,
+                 H: int) -> dict[str, Box]:
+    """Round to pixels and guarantee the set nests with strictly growing areas."""
+    est = _to_box(boxes["establishing"], ratios["establishing"], W, H)
+    med = _to_box(boxes["medium"], ratios["medium"], W, H)
+    med = _fit_inside(med, est, ratios["medium"], est.area * 0.97)
+    cu = _to_box(boxes["close_up"], ratios["close_up"], W, H)
+    cu = _fit_inside(cu, med, ratios["close_up"], med.area * 0.97)
+    return {"establishing": est, "medium": med, "close_up": cu}
+
+
+def _warnings(name: str, failures: list[str], a: Anatomy) -> list[str]:
+    out = []
+    for rule in failures:
+        if name == "medium" and rule == "waist" and a.hip_y > a.box[3] - 1:
+            out.append("medium: photo too tight to reach the waist")
+        elif name == "establishing" and rule == "room":
+            out.append("establishing: photo too tight to leave room around the subject")
+        else:
+            out.append(f"{name}: {G.RULES.get(rule, rule)}")
+    if a.estimated and name == "medium":
+        out.append(f"medium: {', '.join(sorted(a.estimated))} estimated (not visible)")
+    return out
+
+
+def _finish(boxes: dict[str, Rect], a: Anatomy, people: list[Person], subject: int,
+            aspects: dict[str, str], W: int, H: int, source: str = "framing") -> ShotSet:
+    ratios = {n: aspect_ratio(aspects[n], W, H) for n in SHOT_NAMES}
+    ints = _integer_set(boxes, ratios, W, H)
+    fl = {n: (float(b.x0), float(b.y0), float(b.x1), float(b.y1)) for n, b in ints.items()}
+    rep = G.check_set(fl, a, W, H)
+    set_warn = [] if rep.coherent else ["set: the shots do not nest cleanly (photo too tight)"]
+    descs = describe_shots(ints, a, people, subject, W, H)
+    shots = {n: Shot(n, ints[n], descs[n], aspects.get(n, "original"),
+                     tuple(_warnings(n, rep.failures[n], a))) for n in SHOT_NAMES}
+    p = people[subject].clipped(W, H)
+    sbox = Box.from_floats(*p.box, width=W, height=H)
+    return ShotSet(W, H, **shots, subject=Subject(sbox, subject), source=source,
+                   warnings=tuple(set_warn))
+
+
+# -- public API -----------------------------------------------------------------------------
+def compose(people: list[Person], width: int, height: int,
+            options: FramingOptions | None = None, image=None) -> ShotSet:
+    """Three shots for one image of `width` x `height` with the given people.
+
+    `image` (PIL) is optional: it sharpens the subject choice and guides the no-person fallback.
+    """
+    opts = options or FramingOptions()
+    W, H = int(width), int(height)
+    if W < 1 or H < 1:
+        raise ShotCropError(f"image size {width}x{height} is not valid")
+    aspects = {n: opts.aspects.get(n, "original") for n in SHOT_NAMES}
+    people = [p for p in people if p.box_w > 0 and p.box_h > 0
+              and p.box[2] > 0 and p.box[3] > 0 and p.box[0] < W and p.box[1] < H]
+    if not people:
+        return fallback(W, H, aspects, image)
+    gray = _small_gray(image) if image is not None and len(people) > 1 else None
+    subject = choose_subject(people, W, H, opts.subject_index, opts.subject_hint, gray)
+    a = measure(people[subject])
+    specs = _specs(a, aspects, W, H, people, subject, opts.keep_group)
+    boxes = _solve_set(specs, W, H)
+    if _badness(boxes, a, W, H) > 0:
+        alt = _solve_set_outside_in(specs, W, H)
+        if _badness(alt, a, W, H) < _badness(boxes, a, W, H):
+            boxes = alt
+    return _finish(boxes, a, people, subject, aspects, W, H)
+
+
+def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None = None,
+           subject_index: int | None = None) -> ShotSet:
+    """Repair boxes proposed elsewhere (a VLM, a user): move each edge the least needed.
+
+    Keeps each proposal where it already satisfies the grammar; otherwise searches boxes near it
+    (the proposal, its edge-wise repairs and the engine's candidates) with a cost on edge
+    displacement, so a narrative choice survives while joints, eye line and nesting are fixed.
+    """
+    W, H = shots.width, shots.height
+    if not people:
+        return shots
+    opts = options or FramingOptions(aspects={s.name: s.aspect for s in shots})
+    aspects = {n: opts.aspects.get(n, shots[n].aspect) for n in SHOT_NAMES}
+    if subject_index is None:
+        subject_index = opts.subject_index
+    if subject_index is None and shots.subject is not None:
+        # The person whose box best matches the proposal's subject.
+        sb = shots.subject.box
+        ious = [Box.from_floats(*p.clipped(W, H).box, width=W, height=H).iou(sb) for p in people]
+        subject_index = int(np.argmax(ious))
+    subject = choose_subject(people, W, H, subject_index, opts.subject_hint)
+    a = measure(people[subject])
+    specs = _specs(a, aspects, W, H, people, subject, opts.keep_group)
+    proposal = {n: tuple(float(v) for v in shots[n].box.to_list()) for n in SHOT_NAMES}
+    out: dict[str, Rect] = {}
+    inner = None
+    for n in ("close_up", "medium", "establishing"):
+        prop = proposal[n]
+        s = specs[n]
+        if shots[n].aspect == "free" or aspects[n] == "free":
+            s.ratio = None
+        s.h_target = prop[3] - prop[1]
+        s.x_target = (prop[0] + prop[2]) / 2
+        s.y_target = (prop[1] + prop[3]) / 2
+        s.thirds = False
+        s.eye = s.eye if n != "establishing" else None
+        if s.eye is not None:
+            s.f_target = min(max((a.eye_y - prop[1]) / max(prop[3] - prop[1], 1), 0.25), 0.4)
+        kw = {}
+        if inner is not None:
+            kw = {"inner": inner,
+                  "area_min": _area(inner) * (G.EST_AREA * 1.02 if n == "establishing" else 1.25)}
+        extra = np.asarray([prop]) if _aspect_ok(prop, s.ratio) else None
+        out[n] = _solve(s, W, H, anchor=prop, extra=extra, **kw)
+        inner = out[n]
+    return _finish(out, a, people, subject, aspects, W, H, source=shots.source)
+
+
+def _aspect_ok(r: Rect, ratio: float | None) -> bool:
+    if ratio is None:
+        return True
+    return abs((r[2] - r[0]) - ratio * (r[3] - r[1])) <= 1.0
+
+
+# -- no person: centre / saliency fallback ---------------------------------------------------
+def _small_gray(image, side: int = 128) -> np.ndarray:
+    im = image.convert("L")
+    im.thumbnail((side, side))
+    return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def _saliency_center(image, W: int, H: int) -> tuple[float, float]:
+    """Centre of mass of local contrast on a small copy (edges attract the eye)."""
+    if image is None:
+        return W / 2, H / 2
+    g = _small_gray(image)
+    if g.shape[0] < 3 or g.shape[1] < 3:
+        return W / 2, H / 2
+    gy, gx = np.gradient(g)
+    e = np.hypot(gx, gy)
+    e = np.maximum(e - np.median(e), 0)
+    if e.sum() <= 1e-6:
+        return W / 2, H / 2
+    ys, xs = np.mgrid[0:g.shape[0], 0:g.shape[1]]
+    cx = float((xs * e).sum() / e.sum() + 0.5) * W / g.shape[1]
+    cy = float((ys * e).sum() / e.sum() + 0.5) * H / g.shape[0]
+    # Pull halfway back to the centre: saliency on a small copy is a hint, not a subject.
+    return (cx + W / 2) / 2, (cy + H / 2) / 2
+
+
+def fallback(width: int, height: int, aspects: dict[str, str] | None = None,
+             image=None) -> ShotSet:
+    """No person found: nested crops around the most salient region, flagged as a fallback."""
+    W, H = int(width), int(height)
+    aspects = aspects or {n: "original" for n in SHOT_NAMES}
+    cx, cy = _saliency_center(image, W, H)
+    boxes: dict[str, Box] = {}
+    outer: Rect = (0.0, 0.0, float(W), float(H))
+    for n, scale in (("establishing", 0.92), ("medium", 0.62), ("close_up", 0.38)):
+        r = aspect_ratio(aspects.get(n, "original"), W, H) or (W / H)
+        ox0, oy0, ox1, oy1 = outer
+        h = min(oy1 - oy0, (ox1 - ox0) / r, scale * min(H, W / r))
+        w = r * h
+        x0 = min(max(cx - w / 2, ox0), ox1 - w)
+        y0 = min(max(cy - h / 2, oy0), oy1 - h)
+        b = Box.from_floats(x0, y0, x0 + w, y0 + h, W, H)
+        boxes[n] = b
+        outer = (float(b.x0), float(b.y0), float(b.x1), float(b.y1))
+    descs = describe_fallback(boxes, W, H)
+    shots = {n: Shot(n, boxes[n], descs[n], aspects.get(n, "original"),
+                     (f"{n}: no person found; centre/saliency composition",)) for n in SHOT_NAMES}
+    return ShotSet(W, H, **shots, subject=None, fallback=True,
+                   warnings=("no person found: shots follow a centre/saliency composition",))
