@@ -73,15 +73,18 @@ class _Spec:
 
 
 # -- candidate search -----------------------------------------------------------------------
-def _candidates(s: _Spec, W: int, H: int, inner: Rect | None, outer: Rect | None) -> np.ndarray:
+def _candidates(s: _Spec, W: int, H: int, inner: Rect | None, outer: Rect | None,
+                area_max: float | None = None) -> np.ndarray:
     """Candidate boxes (n, 4): a grid of heights x vertical x horizontal placements."""
     bx0, by0, bx1, by1 = outer if outer is not None else (0.0, 0.0, float(W), float(H))
     aw, ah = bx1 - bx0, by1 - by0
     r = s.ratio
     h_fit = ah if r is None else min(ah, aw / r)
+    if area_max is not None:  # the largest height whose box stays under the area cap
+        h_fit = min(h_fit, 0.995 * (area_max / (r if r is not None else aw / ah)) ** 0.5)
     ht = max(s.h_target, 4.0)
     hs = np.concatenate([np.minimum(np.geomspace(0.45 * ht, 1.7 * ht, 10), h_fit),
-                         [min(ht, h_fit)], np.geomspace(0.4 * h_fit, h_fit, 3)])
+                         [min(ht, h_fit)], np.geomspace(0.4 * h_fit, h_fit, 5)])
     hs = hs[hs >= 2] if (hs >= 2).any() else np.array([max(h_fit, 1.0)])
     if r is None:
         pref = FREE_RATIO[s.name] or (W / H)
@@ -103,6 +106,8 @@ def _candidates(s: _Spec, W: int, H: int, inner: Rect | None, outer: Rect | None
     xs = [s.x_target - W_ / 2, s.req[0] - 0.06 * W_, s.req[2] + 0.06 * W_ - W_]
     if s.thirds:
         xs += [s.x_target - W_ / 3, s.x_target - 2 * W_ / 3]
+    if s.facing:  # look room: the face a little off centre, away from where it looks
+        xs += [s.face_x - (0.5 - 0.1 * s.facing) * W_, s.face_x - (0.5 - 0.05 * s.facing) * W_]
     if inner is not None:
         xs += [inner[0] - 0.02 * W_, inner[2] + 0.02 * W_ - W_]
     xs += [bx0 + t * (aw - W_) for t in np.linspace(0, 1, 4)]
@@ -183,8 +188,9 @@ def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
     cx = (X0 + X1) / 2
     if s.facing and s.name == "close_up":
         side = (s.face_x - X0) / w
-        want = 0.5 - 0.08 * s.facing
-        cost += W_LOOK * (np.abs(side - want) > 0.1) * np.abs(side - want) * 10
+        want = 0.5 - 0.1 * s.facing
+        wrong = (side - 0.48) * s.facing > 0  # face centre past the middle, toward its gaze
+        cost += W_LOOK * wrong + 15 * np.abs(side - want)
     if s.thirds:
         d1 = np.abs((s.x_target - X0) / w - 1 / 3)
         d2 = np.abs((s.x_target - X0) / w - 2 / 3)
@@ -208,7 +214,7 @@ def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
 def _solve(s: _Spec, W: int, H: int, inner: Rect | None = None, outer: Rect | None = None,
            area_max: float | None = None, area_min: float | None = None,
            anchor: Rect | None = None, extra: np.ndarray | None = None) -> Rect:
-    c = _candidates(s, W, H, inner, outer)
+    c = _candidates(s, W, H, inner, outer, area_max)
     if extra is not None:
         c = np.vstack([c, extra])
     cost = _score(c, s, inner, outer, area_max, area_min, W, H, anchor)
@@ -350,10 +356,10 @@ def _integer_set(boxes: dict[str, Rect], ratios: dict[str, float | None], W: int
     return {"establishing": est, "medium": med, "close_up": cu}
 
 
-def _warnings(name: str, failures: list[str], a: Anatomy) -> list[str]:
+def _warnings(name: str, failures: list[str], a: Anatomy, H: int) -> list[str]:
     out = []
     for rule in failures:
-        if name == "medium" and rule == "waist" and a.hip_y > a.box[3] - 1:
+        if name == "medium" and rule == "waist" and G.medium_bottom_range(a)[0] > H:
             out.append("medium: photo too tight to reach the waist")
         elif name == "establishing" and rule == "room":
             out.append("establishing: photo too tight to leave room around the subject")
@@ -373,7 +379,7 @@ def _finish(boxes: dict[str, Rect], a: Anatomy, people: list[Person], subject: i
     set_warn = [] if rep.coherent else ["set: the shots do not nest cleanly (photo too tight)"]
     descs = describe_shots(ints, a, people, subject, W, H)
     shots = {n: Shot(n, ints[n], descs[n], aspects.get(n, "original"),
-                     tuple(_warnings(n, rep.failures[n], a))) for n in SHOT_NAMES}
+                     tuple(_warnings(n, rep.failures[n], a, H))) for n in SHOT_NAMES}
     p = people[subject].clipped(W, H)
     sbox = Box.from_floats(*p.box, width=W, height=H)
     return ShotSet(W, H, **shots, subject=Subject(sbox, subject), source=source,
@@ -494,18 +500,17 @@ def fallback(width: int, height: int, aspects: dict[str, str] | None = None,
     W, H = int(width), int(height)
     aspects = aspects or {n: "original" for n in SHOT_NAMES}
     cx, cy = _saliency_center(image, W, H)
-    boxes: dict[str, Box] = {}
-    outer: Rect = (0.0, 0.0, float(W), float(H))
+    ratios = {n: aspect_ratio(aspects.get(n, "original"), W, H) for n in SHOT_NAMES}
+    rects: dict[str, Rect] = {}
+    ox0, oy0, ox1, oy1 = 0.0, 0.0, float(W), float(H)
     for n, scale in (("establishing", 0.92), ("medium", 0.62), ("close_up", 0.38)):
-        r = aspect_ratio(aspects.get(n, "original"), W, H) or (W / H)
-        ox0, oy0, ox1, oy1 = outer
+        r = ratios[n] or (W / H)
         h = min(oy1 - oy0, (ox1 - ox0) / r, scale * min(H, W / r))
         w = r * h
         x0 = min(max(cx - w / 2, ox0), ox1 - w)
         y0 = min(max(cy - h / 2, oy0), oy1 - h)
-        b = Box.from_floats(x0, y0, x0 + w, y0 + h, W, H)
-        boxes[n] = b
-        outer = (float(b.x0), float(b.y0), float(b.x1), float(b.y1))
+        rects[n] = ox0, oy0, ox1, oy1 = (x0, y0, x0 + w, y0 + h)
+    boxes = _integer_set(rects, ratios, W, H)
     descs = describe_fallback(boxes, W, H)
     shots = {n: Shot(n, boxes[n], descs[n], aspects.get(n, "original"),
                      (f"{n}: no person found; centre/saliency composition",)) for n in SHOT_NAMES}

@@ -22,4 +22,19 @@ class PoseEstimator(Protocol):
         ...
 
 
-__all__ = ["Person", "PoseEstimator"]
+#: Perception backends by name (the CLI's --perception choices that run a model).
+BACKENDS = ("vitpose",)
+
+
+def get_estimator(name: str, **kw) -> PoseEstimator:
+    """A pose estimator by name; its heavy imports happen here, not at package import."""
+    if name == "vitpose":
+        from .hub_pose import HubPoseEstimator
+
+        return HubPoseEstimator(**kw)
+    from ..errors import ShotCropError
+
+    raise ShotCropError(f"unknown perception {name!r}: use one of {', '.join(BACKENDS)}")
+
+
+__all__ = ["BACKENDS", "Person", "PoseEstimator", "get_estimator"]

@@ -1,0 +1,157 @@
+"""`shotcrop` command line: compose shots for photos, and benchmark them.
+
+Start-up stays light: torch and transformers are imported only when a model runs, so composing
+with given keypoints starts in well under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import ShotCropError
+
+log = logging.getLogger("shotcrop")
+
+PERCEPTIONS = ("auto", "keypoints", "vitpose")
+
+
+def _add_framing_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--aspect", default=None, metavar="SPEC",
+                   help="aspect per shot, e.g. establishing=16:9,medium=4:5,close_up=1:1, or one "
+                        "aspect for all (original, free, 1:1, 4:5, 3:4, 2:3, 9:16, 16:9, 4:3, "
+                        "3:2, 21:9 or any W:H); default: the photo's own")
+    p.add_argument("--subject", type=int, default=None, metavar="INDEX",
+                   help="build the shots around this person (0-based, in perception order)")
+    p.add_argument("--subject-hint", default=None, metavar="WORD",
+                   help="choose the subject by position: largest, left, right, center")
+    p.add_argument("--perception", choices=PERCEPTIONS, default="auto",
+                   help="where body landmarks come from: 'keypoints' (--keypoints FILE), "
+                        "'vitpose' (RT-DETR + ViTPose from the Hugging Face Hub, downloaded "
+                        "once); 'auto' uses --keypoints when given, else vitpose")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shotcrop", description="Turn a photo of people into an establishing, a medium and "
+        "a close-up shot.")
+    parser.add_argument("--version", action="version", version=f"shotcrop {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser("compose", help="write the three crops and a preview for each photo")
+    c.add_argument("images", nargs="+", metavar="IMAGE")
+    c.add_argument("--keypoints", metavar="FILE",
+                   help="body keypoints: COCO person_keypoints JSON (matched by file name), "
+                        "ComfyUI POSE_KEYPOINT JSON (matched by position) or ShotCrop JSON")
+    c.add_argument("--out", default="shotcrop_out", metavar="DIR",
+                   help="output folder (default: shotcrop_out)")
+    c.add_argument("--json", action="store_true",
+                   help="print one JSON object per image per line on stdout")
+    c.add_argument("--force", action="store_true", help="overwrite existing output files")
+    c.add_argument("--no-files", action="store_true", help="write nothing; with --json to pipe")
+    _add_framing_args(c)
+
+    b = sub.add_parser("bench", help="score shots against human keypoints or expert boxes")
+    b.add_argument("--images", required=True, metavar="DIR", help="folder with the photos")
+    b.add_argument("--keypoints", metavar="COCO.json",
+                   help="human COCO keypoints: shot validity is scored against them")
+    b.add_argument("--tsc", metavar="FILE", help="expert triples (docs/tsc-format.md): IoU, BDE")
+    b.add_argument("--report", metavar="FILE.md", help="also write the tables as markdown")
+    b.add_argument("--force", action="store_true", help="overwrite an existing report")
+    _add_framing_args(b)
+    return parser
+
+
+def _make_estimator(args, keypoints):
+    """The landmark source for this run: given keypoints, or a pose model."""
+    choice = args.perception
+    if choice == "auto":
+        choice = "keypoints" if keypoints is not None else "vitpose"
+    if choice == "keypoints":
+        if keypoints is None:
+            raise ShotCropError("--perception keypoints needs --keypoints FILE")
+        return None
+    from .perception import get_estimator
+
+    return get_estimator(choice, device=args.device)
+
+
+def _people(loaded, index, keypoints, estimator):
+    if estimator is None:
+        return keypoints.people_for(loaded.path, index, image_size=loaded.size)
+    return estimator.estimate(loaded.image)
+
+
+def cmd_compose(args) -> int:
+    from .aspect import parse_aspect_spec
+    from .export import write_outputs
+    from .framing import FramingOptions, compose
+    from .imageio import load_image
+    from .perception.given import load_keypoints
+    from .progress import progress
+
+    options = FramingOptions(aspects=parse_aspect_spec(args.aspect),
+                             subject_index=args.subject, subject_hint=args.subject_hint)
+    keypoints = load_keypoints(args.keypoints) if args.keypoints else None
+    estimator = _make_estimator(args, keypoints)
+    out = Path(args.out)
+    if not args.no_files and out.exists() and not out.is_dir():
+        raise ShotCropError(f"output folder {out} is a file: choose another --out folder")
+    failed = 0
+    for i, path in enumerate(progress(args.images, desc="composing", unit="photo")):
+        try:
+            loaded = load_image(path)
+            people = _people(loaded, i, keypoints, estimator)
+            shots = compose(people, loaded.width, loaded.height, options, image=loaded.image)
+            if not args.no_files:
+                write_outputs(loaded, shots, out, force=args.force, people=people)
+            for w in shots.all_warnings:
+                log.warning("%s: %s", path, w)
+            if args.json:
+                print(shots.to_json(image=str(path)), flush=True)
+            elif not args.no_files:
+                log.info("%s -> %s", path, out)
+        except ShotCropError as e:
+            failed += 1
+            log.error("%s: %s", path, e)
+            if args.json:
+                print(json.dumps({"image": str(path), "error": str(e)}), flush=True)
+    if failed:
+        log.error("%d of %d image(s) failed", failed, len(args.images))
+    return 1 if failed else 0
+
+
+def cmd_bench(args) -> int:
+    from .bench.validity import run_bench
+
+    if not args.keypoints and not args.tsc:
+        raise ShotCropError("bench needs --keypoints COCO.json (shot validity) and/or --tsc FILE")
+    return run_bench(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s: %(message)s", stream=sys.stderr)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return cmd_compose(args) if args.command == "compose" else cmd_bench(args)
+    except ShotCropError as e:
+        log.error("%s", e)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shotcrop_core import (SHOT_NAMES, Box, FramingOptions, Person, Shot, ShotCropError, ShotSet,
+                           compose, refine)
+from shotcrop_core import grammar as G
+from shotcrop_core.anatomy import measure
+from shotcrop_core.aspect import ASPECTS, aspect_ratio
+
+
+def standing(cx=320.0, top=60.0, h=400.0, facing=0, score=1.0):
+    """A standing person of height `h` (crown at `top`), COCO-17 keypoints."""
+    u = h / 8.0
+    eye = top + 0.55 * u
+    nose_dx = 0.35 * u * facing
+    kp = [
+        (cx + nose_dx, eye + 0.3 * u), (cx + 0.2 * u, eye), (cx - 0.2 * u, eye),
+        (cx + 0.45 * u, eye + 0.1 * u), (cx - 0.45 * u, eye + 0.1 * u),
+        (cx + 0.9 * u, eye + u), (cx - 0.9 * u, eye + u),
+        (cx + 1.1 * u, eye + 2.4 * u), (cx - 1.1 * u, eye + 2.4 * u),
+        (cx + 1.0 * u, eye + 3.7 * u), (cx - 1.0 * u, eye + 3.7 * u),
+        (cx + 0.5 * u, eye + 4.0 * u), (cx - 0.5 * u, eye + 4.0 * u),
+        (cx + 0.5 * u, eye + 5.9 * u), (cx - 0.5 * u, eye + 5.9 * u),
+        (cx + 0.5 * u, eye + 7.6 * u), (cx - 0.5 * u, eye + 7.6 * u),
+    ]
+    arr = np.array([(x, y, score) for x, y in kp])
+    return Person(arr, (cx - 1.4 * u, top, cx + 1.4 * u, top + h))
+
+
+def boxes_of(s: ShotSet):
+    return {x.name: tuple(float(v) for v in x.box.to_list()) for x in s}
+
+
+def test_single_person_meets_the_grammar():
+    p = standing()
+    s = compose([p], 640, 520)
+    rep = G.check_set(boxes_of(s), measure(p), 640, 520)
+    assert rep.all_three, rep.failures
+    assert s.subject.index == 0 and not s.fallback
+    assert all(x.description for x in s)
+    assert not s.all_warnings
+
+
+@pytest.mark.parametrize("aspect", ["1:1", "4:5", "16:9", "2:3", "free", "3:2"])
+def test_aspects_hold_and_grammar_kept(aspect):
+    p = standing(cx=500, top=80, h=500)
+    s = compose([p], 1000, 700, FramingOptions.from_spec(aspect))
+    r = aspect_ratio(aspect, 1000, 700)
+    for shot in s:
+        assert shot.aspect == aspect
+        if r is not None:
+            assert abs(shot.box.w - r * shot.box.h) <= 1.0
+    rep = G.check_set(boxes_of(s), measure(p), 1000, 700)
+    assert rep.all_valid and rep.coherent, rep.failures
+
+
+def test_look_room_follows_the_face():
+    for facing in (1, -1):
+        p = standing(facing=facing)
+        s = compose([p], 640, 520, FramingOptions.from_spec("close_up=16:9"))
+        cu = s.close_up.box
+        side = (measure(p).face_x - cu.x0) / cu.w
+        assert (side < 0.5) if facing > 0 else (side > 0.5)
+
+
+def test_dev_photos_with_human_keypoints(coco, data_dir):
+    for name in coco.names:
+        people = coco.people_for(name)
+        from PIL import Image
+        W, H = Image.open(data_dir / name).size
+        s = compose(people, W, H)
+        a = measure(people[s.subject.index])
+        rep = G.check_set(boxes_of(s), a, W, H)
+        assert rep.all_valid and rep.coherent, (name, rep.failures)
+
+
+def test_group_subject_choice_and_index():
+    big, small = standing(cx=400, h=420), standing(cx=120, top=200, h=150)
+    s = compose([small, big], 640, 520)
+    assert s.subject.index == 1
+    s0 = compose([small, big], 640, 520, FramingOptions(subject_index=0))
+    assert s0.subject.index == 0
+    assert compose([small, big], 640, 520, FramingOptions(subject_hint="left")).subject.index == 0
+    # the establishing shot keeps the group
+    est = s.establishing.box
+    assert est.x0 <= small.box[0] and est.x1 >= big.box[2]
+    with pytest.raises(ShotCropError, match="out of range"):
+        compose([small, big], 640, 520, FramingOptions(subject_index=5))
+    with pytest.raises(ShotCropError, match="not understood"):
+        compose([small, big], 640, 520, FramingOptions(subject_hint="tallest girl"))
+
+
+def test_tight_portrait_says_what_it_could_not_do():
+    p = standing(cx=200, top=20, h=1200)          # only head and chest are in a 400x300 photo
+    s = compose([p], 400, 300)
+    assert s.establishing.box == Box(0, 0, 400, 300)
+    assert any("too tight to reach the waist" in w for w in s.medium.warnings)
+    rep = G.check_set(boxes_of(s), measure(p), 400, 300)
+    assert rep.coherent and rep.valid["close_up"]
+
+
+def test_no_person_fallback_is_flagged():
+    s = compose([], 800, 600)
+    assert s.fallback and s.subject is None
+    assert any("no person" in w for w in s.warnings)
+    assert G.coherent(*(boxes_of(s)[n] for n in ("close_up", "medium", "establishing")))
+
+
+def test_refine_keeps_good_boxes_and_repairs_bad_ones():
+    p = standing()
+    good = compose([p], 640, 520)
+    assert refine(good, [p]) .medium.box == good.medium.box
+    a = measure(p)
+    knee = a.knee_y
+    # a proposal whose medium ends exactly on the knees and whose close-up cuts the eyes
+    bad = good.with_shot(Shot("medium", Box(good.medium.box.x0, good.medium.box.y0,
+                                            good.medium.box.x1, int(knee)), aspect="free"))
+    bad = bad.with_shot(Shot("close_up", Box(good.close_up.box.x0, int(a.eye_y) - 2,
+                                             good.close_up.box.x1, int(a.eye_y) + 80),
+                             aspect="free"))
+    fixed = refine(bad, [p])
+    rep = G.check_set(boxes_of(fixed), a, 640, 520)
+    assert rep.all_three, rep.failures
+    # the repair stays near the proposal: the medium's top and sides barely move
+    mb, fb = bad.medium.box, fixed.medium.box
+    assert abs(mb.y0 - fb.y0) < 0.1 * mb.h and abs(mb.x0 - fb.x0) < 0.15 * mb.w
+
+
+# -- properties ----------------------------------------------------------------------------
+coord = st.floats(-0.3, 1.3, allow_nan=False)
+
+
+@st.composite
+def scenes(draw):
+    W = draw(st.integers(64, 4000))
+    H = draw(st.integers(64, 4000))
+    n = draw(st.integers(0, 3))
+    people = []
+    for _ in range(n):
+        kp = [(draw(coord) * W, draw(coord) * H, draw(st.sampled_from([0.0, 0.5, 1.0])))
+              for _ in range(17)]
+        x0, y0 = draw(coord) * W, draw(coord) * H
+        w, h = draw(st.floats(0.01, 1.2)) * W, draw(st.floats(0.01, 1.2)) * H
+        people.append(Person(np.array(kp), (x0, y0, x0 + w, y0 + h)))
+    aspects = {name: draw(st.sampled_from(ASPECTS)) for name in SHOT_NAMES}
+    return W, H, people, aspects
+
+
+@settings(max_examples=int(__import__("os").environ.get("SHOTCROP_HYPOTHESIS_EXAMPLES", 150)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenes())
+def test_any_landmarks_give_a_valid_nested_set(scene):
+    W, H, people, aspects = scene
+    s = compose(people, W, H, FramingOptions(aspects=aspects))
+    for shot in s:
+        assert shot.box.inside(W, H)
+        r = aspect_ratio(aspects[shot.name], W, H)
+        if r is not None:
+            assert abs(shot.box.w - r * shot.box.h) <= 1.0 + 1e-9, (shot, r)
+    cu, med, est = s.close_up.box, s.medium.box, s.establishing.box
+    assert cu.area < med.area < est.area
+    assert cu.fraction_inside(med) >= 0.9 and med.fraction_inside(est) >= 0.9
+    assert ShotSet.from_json(s.to_json()) == s
