@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s: %(message)s", stream=sys.stderr)
+                        format="%(levelname)s: %(message)s", stream=sys.stderr, force=True)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2

@@ -336,13 +336,21 @@ def _fit_inside(inner: Box, outer: Box, ratio: float | None, max_area: float) ->
     cx, cy = inner.center
     x0 = min(max(cx - w / 2, outer.x0), outer.x1 - w)
     y0 = min(max(cy - h / 2, outer.y0), outer.y1 - h)
-    for _ in range(8):  # rounding can land one pixel over: shrink until it does not
-        b = _to_box((x0, y0, x0 + w, y0 + h), ratio, outer.x1, outer.y1)
-        b = Box(max(b.x0, outer.x0), max(b.y0, outer.y0), b.x1, b.y1) if b.w > 1 else b
-        if b.fraction_inside(outer) >= NEST_KEEP and b.area <= max_area:
-            return b
+    for _ in range(12):  # whole pixels can land one over: shrink until they do not
+        ih = max(int(round(h)), 1)
+        iw = max(int(round(ratio * ih)) if ratio is not None else int(round(w)), 1)
+        if iw <= outer.w and ih <= outer.h:
+            bx = int(min(max(round(cx - iw / 2), outer.x0), outer.x1 - iw))
+            by = int(min(max(round(cy - ih / 2), outer.y0), outer.y1 - ih))
+            b = Box(bx, by, bx + iw, by + ih)
+            if b.area <= max_area:
+                return b
         w, h = max(w * 0.97, 1.0), max(h * 0.97, 1.0)
-    return b
+    # No box of this aspect fits (an extreme aspect inside a narrow outer shot): keep the nest.
+    iw, ih = min(max(int(round(w)), 1), outer.w), min(max(int(round(h)), 1), outer.h)
+    bx = int(min(max(round(cx - iw / 2), outer.x0), outer.x1 - iw))
+    by = int(min(max(round(cy - ih / 2), outer.y0), outer.y1 - ih))
+    return Box(bx, by, bx + iw, by + ih)
 
 
 def _integer_set(boxes: dict[str, Rect], ratios: dict[str, float | None], W: int,
