@@ -73,6 +73,13 @@ class _Spec:
 
 
 # -- candidate search -----------------------------------------------------------------------
+# Candidate heights around the target and up to the largest that fits; placements spread evenly.
+_H_AROUND = np.geomspace(0.45, 1.7, 10)
+_H_UPTO = np.geomspace(0.4, 1.0, 5)
+_SPREAD6 = tuple(np.linspace(0, 1, 6))
+_SPREAD4 = tuple(np.linspace(0, 1, 4))
+
+
 def _candidates(s: _Spec, W: int, H: int, inner: Rect | None, outer: Rect | None,
                 area_max: float | None = None) -> np.ndarray:
     """Candidate boxes (n, 4): a grid of heights x vertical x horizontal placements."""
@@ -83,8 +90,7 @@ def _candidates(s: _Spec, W: int, H: int, inner: Rect | None, outer: Rect | None
     if area_max is not None:  # the largest height whose box stays under the area cap
         h_fit = min(h_fit, 0.995 * (area_max / (r if r is not None else aw / ah)) ** 0.5)
     ht = max(s.h_target, 4.0)
-    hs = np.concatenate([np.minimum(np.geomspace(0.45 * ht, 1.7 * ht, 10), h_fit),
-                         [min(ht, h_fit)], np.geomspace(0.4 * h_fit, h_fit, 5)])
+    hs = np.concatenate([np.minimum(_H_AROUND * ht, h_fit), [min(ht, h_fit)], _H_UPTO * h_fit])
     hs = hs[hs >= 2] if (hs >= 2).any() else np.array([max(h_fit, 1.0)])
     if r is None:
         pref = FREE_RATIO[s.name] or (W / H)
@@ -96,7 +102,7 @@ def _candidates(s: _Spec, W: int, H: int, inner: Rect | None, outer: Rect | None
     if s.eye is not None:
         ys = [s.eye - f * H_ for f in (0.23, 0.27, s.f_target, 0.34, 0.39, 0.43)]
     else:
-        ys = [by0 + t * (ah - H_) for t in np.linspace(0, 1, 6)]
+        ys = [by0 + t * (ah - H_) for t in _SPREAD6]
         if s.y_target is not None:
             ys.append(s.y_target - H_ / 2)
     ys += [s.req[1] - 0.05 * H_, s.req[3] + 0.05 * H_ - H_]
@@ -110,24 +116,57 @@ def _candidates(s: _Spec, W: int, H: int, inner: Rect | None, outer: Rect | None
         xs += [s.face_x - (0.5 - 0.1 * s.facing) * W_, s.face_x - (0.5 - 0.05 * s.facing) * W_]
     if inner is not None:
         xs += [inner[0] - 0.02 * W_, inner[2] + 0.02 * W_ - W_]
-    xs += [bx0 + t * (aw - W_) for t in np.linspace(0, 1, 4)]
+    xs += [bx0 + t * (aw - W_) for t in _SPREAD4]
     Y = np.clip(np.hstack(np.broadcast_arrays(*ys)), by0, by1 - H_)   # (nh, ny)
     X = np.clip(np.hstack(np.broadcast_arrays(*xs)), bx0, bx1 - W_)   # (nh, nx)
-    ny, nx = Y.shape[1], X.shape[1]
-    Y0 = np.repeat(Y, nx, axis=1).ravel()
-    X0 = np.tile(X, (1, ny)).ravel()
-    Hs = np.repeat(hs, ny * nx)
-    Ws = np.repeat(ws, ny * nx)
-    return np.stack([X0, Y0, X0 + Ws, Y0 + Hs], axis=1)
+    return _Grid(hs, ws, Y, X)
+
+
+@dataclass
+class _Grid:
+    """Candidates as a grid: for each height hs[i] (width ws[i]), tops Y[i] x lefts X[i]."""
+
+    hs: np.ndarray
+    ws: np.ndarray
+    Y: np.ndarray
+    X: np.ndarray
+
+    def boxes(self) -> np.ndarray:
+        ny, nx = self.Y.shape[1], self.X.shape[1]
+        Y0 = np.repeat(self.Y, nx, axis=1).ravel()
+        X0 = np.tile(self.X, (1, ny)).ravel()
+        Hs = np.repeat(self.hs, ny * nx)
+        Ws = np.repeat(self.ws, ny * nx)
+        return np.stack([X0, Y0, X0 + Ws, Y0 + Hs], axis=1)
+
+    def cut_count(self, joints: np.ndarray, band_k: float) -> np.ndarray:
+        """`_cut_count` on the grid: per height, bottom and side tests are matrix products."""
+        if len(joints) == 0:
+            return np.zeros(self.Y.size * self.X.shape[1])
+        jx, jy = joints[:, 0], joints[:, 1]
+        band = (band_k * self.hs + 1.5)[:, None, None]
+        Y0, X0 = self.Y[:, :, None], self.X[:, :, None]
+        Y1, X1 = Y0 + self.hs[:, None, None], X0 + self.ws[:, None, None]
+        near_bottom = (np.abs(Y1 - jy) < band).astype(np.float32)          # (nh, ny, nj)
+        in_span_x = ((X0 <= jx) & (jx <= X1)).astype(np.float32)           # (nh, nx, nj)
+        in_span_y = ((Y0 <= jy) & (jy <= Y1)).astype(np.float32)           # (nh, ny, nj)
+        near_side = ((np.abs(X0 - jx) < band) | (np.abs(X1 - jx) < band)).astype(np.float32)
+        # Counts a joint at a bottom corner twice: only zero / non-zero and order matter.
+        cuts = near_bottom @ in_span_x.transpose(0, 2, 1) + in_span_y @ near_side.transpose(0, 2, 1)
+        return cuts.ravel()
+
+
+def _reachable(joints: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Only joints that some candidate box could reach matter; groups bring hundreds."""
+    if len(joints) == 0:
+        return joints
+    m = 0.05 * float((c[:, 3] - c[:, 1]).max()) + 2
+    keep = ((joints[:, 0] >= c[:, 0].min() - m) & (joints[:, 0] <= c[:, 2].max() + m)
+            & (joints[:, 1] >= c[:, 1].min() - m) & (joints[:, 1] <= c[:, 3].max() + m))
+    return joints[keep]
 
 
 def _cut_count(X0, Y0, X1, Y1, joints: np.ndarray, band_k: float) -> np.ndarray:
-    if len(joints):
-        # Only joints that some candidate could reach matter; groups bring hundreds.
-        m = 0.05 * float((Y1 - Y0).max())
-        keep = ((joints[:, 0] >= X0.min() - m) & (joints[:, 0] <= X1.max() + m)
-                & (joints[:, 1] >= Y0.min() - m) & (joints[:, 1] <= Y1.max() + m))
-        joints = joints[keep]
     if len(joints) == 0:
         return np.zeros(len(X0))
     jx, jy = joints[None, :, 0], joints[None, :, 1]
@@ -141,7 +180,8 @@ def _cut_count(X0, Y0, X1, Y1, joints: np.ndarray, band_k: float) -> np.ndarray:
 
 def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
            area_max: float | None, area_min: float | None, W: int, H: int,
-           anchor: Rect | None = None) -> np.ndarray:
+           anchor: Rect | None = None, cuts: tuple[np.ndarray, np.ndarray] | None = None
+           ) -> np.ndarray:
     X0, Y0, X1, Y1 = c.T
     w, h = X1 - X0, Y1 - Y0
     scale = max(s.h_target, 1.0)
@@ -162,8 +202,10 @@ def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
         inside = ((X0[:, None] <= ax) & (ax <= X1[:, None])
                   & (Y0[:, None] <= ay) & (ay <= Y1[:, None])).sum(axis=1)
         cost += W_CONTENT * inside
-    cost += W_CUT * _cut_count(X0, Y0, X1, Y1, s.joints, G.CUT_BAND + 0.006)
-    cost += W_SOFT_CUT * _cut_count(X0, Y0, X1, Y1, s.soft_joints, G.CUT_BAND)
+    if cuts is None:
+        cuts = (_cut_count(X0, Y0, X1, Y1, s.joints, G.CUT_BAND + 0.006),
+                _cut_count(X0, Y0, X1, Y1, s.soft_joints, G.CUT_BAND))
+    cost += W_CUT * cuts[0] + W_SOFT_CUT * cuts[1]
     if s.min_h:
         short = pos(s.min_h - h)
         cost += W_CONTENT * ((short > 0) + short)
@@ -214,10 +256,15 @@ def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
 def _solve(s: _Spec, W: int, H: int, inner: Rect | None = None, outer: Rect | None = None,
            area_max: float | None = None, area_min: float | None = None,
            anchor: Rect | None = None, extra: np.ndarray | None = None) -> Rect:
-    c = _candidates(s, W, H, inner, outer, area_max)
-    if extra is not None:
+    grid = _candidates(s, W, H, inner, outer, area_max)
+    c = grid.boxes()
+    cuts = (grid.cut_count(_reachable(s.joints, c), G.CUT_BAND + 0.006),
+            grid.cut_count(_reachable(s.soft_joints, c), G.CUT_BAND))
+    cost = _score(c, s, inner, outer, area_max, area_min, W, H, anchor, cuts)
+    if extra is not None:  # boxes proposed from outside the grid (refine)
         c = np.vstack([c, extra])
-    cost = _score(c, s, inner, outer, area_max, area_min, W, H, anchor)
+        cost = np.concatenate([cost, _score(extra, s, inner, outer, area_max, area_min, W, H,
+                                            anchor)])
     return tuple(float(v) for v in c[int(np.argmin(cost))])
 
 
@@ -415,7 +462,9 @@ def compose(people: list[Person], width: int, height: int,
     a = measure(people[subject])
     specs = _specs(a, aspects, W, H, people, subject, opts.keep_group)
     boxes = _solve_set(specs, W, H)
-    if _badness(boxes, a, W, H) > 0:
+    rep = G.check_set(boxes, a, W, H)
+    if not rep.coherent or "wider" in rep.failures["establishing"]:
+        # Too tight to grow each shot around the last: shrink each inside the next instead.
         alt = _solve_set_outside_in(specs, W, H)
         if _badness(alt, a, W, H) < _badness(boxes, a, W, H):
             boxes = alt
