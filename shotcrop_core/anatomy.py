@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .keypoints import ANKLES, EARS, EYES, FACE, HIPS, JOINTS, KNEES, KP, SHOULDERS, Person
+from .keypoints import (ANKLES, EARS, ELBOWS, EYES, FACE, HIPS, JOINTS, KNEES, KP, SHOULDERS,
+                        WRISTS, Person)
 
 TORSO_U = 3.0   # shoulder line -> hip line, in u
 THIGH_U = 2.4   # hip line -> knee line
@@ -36,6 +37,8 @@ class Anatomy:
     facing: int                                    # -1 looks toward image left, +1 right, 0 camera
     box: tuple[float, float, float, float]         # person box
     estimated: frozenset[str]                      # lines that were estimated, not measured
+    upright: bool                                  # head above the shoulders (grammar applies)
+    upper_body: tuple[float, float, float, float]  # face, shoulders, arms and hips present
     joints: tuple[tuple[float, float], ...]        # elbows, wrists, knees, ankles present
     ankles: tuple[tuple[float, float], ...]
     face_points: tuple[tuple[float, float], ...]
@@ -108,6 +111,8 @@ def measure(p: Person) -> Anatomy:
         shoulder = eye + max(head, 0.13 * bh)
         est.add("shoulder line")
     u = shoulder - eye
+    # Eyes level with or below the shoulders: bent over, lying, upside down.
+    upright = u >= 0.35 * max(head, 1.0) or bool({"eye line", "shoulder line"} & est)
     # A bent, lying or foreshortened body gives a tiny u; never let it fall below the head size.
     u = max(u, 0.8 * head, 0.02 * bh, 2.0)
 
@@ -149,8 +154,12 @@ def measure(p: Person) -> Anatomy:
     body_x = float(np.mean([q[0] for q in torso_pts])) if torso_pts else face_x
 
     facing = _facing(p, face_x, u)
+    ub = list(face_pts) + list(_points(p, SHOULDERS + ELBOWS + WRISTS + HIPS))
+    upper_body = ((min(q[0] for q in ub), min(q[1] for q in ub), max(q[0] for q in ub),
+                   max(q[1] for q in ub)) if ub else face_box)
     return Anatomy(eye, u, shoulder, hip, knee, ankle, face_box, face_x, body_x, shoulders_x,
-                   facing, p.box, frozenset(est), _points(p, JOINTS), _points(p, ANKLES), face_pts)
+                   facing, p.box, frozenset(est), upright, upper_body, _points(p, JOINTS),
+                   _points(p, ANKLES), face_pts)
 
 
 def _facing(p: Person, face_x: float, u: float) -> int:

@@ -314,6 +314,22 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
                 joints=joints, soft_joints=soft_joints,
                 ankles=np.asarray(a.ankles, dtype=float).reshape(-1, 2))
 
+    if not a.upright:
+        # The grammar's vertical lines mean nothing for a body that is not upright: frame the
+        # face and the upper body around their centres instead (warned as such).
+        hx0, hy0, hx1, hy1 = fx0 - 0.5 * u, fy0 - 0.5 * u, fx1 + 0.5 * u, fy1 + 0.5 * u
+        cu = _Spec("close_up", ratio["close_up"], req=(hx0, hy0, hx1, hy1),
+                   h_target=1.5 * max(hx1 - hx0, hy1 - hy0), x_target=(hx0 + hx1) / 2,
+                   y_target=(hy0 + hy1) / 2, facing=a.facing, face_x=a.face_x, joints=joints,
+                   soft_joints=soft_joints)
+        ux0, uy0, ux1, uy1 = a.upper_body
+        ux0, uy0, ux1, uy1 = (min(ux0, hx0) - pad, min(uy0, hy0) - pad, max(ux1, hx1) + pad,
+                              max(uy1, hy1) + pad)
+        med = _Spec("medium", med_ratio, req=(ux0, uy0, ux1, uy1),
+                    h_target=1.2 * max(uy1 - uy0, (ux1 - ux0) / (med_ratio or 1.0)),
+                    x_target=(ux0 + ux1) / 2, y_target=(uy0 + uy1) / 2, facing=a.facing,
+                    face_x=a.face_x, joints=joints, soft_joints=soft_joints)
+
     # Establishing: the subject with room, the group, the scene.
     bx0, by0, bx1, by1 = (max(a.box[0], 0.0), max(a.box[1], 0.0),
                           min(a.box[2], float(W)), min(a.box[3], float(H)))
@@ -432,6 +448,9 @@ def _finish(boxes: dict[str, Rect], a: Anatomy, people: list[Person], subject: i
     fl = {n: (float(b.x0), float(b.y0), float(b.x1), float(b.y1)) for n, b in ints.items()}
     rep = G.check_set(fl, a, W, H)
     set_warn = [] if rep.coherent else ["set: the shots do not nest cleanly (photo too tight)"]
+    if not a.upright:
+        set_warn.append("subject is not upright (bent, lying or upside down): the medium and "
+                        "close-up are framed around the body and face, not the shot grammar")
     descs = describe_shots(ints, a, people, subject, W, H)
     shots = {n: Shot(n, ints[n], descs[n], aspects.get(n, "original"),
                      tuple(_warnings(n, rep.failures[n], a, H))) for n in SHOT_NAMES}
