@@ -13,23 +13,15 @@ from PIL import Image
 
 from shotcrop_core.cli import main
 
+from people import standing
+
 ROOT = Path(__file__).parent.parent
 
 
 def person_kp(W, H):
     """A standing person filling most of a W x H frame, as 51 COCO numbers."""
-    cx, top, h = W / 2, 0.08 * H, 0.85 * H
-    u = h / 8
-    eye = top + 0.55 * u
-    pts = [(cx, eye + 0.3 * u), (cx + 0.2 * u, eye), (cx - 0.2 * u, eye),
-           (cx + 0.45 * u, eye + 0.1 * u), (cx - 0.45 * u, eye + 0.1 * u),
-           (cx + 0.9 * u, eye + u), (cx - 0.9 * u, eye + u),
-           (cx + 1.1 * u, eye + 2.4 * u), (cx - 1.1 * u, eye + 2.4 * u),
-           (cx + 1.0 * u, eye + 3.7 * u), (cx - 1.0 * u, eye + 3.7 * u),
-           (cx + 0.5 * u, eye + 4 * u), (cx - 0.5 * u, eye + 4 * u),
-           (cx + 0.5 * u, eye + 5.9 * u), (cx - 0.5 * u, eye + 5.9 * u),
-           (cx + 0.5 * u, eye + 7.6 * u), (cx - 0.5 * u, eye + 7.6 * u)]
-    return [v for x, y in pts for v in (round(x, 1), round(y, 1), 1.0)]
+    p = standing(cx=W / 2, top=0.08 * H, h=0.85 * H)
+    return [round(float(v), 1) for v in p.keypoints.reshape(-1)]
 
 
 @pytest.fixture()
