@@ -79,7 +79,12 @@ def _make_estimator(args, keypoints):
         return None
     from .perception import get_estimator
 
-    return get_estimator(choice, device=args.device)
+    estimator = get_estimator(choice, device=args.device)
+    # Load once up front: a missing model is one run-level error, not one per photo.
+    load = getattr(estimator, "load", None)
+    if callable(load):
+        load()
+    return estimator
 
 
 def _people(loaded, index, keypoints, estimator):
