@@ -69,6 +69,7 @@ class _Spec:
     ankles: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     min_h: float = 0.0             # establishing: room around the subject
     soft_req: Rect | None = None   # the group: keep inside when possible
+    core: Rect | None = None       # the head: never traded away for anything else
     y_target: float | None = None
 
 
@@ -189,6 +190,10 @@ def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
     rx0, ry0, rx1, ry1 = s.req
     miss = pos(X0 - rx0) + pos(rx1 - X1) + pos(Y0 - ry0) + pos(ry1 - Y1)
     cost = W_CONTENT * ((miss > 0) + miss)
+    if s.core is not None:
+        hx0, hy0, hx1, hy1 = s.core
+        hmiss = pos(X0 - hx0) + pos(hx1 - X1) + pos(Y0 - hy0) + pos(hy1 - Y1)
+        cost += 3 * W_CONTENT * ((hmiss > 0) + hmiss)
     top = pos(Y0 - s.top_max)
     lo, hi = s.bot_range
     bot = pos(lo - Y1) + pos(Y1 - hi)
@@ -347,6 +352,10 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
                 joints=joints, soft_joints=soft_joints,
                 min_h=min((by1 - by0) / (G.SUBJECT_MAX_H - 0.03), h_fit),
                 soft_req=group, y_target=(by0 + by1) / 2)
+    # When nothing fits, keep the head: a frame of feet and torso is no shot of anyone.
+    head = (fx0 - pad, min(fy0, a.crown_y), fx1 + pad, max(fy1, a.chin_y))
+    for spec in (cu, med, est):
+        spec.core = head
     return {"close_up": cu, "medium": med, "establishing": est}
 
 
@@ -369,10 +378,15 @@ def _solve_set_outside_in(specs: dict[str, _Spec], W: int, H: int) -> dict[str, 
     return {"close_up": cu, "medium": med, "establishing": est}
 
 
+#: How much each broken rule weighs when two candidate sets are compared.
+_RULE_WEIGHT = {"face": 20, "forehead": 10, "subject": 10, "shoulders": 6, "room": 3, "wider": 3}
+
+
 def _badness(boxes: dict[str, Rect], a: Anatomy, W: int, H: int) -> int:
     rep = G.check_set(boxes, a, W, H)
-    n = sum(len(v) for v in rep.failures.values())
-    return n + (0 if rep.coherent else 5)
+    n = sum(_RULE_WEIGHT.get(r, 2 if r not in G.COMPOSITION else 1)
+            for v in rep.failures.values() for r in v)
+    return n + (0 if rep.coherent else 8)
 
 
 def _to_box(r: Rect, ratio: float | None, W: int, H: int) -> Box:
