@@ -147,3 +147,18 @@ def test_any_landmarks_give_a_valid_nested_set(scene):
     assert cu.area < med.area < est.area
     assert cu.fraction_inside(med) >= 0.9 and med.fraction_inside(est) >= 0.9
     assert ShotSet.from_json(s.to_json()) == s
+
+
+def test_impossible_aspect_keeps_the_head():
+    """A person filling a portrait photo cannot fit a 16:9 establishing shot: every shot must
+    still hold the face (never a frame of torso and feet), and the set still nests."""
+    p = standing(cx=240, top=10, h=620)
+    s = compose([p], 480, 640, FramingOptions.from_spec("establishing=16:9,medium=4:5,close_up=1:1"))
+    a = measure(p)
+    for shot in s:
+        b = shot.box
+        assert b.x0 <= a.face_box[0] and a.face_box[2] <= b.x1, shot
+        assert b.y0 <= a.face_box[1] and a.face_box[3] <= b.y1, shot
+    assert any("subject" in w or "room" in w for w in s.establishing.warnings)
+    rep = G.check_set(boxes_of(s), a, 480, 640)
+    assert rep.coherent
