@@ -17,7 +17,7 @@ from .errors import ShotCropError
 
 log = logging.getLogger("shotcrop")
 
-PERCEPTIONS = ("auto", "keypoints", "vitpose")
+PERCEPTIONS = ("auto", "keypoints", "blazepose", "vitpose")
 
 
 def _add_framing_args(p: argparse.ArgumentParser) -> None:
@@ -31,8 +31,9 @@ def _add_framing_args(p: argparse.ArgumentParser) -> None:
                    help="choose the subject by position: largest, left, right, center")
     p.add_argument("--perception", choices=PERCEPTIONS, default="auto",
                    help="where body landmarks come from: 'keypoints' (--keypoints FILE), "
-                        "'vitpose' (RT-DETR + ViTPose from the Hugging Face Hub, downloaded "
-                        "once); 'auto' uses --keypoints when given, else vitpose")
+                        "'blazepose' (built in, no download), 'vitpose' (RT-DETR + ViTPose "
+                        "from the Hugging Face Hub, downloaded once); 'auto' uses --keypoints "
+                        "when given, else blazepose")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 
 
@@ -72,7 +73,7 @@ def _make_estimator(args, keypoints):
     """The landmark source for this run: given keypoints, or a pose model."""
     choice = args.perception
     if choice == "auto":
-        choice = "keypoints" if keypoints is not None else "vitpose"
+        choice = "keypoints" if keypoints is not None else "blazepose"
     if choice == "keypoints":
         if keypoints is None:
             raise ShotCropError("--perception keypoints needs --keypoints FILE")

@@ -31,7 +31,8 @@ def test_cli_vitpose_offline_from_hub_cache(tmp_path):
     hub = tmp_path / "hf" / "hub"
     save_to_hub_cache(build_tiny_rtdetr(tmp_path / "det"), hub, DEFAULT_PERSON_DETECTOR)
     save_to_hub_cache(build_tiny_vitpose(tmp_path / "pose"), hub, DEFAULT_POSE_MODEL)
-    r = _run(["compose", str(PHOTO), "--json", "--out", str(tmp_path / "out")], tmp_path / "hf")
+    r = _run(["compose", str(PHOTO), "--perception", "vitpose", "--json", "--out",
+              str(tmp_path / "out")], tmp_path / "hf")
     assert r.returncode == 0, r.stderr
     line = json.loads(r.stdout)
     assert [s["shot"] for s in line["shots"]] == ["establishing", "medium", "close_up"]
@@ -40,7 +41,8 @@ def test_cli_vitpose_offline_from_hub_cache(tmp_path):
 
 
 def test_cli_offline_without_models_says_what_to_do(tmp_path):
-    r = _run(["compose", str(PHOTO), "--json", "--no-files"], tmp_path / "empty")
+    r = _run(["compose", str(PHOTO), "--perception", "vitpose", "--json", "--no-files"],
+             tmp_path / "empty")
     assert r.returncode == 2
     assert DEFAULT_PERSON_DETECTOR in r.stderr and "hf download" in r.stderr
     assert "--keypoints" in r.stderr and "Traceback" not in r.stderr

@@ -23,18 +23,28 @@ class PoseEstimator(Protocol):
 
 
 #: Perception backends by name (the CLI's --perception choices that run a model).
-BACKENDS = ("vitpose",)
+BACKENDS = ("blazepose", "vitpose")
 
 
 def get_estimator(name: str, **kw) -> PoseEstimator:
     """A pose estimator by name; its heavy imports happen here, not at package import."""
-    if name == "vitpose":
-        from .hub_pose import HubPoseEstimator
-
-        return HubPoseEstimator(**kw)
     from ..errors import ShotCropError
 
-    raise ShotCropError(f"unknown perception {name!r}: use one of {', '.join(BACKENDS)}")
+    if name not in BACKENDS:
+        raise ShotCropError(f"unknown perception {name!r}: use one of {', '.join(BACKENDS)}")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ShotCropError(f"the {name} pose model needs PyTorch, which is not installed: "
+                            "install torch (https://pytorch.org) or pass body keypoints with "
+                            "--keypoints FILE") from None
+    if name == "blazepose":
+        from .blazepose import BlazePoseEstimator
+
+        return BlazePoseEstimator(**kw)
+    from .hub_pose import HubPoseEstimator
+
+    return HubPoseEstimator(**kw)
 
 
 __all__ = ["BACKENDS", "Person", "PoseEstimator", "get_estimator"]
