@@ -30,6 +30,9 @@ FREE_RATIO = {"close_up": 0.8, "medium": 0.8, "establishing": None}
 # Penalty weights: grammar rules dominate, composition preferences break ties.
 # A shot may stick out of the next by a sliver (the grammar allows 10%); past 8% it is pulled in.
 NEST_KEEP = 0.92
+# Extra clearance around joints (share of the crop height): estimated joints are a few pixels
+# off the true ones, and a crop that clears the estimate by a hair still reads as a cut.
+CUT_MARGIN = 0.02
 W_CONTENT, W_NEST, W_EYE, W_CUT, W_LOOK, W_SOFT_CUT = 1000.0, 600.0, 300.0, 120.0, 40.0, 3.0
 
 
@@ -208,7 +211,7 @@ def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
                   & (Y0[:, None] <= ay) & (ay <= Y1[:, None])).sum(axis=1)
         cost += W_CONTENT * inside
     if cuts is None:
-        cuts = (_cut_count(X0, Y0, X1, Y1, s.joints, G.CUT_BAND + 0.006),
+        cuts = (_cut_count(X0, Y0, X1, Y1, s.joints, G.CUT_BAND + CUT_MARGIN),
                 _cut_count(X0, Y0, X1, Y1, s.soft_joints, G.CUT_BAND))
     cost += W_CUT * cuts[0] + W_SOFT_CUT * cuts[1]
     if s.min_h:
@@ -263,7 +266,7 @@ def _solve(s: _Spec, W: int, H: int, inner: Rect | None = None, outer: Rect | No
            anchor: Rect | None = None, extra: np.ndarray | None = None) -> Rect:
     grid = _candidates(s, W, H, inner, outer, area_max)
     c = grid.boxes()
-    cuts = (grid.cut_count(_reachable(s.joints, c), G.CUT_BAND + 0.006),
+    cuts = (grid.cut_count(_reachable(s.joints, c), G.CUT_BAND + CUT_MARGIN),
             grid.cut_count(_reachable(s.soft_joints, c), G.CUT_BAND))
     cost = _score(c, s, inner, outer, area_max, area_min, W, H, anchor, cuts)
     if extra is not None:  # boxes proposed from outside the grid (refine)

@@ -161,7 +161,7 @@ def _person(p: PoseResult) -> Person:
     # Landmarks stop at the eyes and ears: the crown is about half a head above them.
     shoulders = lm[[11, 12], 1].mean()
     head = max(abs(shoulders - lm[[2, 5], 1].mean()), abs(lm[7, 0] - lm[8, 0]), 1.0)
-    pad = 0.04 * max(x1 - x0, y1 - y0)
+    pad = 0.08 * max(x1 - x0, y1 - y0)  # landmarks are joints, the body reaches past them
     return Person(kp, (x0 - pad, min(y0, lm[[2, 5], 1].min() - 0.6 * head), x1 + pad, y1 + pad),
                   p.score, feet)
 
