@@ -87,3 +87,13 @@ def test_no_person(est):
 
 def test_registered_as_default(monkeypatch):
     assert get_estimator("blazepose").name == "blazepose"
+
+
+def test_cli_composes_with_no_flag(data_dir, tmp_path, capsys):
+    """`shotcrop compose photo.jpg`: no keypoints, no download: the built-in pose model."""
+    from shotcrop_core.cli import main
+
+    rc = main(["compose", str(data_dir / "000000234748.jpg"), "--json", "--out", str(tmp_path)])
+    line = json.loads(capsys.readouterr().out)
+    assert rc == 0 and line["subject"] is not None and len(line["shots"]) == 3
+    assert (tmp_path / "000000234748_preview.png").is_file()
