@@ -102,10 +102,13 @@ def cmd_compose(args) -> int:
     from .perception.given import load_keypoints
     from .progress import progress
 
-    options = FramingOptions(aspects=parse_aspect_spec(args.aspect),
-                             subject_index=args.subject, subject_hint=args.subject_hint)
+    aspects = parse_aspect_spec(args.aspect)  # cheap checks before any model loads
     keypoints = load_keypoints(args.keypoints) if args.keypoints else None
     estimator = _make_estimator(args, keypoints)
+    options = FramingOptions(aspects=aspects,
+                             subject_index=args.subject, subject_hint=args.subject_hint,
+                             joint_uncertainty=0.0 if estimator is None else
+                             FramingOptions.ESTIMATED)
     out = Path(args.out)
     if not args.no_files and out.exists() and not out.is_dir():
         raise ShotCropError(f"output folder {out} is a file: choose another --out folder")

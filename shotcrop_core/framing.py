@@ -45,6 +45,11 @@ class FramingOptions:
     subject_hint: str | None = None
     #: Keep people of similar size to the subject inside the establishing shot.
     keep_group: bool = True
+    #: How far (in head heights, u) joints may be from where the landmarks put them: edges keep
+    #: that much more clearance. 0 for human keypoints; ESTIMATED for a pose model's landmarks.
+    joint_uncertainty: float = 0.0
+
+    ESTIMATED = 0.25
 
     @classmethod
     def from_spec(cls, aspects=None, **kw) -> "FramingOptions":
@@ -73,6 +78,8 @@ class _Spec:
     min_h: float = 0.0             # establishing: room around the subject
     soft_req: Rect | None = None   # the group: keep inside when possible
     core: Rect | None = None       # the head: never traded away for anything else
+    joint_pad: float = 0.0         # extra clearance (px) around joints: landmark uncertainty
+    eye_margin: float = 0.0        # likewise for the eye line (px)
     y_target: float | None = None
 
 
@@ -143,12 +150,12 @@ class _Grid:
         Ws = np.repeat(self.ws, ny * nx)
         return np.stack([X0, Y0, X0 + Ws, Y0 + Hs], axis=1)
 
-    def cut_count(self, joints: np.ndarray, band_k: float) -> np.ndarray:
+    def cut_count(self, joints: np.ndarray, band_k: float, pad: float = 0.0) -> np.ndarray:
         """`_cut_count` on the grid: per height, bottom and side tests are matrix products."""
         if len(joints) == 0:
             return np.zeros(self.Y.size * self.X.shape[1])
         jx, jy = joints[:, 0], joints[:, 1]
-        band = (band_k * self.hs + 1.5)[:, None, None]
+        band = (band_k * self.hs + 1.5 + pad)[:, None, None]
         Y0, X0 = self.Y[:, :, None], self.X[:, :, None]
         Y1, X1 = Y0 + self.hs[:, None, None], X0 + self.ws[:, None, None]
         near_bottom = (np.abs(Y1 - jy) < band).astype(np.float32)          # (nh, ny, nj)
@@ -203,7 +210,8 @@ def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
     cost += W_CONTENT * ((top > 0) + (bot > 0) + top + bot)
     if s.eye is not None:
         f = (s.eye - Y0) / h
-        eye_bad = np.maximum(0.225 - f, 0) + np.maximum(f - 0.425, 0)
+        m = s.eye_margin / h  # an estimated eye line may sit this far off: stay clear of the limits
+        eye_bad = np.maximum(0.225 + m - f, 0) + np.maximum(f - 0.425 + m, 0)
         cost += W_EYE * ((eye_bad > 0) + 10 * eye_bad) + 40 * (f - s.f_target) ** 2
     if len(s.ankles):
         ax, ay = s.ankles[None, :, 0], s.ankles[None, :, 1]
@@ -266,7 +274,7 @@ def _solve(s: _Spec, W: int, H: int, inner: Rect | None = None, outer: Rect | No
            anchor: Rect | None = None, extra: np.ndarray | None = None) -> Rect:
     grid = _candidates(s, W, H, inner, outer, area_max)
     c = grid.boxes()
-    cuts = (grid.cut_count(_reachable(s.joints, c), G.CUT_BAND + CUT_MARGIN),
+    cuts = (grid.cut_count(_reachable(s.joints, c), G.CUT_BAND + CUT_MARGIN, s.joint_pad),
             grid.cut_count(_reachable(s.soft_joints, c), G.CUT_BAND))
     cost = _score(c, s, inner, outer, area_max, area_min, W, H, anchor, cuts)
     if extra is not None:  # boxes proposed from outside the grid (refine)
@@ -278,7 +286,7 @@ def _solve(s: _Spec, W: int, H: int, inner: Rect | None = None, outer: Rect | No
 
 # -- shot specifications --------------------------------------------------------------------
 def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Person],
-           subject: int, keep_group: bool) -> dict[str, _Spec]:
+           subject: int, keep_group: bool, joint_pad_u: float = 0.0) -> dict[str, _Spec]:
     u, eye = a.u, a.eye_y
     fx0, fy0, fx1, fy1 = a.face_box
     joints = np.asarray(a.joints, dtype=float).reshape(-1, 2)
@@ -350,6 +358,10 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
                          max(group[2], gx1), max(group[3], gy1))
     r = ratio["establishing"]
     h_fit = H if r is None else min(H, W / r)
+    # Estimated landmarks underrate the body's extent (hair, hands, feet): leave a margin.
+    mx, my = 0.2 * joint_pad_u * (bx1 - bx0), 0.2 * joint_pad_u * (by1 - by0)
+    bx0, by0, bx1, by1 = (max(bx0 - mx, 0.0), max(by0 - my, 0.0), min(bx1 + mx, float(W)),
+                          min(by1 + my, float(H)))
     est = _Spec("establishing", r, req=(bx0, by0, bx1, by1), h_target=0.96 * h_fit,
                 x_target=a.body_x, facing=a.facing, face_x=a.face_x, thirds=True,
                 joints=joints, soft_joints=soft_joints,
@@ -359,6 +371,8 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     head = (fx0 - pad, min(fy0, a.crown_y), fx1 + pad, max(fy1, a.chin_y))
     for spec in (cu, med, est):
         spec.core = head
+        spec.joint_pad = joint_pad_u * u
+        spec.eye_margin = 0.5 * joint_pad_u * u
     return {"close_up": cu, "medium": med, "establishing": est}
 
 
@@ -496,7 +510,7 @@ def compose(people: list[Person], width: int, height: int,
     gray = _small_gray(image) if image is not None and len(people) > 1 else None
     subject = choose_subject(people, W, H, opts.subject_index, opts.subject_hint, gray)
     a = measure(people[subject])
-    specs = _specs(a, aspects, W, H, people, subject, opts.keep_group)
+    specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty)
     boxes = _solve_set(specs, W, H)
     rep = G.check_set(boxes, a, W, H)
     if not rep.coherent or "wider" in rep.failures["establishing"]:
@@ -529,7 +543,7 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
         subject_index = int(np.argmax(ious))
     subject = choose_subject(people, W, H, subject_index, opts.subject_hint)
     a = measure(people[subject])
-    specs = _specs(a, aspects, W, H, people, subject, opts.keep_group)
+    specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty)
     proposal = {n: tuple(float(v) for v in shots[n].box.to_list()) for n in SHOT_NAMES}
     out: dict[str, Rect] = {}
     inner = None

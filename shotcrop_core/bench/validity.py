@@ -101,7 +101,9 @@ def _compose_all(args, images: list[Path], keypoints, estimator):
     from ..progress import progress
 
     options = FramingOptions(aspects=parse_aspect_spec(args.aspect),
-                             subject_index=args.subject, subject_hint=args.subject_hint)
+                             subject_index=args.subject, subject_hint=args.subject_hint,
+                             joint_uncertainty=0.0 if estimator is None else
+                             FramingOptions.ESTIMATED)
     preds: dict[str, ShotSet] = {}
     times: list[float] = []
     skipped: list[tuple[str, str]] = []

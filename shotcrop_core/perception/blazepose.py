@@ -82,12 +82,34 @@ class BlazePoseEstimator:
             out = self._nets[name](x)
         return [o.float().cpu().numpy() if o is not None else None for o in out]
 
-    def detect_people(self, img: np.ndarray) -> list[dict]:
+    def detect_people(self, img: np.ndarray, tiles: bool = False) -> list[dict]:
+        """Person detections, image-normalised; `tiles` also looks at four overlapping quarters
+        at twice the scale (the detector misses people smaller than about a fifth of its input)."""
         H, W = img.shape[:2]
         t, pad = D.letterbox(img, 224)
         reg, cls = self._run("pose_detection", t[None])
         dets = D.weighted_nms(D.decode(reg[0], cls[0], D.POSE_ANCHORS, 224.0, 4, MIN_DETECTION))
-        return D.remove_letterbox(dets, pad)
+        dets = D.remove_letterbox(dets, pad)
+        if not tiles:
+            return dets
+        S = 0.6 * max(W, H)   # tile side: quarters with 20% overlap
+        crops, origins = [], []
+        for fx in (0.0, 1.0):
+            for fy in (0.0, 1.0):
+                cx = S / 2 + fx * max(W - S, 0.0)
+                cy = S / 2 + fy * max(H - S, 0.0)
+                crops.append(D.crop_to_tensor(img, cx, cy, S, S, 0.0, 224, "zero", -1.0, 1.0))
+                origins.append((cx - S / 2, cy - S / 2))
+        reg, cls = self._run("pose_detection", np.stack(crops))
+        found = []
+        for k, (ox, oy) in enumerate(origins):
+            for d in D.decode(reg[k], cls[k], D.POSE_ANCHORS, 224.0, 4, MIN_DETECTION):
+                scale = np.array([S / W, S / H])
+                off = np.array([ox / W, oy / H])
+                d["kps"] = d["kps"] * scale + off
+                d["box"] = np.concatenate([d["box"][:2] * scale + off, d["box"][2:] * scale + off])
+                found.append(d)
+        return D.weighted_nms(dets + found)
 
     def detect_faces(self, img: np.ndarray) -> list[dict]:
         t, pad = D.letterbox(img, 192)
@@ -125,6 +147,8 @@ class BlazePoseEstimator:
         img = np.asarray(image.convert("RGB") if image.mode != "RGB" else image)
         dets = self.detect_people(img)
         poses = self.landmarks(img, dets)
+        if not poses:  # small people: look again at twice the scale
+            poses = self.landmarks(img, self.detect_people(img, tiles=True))
         faces = self.detect_faces(img) if self.faces and self._need_faces(poses) else []
         return dets, poses, faces
 
@@ -142,7 +166,7 @@ class BlazePoseEstimator:
             fx = _face_points(f, W, H)
             owner = _face_owner(people, fx)
             if owner is None:
-                people.append(_face_person(fx, f["score"]))
+                people.append(_face_person(fx, f["score"], W, H))
             else:
                 people[owner] = _with_face(people[owner], fx)
         return people
@@ -211,9 +235,12 @@ def _with_face(p: Person, face: dict) -> Person:
     return Person(_face_keypoints(face, p.keypoints), p.box, p.score, p.feet)
 
 
-def _face_person(face: dict, score: float) -> Person:
-    """A face with no body found: a person whose box is the head (the framing estimates the rest)."""
+def _face_person(face: dict, score: float, W: int, H: int) -> Person:
+    """A face with no body found: the body is assumed below it, head and shoulders at least
+    (the box stops at the photo's edges; the framing estimates the body lines from the face)."""
     x0, y0, x1, y1 = face["box"]
     w = x1 - x0
-    return Person(_face_keypoints(face), (x0 - 0.1 * w, y0 - 0.35 * w, x1 + 0.1 * w, y1 + 0.1 * w),
-                  score)
+    cx = (x0 + x1) / 2
+    box = (max(cx - 1.5 * w, 0.0), max(y0 - 0.35 * w, 0.0), min(cx + 1.5 * w, float(W)),
+           min(y0 + 4.5 * w, float(H)))
+    return Person(_face_keypoints(face), box, score)
