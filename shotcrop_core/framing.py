@@ -27,6 +27,8 @@ Rect = tuple[float, float, float, float]
 
 # Preferred shape of each shot when the aspect is "free" (width / height).
 FREE_RATIO = {"close_up": 0.8, "medium": 0.8, "establishing": None}
+# The establishing shot aims at this share of the largest box of its aspect (room to compose).
+EST_SCALE = 0.96
 # Penalty weights: grammar rules dominate, composition preferences break ties.
 # A shot may stick out of the next by a sliver (the grammar allows 10%); past 8% it is pulled in.
 NEST_KEEP = 0.92
@@ -362,7 +364,7 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     mx, my = 0.2 * joint_pad_u * (bx1 - bx0), 0.2 * joint_pad_u * (by1 - by0)
     bx0, by0, bx1, by1 = (max(bx0 - mx, 0.0), max(by0 - my, 0.0), min(bx1 + mx, float(W)),
                           min(by1 + my, float(H)))
-    est = _Spec("establishing", r, req=(bx0, by0, bx1, by1), h_target=0.96 * h_fit,
+    est = _Spec("establishing", r, req=(bx0, by0, bx1, by1), h_target=EST_SCALE * h_fit,
                 x_target=a.body_x, facing=a.facing, face_x=a.face_x, thirds=True,
                 joints=joints, soft_joints=soft_joints,
                 min_h=min((by1 - by0) / (G.SUBJECT_MAX_H - 0.03), h_fit),
@@ -428,8 +430,6 @@ def _fit_inside(inner: Box, outer: Box, ratio: float | None, max_area: float) ->
     k = min(1.0, outer.w / inner.w, outer.h / inner.h, (max_area / inner.area) ** 0.5)
     w, h = max(inner.w * k, 1.0), max(inner.h * k, 1.0)
     cx, cy = inner.center
-    x0 = min(max(cx - w / 2, outer.x0), outer.x1 - w)
-    y0 = min(max(cy - h / 2, outer.y0), outer.y1 - h)
     for _ in range(12):  # whole pixels can land one over: shrink until they do not
         ih = max(int(round(h)), 1)
         iw = max(int(round(ratio * ih)) if ratio is not None else int(round(w)), 1)

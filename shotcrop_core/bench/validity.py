@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+
+import numpy as np
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from .. import grammar as G
 from ..anatomy import measure
 from ..errors import ShotCropError
 from ..keypoints import Person
-from ..shots import SHOT_NAMES, Box, ShotSet
+from ..shots import ShotSet
 from .report import format_table, markdown_table, write_report
 
 log = logging.getLogger("shotcrop")
@@ -105,6 +107,7 @@ def _compose_all(args, images: list[Path], keypoints, estimator):
                              joint_uncertainty=0.0 if estimator is None else
                              FramingOptions.ESTIMATED)
     preds: dict[str, ShotSet] = {}
+    found: dict[str, list[Person]] = {}
     times: list[float] = []
     skipped: list[tuple[str, str]] = []
     for i, path in enumerate(progress(images, desc="bench", unit="photo")):
@@ -114,13 +117,24 @@ def _compose_all(args, images: list[Path], keypoints, estimator):
                 people = keypoints.people_for(path, i, image_size=loaded.size)
             else:
                 people = estimator.estimate(loaded.image)
+            found[path.name] = people
             t0 = time.perf_counter()
             preds[path.name] = compose(people, loaded.width, loaded.height, options,
                                        image=loaded.image)
             times.append(time.perf_counter() - t0)
         except ShotCropError as e:
             skipped.append((path.name, str(e)))
-    return preds, times, skipped
+    return preds, found, times, skipped
+
+
+def pck(pred: Person, human: Person, alpha: float = 0.1) -> float | None:
+    """Share of the human-labelled keypoints the prediction puts within alpha x the person box's
+    longer side (PCK@alpha); None when the human labelled none."""
+    lab = human.keypoints[:, 2] > 0
+    if not lab.any():
+        return None
+    d = np.hypot(*(pred.keypoints[lab, :2] - human.keypoints[lab, :2]).T)
+    return float(np.mean(d <= alpha * max(human.box_w, human.box_h)))
 
 
 def run_bench(args) -> int:
@@ -151,24 +165,42 @@ def run_bench(args) -> int:
     if estimator is None and coco is None:
         raise ShotCropError("--tsc alone needs a pose model: use --perception vitpose, or "
                             "give --keypoints")
-    preds, times, skipped = _compose_all(args, images, coco, estimator)
+    preds, found, times, skipped = _compose_all(args, images, coco, estimator)
     sections: list[tuple[str, str]] = []
     src = "given keypoints" if estimator is None else f"{estimator.name} perception"
     print(f"shotcrop bench: {len(images)} photos from {img_dir}, landmarks from {src}")
 
     if coco is not None:
         res = ValidityResult(skipped=skipped)
+        pcks: list[float] = []
         for path in images:
             humans = [p for p in coco.people_for(path) if p.n_visible >= 3]
             if not humans or path.name not in preds:
                 continue
-            res.add(path.name, score_validity(preds[path.name], humans))
+            shots = preds[path.name]
+            res.add(path.name, score_validity(shots, humans))
+            if estimator is not None:
+                # PCK of the main subject: the human subject (the most prominent annotated
+                # person) against the predicted person matched to it; a miss scores 0.
+                from ..subject import choose_subject
+
+                h = humans[choose_subject(humans, shots.width, shots.height)]
+                cand = [p for p in found[path.name]
+                        if _box_iou(p.clipped(shots.width, shots.height).box,
+                                    h.clipped(shots.width, shots.height).box) >= 0.3]
+                best = max((pck(p, h) or 0.0 for p in cand), default=0.0)
+                pcks.append(best)
         head, rows = res.table()
         print("\nShot validity against human keypoints (shot grammar)")
         print(format_table(head, rows))
         if times:
             ms = 1000 * sum(times) / len(times)
             print(f"framing: {ms:.2f} ms per photo (mean of {len(times)})")
+        if estimator is not None and pcks:
+            line = (f"PCK@0.1 of the main subject: {np.mean(pcks):.3f} over {len(pcks)} photos "
+                    f"(a subject the model missed counts 0)")
+            print(line)
+            sections.append(("Landmarks", line))
         fail_lines = "\n".join(f"- {img}: " + "; ".join(f"{k}: {', '.join(v)}"
                                                          for k, v in f.items())
                                for img, f in res.failures)
