@@ -73,11 +73,18 @@ def crop_to_tensor(img_u8: np.ndarray, cx: float, cy: float, w: float, h: float,
     H, W = img_u8.shape[:2]
     dst = np.array([[0, size], [0, 0], [size, 0], [size, size]], np.float32)
     Minv = np.linalg.inv(_perspective(_roi_corners(cx, cy, w, h, rotation), dst))
-    g = _grid(size)
-    den = Minv[2, 0] * g[1] + Minv[2, 1] * g[0] + Minv[2, 2]
-    den = np.where(den != 0, 32.0 / den, 0.0)
-    X = np.rint((Minv[0, 0] * g[1] + Minv[0, 1] * g[0] + Minv[0, 2]) * den).astype(np.int32)
-    Y = np.rint((Minv[1, 0] * g[1] + Minv[1, 1] * g[0] + Minv[1, 2]) * den).astype(np.int32)
+    if rotation == 0.0 and abs(Minv[0, 1]) < 1e-12 and abs(Minv[1, 0]) < 1e-12 \
+            and abs(Minv[2, 0]) < 1e-12 and abs(Minv[2, 1]) < 1e-12:
+        # Axis-aligned (the detectors' letterbox): x depends on the column only, y on the row.
+        i = np.arange(size, dtype=np.float64)
+        X = np.rint((Minv[0, 0] * i + Minv[0, 2]) * (32.0 / Minv[2, 2])).astype(np.int32)[None, :]
+        Y = np.rint((Minv[1, 1] * i + Minv[1, 2]) * (32.0 / Minv[2, 2])).astype(np.int32)[:, None]
+    else:
+        g = _grid(size)
+        den = Minv[2, 0] * g[1] + Minv[2, 1] * g[0] + Minv[2, 2]
+        den = np.where(den != 0, 32.0 / den, 0.0)
+        X = np.rint((Minv[0, 0] * g[1] + Minv[0, 1] * g[0] + Minv[0, 2]) * den).astype(np.int32)
+        Y = np.rint((Minv[1, 0] * g[1] + Minv[1, 1] * g[0] + Minv[1, 2]) * den).astype(np.int32)
     x0, y0, wt = X >> 5, Y >> 5, _TAB32[Y & 31, X & 31]
     flat = img_u8.reshape(-1, img_u8.shape[2])
     acc = np.zeros((size, size, 3), np.int32)
