@@ -8,11 +8,14 @@ knee->ankle ~ 2.2u); each estimate is recorded so the output can say what was gu
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import numpy as np
 
-from .keypoints import (ANKLES, EARS, ELBOWS, EYES, FACE, HIPS, JOINTS, KNEES, KP, SHOULDERS,
+from .keypoints import (ANKLES, EARS, ELBOWS, EYES, FACE, HIPS, JOINTS, KNEES, KP, MIN_SCORE,
+                        SHOULDERS,
                         WRISTS, Person)
 
 TORSO_U = 3.0   # shoulder line -> hip line, in u
@@ -60,45 +63,61 @@ class Anatomy:
         return self.ankle_y - self.knee_y
 
 
-def _mean_y(p: Person, idxs) -> float | None:
-    vis = p.visible(idxs)
-    return float(np.mean(p.keypoints[vis, 1])) if vis else None
+class _Pts:
+    """Keypoints as plain Python lists: measuring is ~20 tiny lookups, too small for numpy."""
 
+    __slots__ = ("kp", "ok")
 
-def _points(p: Person, idxs) -> tuple[tuple[float, float], ...]:
-    return tuple((float(p.keypoints[i, 0]), float(p.keypoints[i, 1])) for i in p.visible(idxs))
+    def __init__(self, p: Person) -> None:
+        self.kp = p.keypoints.tolist()
+        self.ok = [r[2] >= MIN_SCORE for r in self.kp]
+
+    def has(self, i: int) -> bool:
+        return self.ok[i]
+
+    def visible(self, idxs) -> list[int]:
+        return [i for i in idxs if self.ok[i]]
+
+    def mean_y(self, idxs) -> float | None:
+        ys = [self.kp[i][1] for i in idxs if self.ok[i]]
+        return sum(ys) / len(ys) if ys else None
+
+    def points(self, idxs) -> tuple[tuple[float, float], ...]:
+        return tuple((self.kp[i][0], self.kp[i][1]) for i in idxs if self.ok[i])
 
 
 def measure(p: Person) -> Anatomy:
     """Measure body lines of one person (source pixels); never fails for a person with a box."""
-    kp = p.keypoints
+    q = _Pts(p)
+    kp = q.kp
     est: set[str] = set()
     bx0, by0, bx1, by1 = p.box
     bh = max(by1 - by0, 1.0)
 
-    face_pts = _points(p, FACE)
-    eye = _mean_y(p, EYES)
-    ear = _mean_y(p, EARS)
-    shoulder = _mean_y(p, SHOULDERS)
+    face_pts = q.points(FACE)
+    eye = q.mean_y(EYES)
+    ear = q.mean_y(EARS)
+    shoulder = q.mean_y(SHOULDERS)
 
     # Head size from the face itself: robust when the body is bent or lying (u from lines ~ 0).
     head = 0.0
-    eyes_v, ears_v = p.visible(EYES), p.visible(EARS)
+    eyes_v, ears_v = q.visible(EYES), q.visible(EARS)
     if len(ears_v) == 2:
-        head = max(head, 1.1 * abs(kp[ears_v[0], 0] - kp[ears_v[1], 0]))
+        head = max(head, 1.1 * abs(kp[ears_v[0]][0] - kp[ears_v[1]][0]))
     if len(eyes_v) == 2:
-        head = max(head, 2.6 * float(np.hypot(*(kp[eyes_v[0], :2] - kp[eyes_v[1], :2]))))
-    if p.has(KP["nose"]) and eyes_v:
-        head = max(head, 3.5 * abs(kp[KP["nose"], 1] - np.mean(kp[eyes_v, 1])))
+        head = max(head, 2.6 * math.hypot(kp[eyes_v[0]][0] - kp[eyes_v[1]][0],
+                                          kp[eyes_v[0]][1] - kp[eyes_v[1]][1]))
+    if q.has(KP["nose"]) and eyes_v:
+        head = max(head, 3.5 * abs(kp[KP["nose"]][1] - q.mean_y(eyes_v)))
     if len(face_pts) >= 2:
-        fx = [q[0] for q in face_pts]
+        fx = [pt[0] for pt in face_pts]
         head = max(head, 1.0 * (max(fx) - min(fx)))
 
     if eye is None:
         if ear is not None:
             eye = ear - 0.05 * max(head, 1.0)
-        elif p.has(KP["nose"]):
-            eye = float(kp[KP["nose"], 1]) - 0.25 * max(head, 0.05 * bh)
+        elif q.has(KP["nose"]):
+            eye = kp[KP["nose"]][1] - 0.25 * max(head, 0.05 * bh)
         elif shoulder is not None:
             # No face at all (back view, hidden head): the box top is the crown.
             u0 = max((shoulder - by0) / (1 + CROWN_U), 0.04 * bh)
@@ -116,16 +135,16 @@ def measure(p: Person) -> Anatomy:
     # A bent, lying or foreshortened body gives a tiny u; never let it fall below the head size.
     u = max(u, 0.8 * head, 0.02 * bh, 2.0)
 
-    hip = _mean_y(p, HIPS)
+    hip = q.mean_y(HIPS)
     if hip is None or hip - shoulder < 0.8 * u:
         hip = shoulder + TORSO_U * u if hip is None else max(hip, shoulder + 0.8 * u)
         est.add("hip line")
     torso = hip - shoulder
-    knee = _mean_y(p, KNEES)
+    knee = q.mean_y(KNEES)
     if knee is None or knee - hip < 0.3 * torso:
         knee = hip + THIGH_U / TORSO_U * torso if knee is None else max(knee, hip + 0.3 * torso)
         est.add("knee line")
-    ankle = _mean_y(p, ANKLES)
+    ankle = q.mean_y(ANKLES)
     if p.feet is not None:
         fv = p.feet[p.feet[:, 2] >= 0.3]
         if len(fv):
@@ -135,47 +154,48 @@ def measure(p: Person) -> Anatomy:
         est.add("ankle line")
 
     if face_pts:
-        fx = [q[0] for q in face_pts]
-        fy = [q[1] for q in face_pts]
+        fx = [pt[0] for pt in face_pts]
+        fy = [pt[1] for pt in face_pts]
         face_box = (min(fx), min(fy), max(fx), max(fy))
         face_x = (min(fx) + max(fx)) / 2
     else:
-        sh = _points(p, SHOULDERS)
-        face_x = float(np.mean([q[0] for q in sh])) if sh else (bx0 + bx1) / 2
+        sh = q.points(SHOULDERS)
+        face_x = sum(pt[0] for pt in sh) / len(sh) if sh else (bx0 + bx1) / 2
         face_box = (face_x - 0.3 * u, eye - 0.2 * u, face_x + 0.3 * u, eye + 0.2 * u)
 
-    sh_pts = _points(p, SHOULDERS)
+    sh_pts = q.points(SHOULDERS)
     if sh_pts:
-        sx = [q[0] for q in sh_pts]
+        sx = [pt[0] for pt in sh_pts]
         shoulders_x = (min(sx), max(sx))
     else:
         shoulders_x = (face_x - 0.8 * u, face_x + 0.8 * u)
-    torso_pts = _points(p, SHOULDERS + HIPS)
-    body_x = float(np.mean([q[0] for q in torso_pts])) if torso_pts else face_x
+    torso_pts = q.points(SHOULDERS + HIPS)
+    body_x = sum(pt[0] for pt in torso_pts) / len(torso_pts) if torso_pts else face_x
 
-    facing = _facing(p, face_x, u)
-    ub = list(face_pts) + list(_points(p, SHOULDERS + ELBOWS + WRISTS + HIPS))
-    upper_body = ((min(q[0] for q in ub), min(q[1] for q in ub), max(q[0] for q in ub),
-                   max(q[1] for q in ub)) if ub else face_box)
+    facing = _facing(q, u)
+    ub = list(face_pts) + list(q.points(SHOULDERS + ELBOWS + WRISTS + HIPS))
+    upper_body = ((min(pt[0] for pt in ub), min(pt[1] for pt in ub), max(pt[0] for pt in ub),
+                   max(pt[1] for pt in ub)) if ub else face_box)
     return Anatomy(eye, u, shoulder, hip, knee, ankle, face_box, face_x, body_x, shoulders_x,
-                   facing, p.box, frozenset(est), upright, upper_body, _points(p, JOINTS),
-                   _points(p, ANKLES), face_pts)
+                   facing, p.box, frozenset(est), upright, upper_body, q.points(JOINTS),
+                   q.points(ANKLES), face_pts)
 
 
-def _facing(p: Person, face_x: float, u: float) -> int:
+def _facing(q: _Pts, u: float) -> int:
     """Which way the face turns: the nose sits off the midpoint of the ears/eyes toward the gaze."""
-    kp = p.keypoints
-    if not p.has(KP["nose"]):
+    kp = q.kp
+    if not q.has(KP["nose"]):
         # Only one ear seen and no nose: a profile away from us; look room is unknowable.
         return 0
-    ref = p.visible(EARS) if len(p.visible(EARS)) == 2 else p.visible(EYES)
+    ears = q.visible(EARS)
+    ref = ears if len(ears) == 2 else q.visible(EYES)
     if len(ref) == 2:
-        mid = float(np.mean(kp[ref, 0]))
-    elif len(p.visible(EARS)) == 1:
-        mid = float(kp[p.visible(EARS)[0], 0])
+        mid = (kp[ref[0]][0] + kp[ref[1]][0]) / 2
+    elif len(ears) == 1:
+        mid = kp[ears[0]][0]
     else:
         return 0
-    off = (kp[KP["nose"], 0] - mid) / max(u, 1.0)
+    off = (kp[KP["nose"]][0] - mid) / max(u, 1.0)
     if off > 0.25:
         return 1
     if off < -0.25:
