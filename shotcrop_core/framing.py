@@ -32,9 +32,10 @@ EST_SCALE = 0.96
 # Penalty weights: grammar rules dominate, composition preferences break ties.
 # A shot may stick out of the next by a sliver (the grammar allows 10%); past 8% it is pulled in.
 NEST_KEEP = 0.92
-# Extra clearance around joints (share of the crop height): estimated joints are a few pixels
-# off the true ones, and a crop that clears the estimate by a hair still reads as a cut.
-CUT_MARGIN = 0.02
+# Extra clearance around joints (share of the crop height): rounding to pixels, and for
+# estimated joints, which sit a few pixels off the true ones, a little more.
+CUT_MARGIN = 0.006
+CUT_MARGIN_EST = 0.014
 W_CONTENT, W_NEST, W_EYE, W_CUT, W_LOOK, W_SOFT_CUT = 1000.0, 600.0, 300.0, 120.0, 40.0, 3.0
 
 
@@ -191,6 +192,10 @@ def _cut_count(X0, Y0, X1, Y1, joints: np.ndarray, band_k: float) -> np.ndarray:
     return (bottom | sides).sum(axis=1)
 
 
+#: (box - rect) * this is positive where a box edge falls short of containing rect.
+_CONTAINS = np.array([1.0, 1.0, -1.0, -1.0])
+
+
 def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
            area_max: float | None, area_min: float | None, W: int, H: int,
            anchor: Rect | None = None, cuts: tuple[np.ndarray, np.ndarray] | None = None
@@ -199,12 +204,14 @@ def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
     w, h = X1 - X0, Y1 - Y0
     scale = max(s.h_target, 1.0)
     pos = lambda v: np.maximum(v, 0.0) / scale  # noqa: E731  (continuous violation size)
-    rx0, ry0, rx1, ry1 = s.req
-    miss = pos(X0 - rx0) + pos(rx1 - X1) + pos(Y0 - ry0) + pos(ry1 - Y1)
+
+    def missing(rect, sign=_CONTAINS):  # how far the boxes are from containing rect
+        return np.maximum((c - rect) * sign, 0.0).sum(axis=1) / scale
+
+    miss = missing(s.req)
     cost = W_CONTENT * ((miss > 0) + miss)
     if s.core is not None:
-        hx0, hy0, hx1, hy1 = s.core
-        hmiss = pos(X0 - hx0) + pos(hx1 - X1) + pos(Y0 - hy0) + pos(hy1 - Y1)
+        hmiss = missing(s.core)
         cost += 3 * W_CONTENT * ((hmiss > 0) + hmiss)
     top = pos(Y0 - s.top_max)
     lo, hi = s.bot_range
@@ -228,15 +235,12 @@ def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
         short = pos(s.min_h - h)
         cost += W_CONTENT * ((short > 0) + short)
     if s.soft_req is not None:
-        gx0, gy0, gx1, gy1 = s.soft_req
-        cost += 30 * ((pos(X0 - gx0) + pos(gx1 - X1) + pos(Y0 - gy0) + pos(gy1 - Y1)) > 0)
+        cost += 30 * (missing(s.soft_req) > 0)
     if inner is not None:
-        ix0, iy0, ix1, iy1 = inner
-        out = pos(X0 - ix0) + pos(ix1 - X1) + pos(Y0 - iy0) + pos(iy1 - Y1)
+        out = missing(inner)
         cost += W_NEST * ((out > 0) + out)
     if outer is not None:
-        ox0, oy0, ox1, oy1 = outer
-        out = pos(ox0 - X0) + pos(X1 - ox1) + pos(oy0 - Y0) + pos(Y1 - oy1)
+        out = missing(outer, -_CONTAINS)
         cost += W_NEST * ((out > 0) + out)
     area = w * h
     if area_max is not None:
@@ -276,7 +280,8 @@ def _solve(s: _Spec, W: int, H: int, inner: Rect | None = None, outer: Rect | No
            anchor: Rect | None = None, extra: np.ndarray | None = None) -> Rect:
     grid = _candidates(s, W, H, inner, outer, area_max)
     c = grid.boxes()
-    cuts = (grid.cut_count(_reachable(s.joints, c), G.CUT_BAND + CUT_MARGIN, s.joint_pad),
+    band = G.CUT_BAND + CUT_MARGIN + (CUT_MARGIN_EST if s.joint_pad else 0.0)
+    cuts = (grid.cut_count(_reachable(s.joints, c), band, s.joint_pad),
             grid.cut_count(_reachable(s.soft_joints, c), G.CUT_BAND))
     cost = _score(c, s, inner, outer, area_max, area_min, W, H, anchor, cuts)
     if extra is not None:  # boxes proposed from outside the grid (refine)
