@@ -478,7 +478,8 @@ def _warnings(name: str, failures: list[str], a: Anatomy, H: int) -> list[str]:
 
 
 def _finish(boxes: dict[str, Rect], a: Anatomy, people: list[Person], subject: int,
-            aspects: dict[str, str], W: int, H: int, source: str = "framing") -> ShotSet:
+            aspects: dict[str, str], W: int, H: int, source: str = "framing",
+            descriptions: dict[str, str] | None = None, skip: frozenset = frozenset()) -> ShotSet:
     ratios = {n: aspect_ratio(aspects[n], W, H) for n in SHOT_NAMES}
     ints = _integer_set(boxes, ratios, W, H)
     fl = {n: (float(b.x0), float(b.y0), float(b.x1), float(b.y1)) for n, b in ints.items()}
@@ -488,8 +489,11 @@ def _finish(boxes: dict[str, Rect], a: Anatomy, people: list[Person], subject: i
         set_warn.append("subject is not upright (bent, lying or upside down): the medium and "
                         "close-up are framed around the body and face, not the shot grammar")
     descs = describe_shots(ints, a, people, subject, W, H)
+    descs.update({k: v for k, v in (descriptions or {}).items() if v})
+    # A detail close-up (asked for by the user's intent) is not held to the face rules.
     shots = {n: Shot(n, ints[n], descs[n], aspects.get(n, "original"),
-                     tuple(_warnings(n, rep.failures[n], a, H))) for n in SHOT_NAMES}
+                     () if n in skip else tuple(_warnings(n, rep.failures[n], a, H)))
+             for n in SHOT_NAMES}
     p = people[subject].clipped(W, H)
     sbox = Box.from_floats(*p.box, width=W, height=H)
     return ShotSet(W, H, **shots, subject=Subject(sbox, subject), source=source,
@@ -527,12 +531,15 @@ def compose(people: list[Person], width: int, height: int,
 
 
 def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None = None,
-           subject_index: int | None = None) -> ShotSet:
+           subject_index: int | None = None, detail_close_up: bool = False) -> ShotSet:
     """Repair boxes proposed elsewhere (a VLM, a user): move each edge the least needed.
 
     Keeps each proposal where it already satisfies the grammar; otherwise searches boxes near it
     (the proposal, its edge-wise repairs and the engine's candidates) with a cost on edge
     displacement, so a narrative choice survives while joints, eye line and nesting are fixed.
+    The proposal's descriptions are kept. With `detail_close_up` (an intent asked for a detail,
+    e.g. the product in her hand) the close-up keeps its subject matter and is only fitted to
+    its aspect, the nesting and joint-safe edges.
     """
     W, H = shots.width, shots.height
     if not people:
@@ -562,6 +569,12 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
         s.y_target = (prop[1] + prop[3]) / 2
         s.thirds = False
         s.eye = s.eye if n != "establishing" else None
+        if n == "close_up" and detail_close_up:
+            w_, h_ = prop[2] - prop[0], prop[3] - prop[1]
+            s.req = (prop[0] + 0.15 * w_, prop[1] + 0.15 * h_, prop[2] - 0.15 * w_,
+                     prop[3] - 0.15 * h_)
+            s.core, s.eye, s.top_max, s.bot_range = None, None, np.inf, (-np.inf, np.inf)
+            s.facing = 0
         if s.eye is not None:
             s.f_target = min(max((a.eye_y - prop[1]) / max(prop[3] - prop[1], 1), 0.25), 0.4)
         kw = {}
@@ -571,7 +584,9 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
         extra = np.asarray([prop]) if _aspect_ok(prop, s.ratio) else None
         out[n] = _solve(s, W, H, anchor=prop, extra=extra, **kw)
         inner = out[n]
-    return _finish(out, a, people, subject, aspects, W, H, source=shots.source)
+    return _finish(out, a, people, subject, aspects, W, H, source=shots.source,
+                   descriptions={s.name: s.description for s in shots},
+                   skip=frozenset({"close_up"}) if detail_close_up else frozenset())
 
 
 def _aspect_ok(r: Rect, ratio: float | None) -> bool:

@@ -162,3 +162,24 @@ def test_impossible_aspect_keeps_the_head():
     assert any("subject" in w or "room" in w for w in s.establishing.warnings)
     rep = G.check_set(boxes_of(s), a, 480, 640)
     assert rep.coherent
+
+
+def test_refine_keeps_descriptions_and_a_detail_close_up():
+    p = standing()
+    good = compose([p], 640, 520)
+    a = measure(p)
+    named = good
+    for shot in good:
+        named = named.with_shot(Shot(shot.name, shot.box, f"the {shot.name} from the model",
+                                     shot.aspect))
+    # a close-up on the right hand (a product shot), as an intent would ask
+    wx, wy = p.keypoints[10, :2]
+    hand = Box(int(wx - 40), int(wy - 40), int(wx + 40), int(wy + 40))
+    named = named.with_shot(Shot("close_up", hand, "the product in his hand", "free"))
+    out = refine(named, [p], detail_close_up=True)
+    assert out.medium.description == "the medium from the model"
+    assert out.close_up.description == "the product in his hand"
+    cu = out.close_up.box
+    assert cu.x0 <= wx <= cu.x1 and cu.y0 <= wy <= cu.y1        # still on the hand
+    assert not (cu.y0 <= a.eye_y <= cu.y1 and cu.x0 <= a.face_x <= cu.x1)  # not moved to the face
+    assert cu.fraction_inside(out.medium.box) >= 0.9
