@@ -57,6 +57,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true", help="overwrite existing output files")
     c.add_argument("--no-files", action="store_true", help="write nothing; with --json to pipe")
     _add_framing_args(c)
+    v = c.add_argument_group("vision-language model (--engine vlm)")
+    v.add_argument("--engine", choices=("framing", "vlm"), default="framing",
+                   help="'framing': the shot-grammar engine on body landmarks (default); 'vlm': "
+                        "a Qwen VL model proposes and describes the shots, the grammar repairs them")
+    v.add_argument("--model", default=None, metavar="REPO_OR_FOLDER",
+                   help="Hub repo id or local folder of a Qwen3-VL / Qwen2.5-VL model "
+                        "(default: shotcrop_core.models.DEFAULT_VLM)")
+    v.add_argument("--revision", default=None, help="pin the model's Hub revision")
+    v.add_argument("--intent", default=None, metavar="TEXT",
+                   help="what the shots should focus on, e.g. 'the product in her hand'")
+    v.add_argument("--reasoning", action="store_true", help="let the model think before answering")
+    v.add_argument("--seed", type=int, default=None, help="sample with this seed (default: greedy)")
+    v.add_argument("--batch-size", type=int, default=8, help="photos per generate call")
+    v.add_argument("--dtype", default="auto", help="auto, bf16, fp16 or fp32")
+    v.add_argument("--attention", default="sdpa", help="sdpa, flash_attention_2 or eager")
+    v.add_argument("--quantization", default=None, choices=("8bit", "4bit"),
+                   help="bitsandbytes quantization (CUDA only, when installed)")
 
     b = sub.add_parser("bench", help="score shots against human keypoints or expert boxes")
     b.add_argument("--images", required=True, metavar="DIR", help="folder with the photos")
@@ -96,44 +113,104 @@ def _people(loaded, index, keypoints, estimator):
 
 def cmd_compose(args) -> int:
     from .aspect import parse_aspect_spec
-    from .export import write_outputs
-    from .framing import FramingOptions, compose
-    from .imageio import load_image
+    from .framing import FramingOptions
     from .perception.given import load_keypoints
-    from .progress import progress
 
     aspects = parse_aspect_spec(args.aspect)  # cheap checks before any model loads
+    out = Path(args.out)
+    if not args.no_files and out.exists() and not out.is_dir():
+        raise ShotCropError(f"output folder {out} is a file: choose another --out folder")
     keypoints = load_keypoints(args.keypoints) if args.keypoints else None
+    engine = _make_vlm(args) if args.engine == "vlm" else None
     estimator = _make_estimator(args, keypoints)
     options = FramingOptions(aspects=aspects,
                              subject_index=args.subject, subject_hint=args.subject_hint,
                              joint_uncertainty=0.0 if estimator is None else
                              FramingOptions.ESTIMATED)
-    out = Path(args.out)
-    if not args.no_files and out.exists() and not out.is_dir():
-        raise ShotCropError(f"output folder {out} is a file: choose another --out folder")
-    failed = 0
-    for i, path in enumerate(progress(args.images, desc="composing", unit="photo")):
+    from .progress import progress
+
+    run = _Run(args, out, keypoints, estimator, options)
+    if engine is None:
+        for i, path in enumerate(progress(run.paths, desc="composing", unit="photo")):
+            prepared = run.prepare(i, path)
+            if prepared is not None:
+                run.emit(path, *prepared, _compose_one(prepared, options))
+    else:
+        # The model reads photos in batches; a bounded chunk keeps decoded photos in memory.
+        chunk = max(engine.options.batch_size, 1) * 4
+        for start in progress(range(0, len(run.paths), chunk), desc="composing", unit="batch"):
+            ready = [(path, p) for i, path in enumerate(run.paths[start:start + chunk], start)
+                     if (p := run.prepare(i, path)) is not None]
+            if not ready:
+                continue
+            shots = engine.propose([p[0].image for _, p in ready], [p[1] for _, p in ready],
+                                   options)
+            for (path, p), s in zip(ready, shots):
+                run.emit(path, *p, s)
+    if run.failed:
+        log.error("%d of %d image(s) failed", run.failed, len(args.images))
+    return 1 if run.failed else 0
+
+
+def _compose_one(prepared, options):
+    from .framing import compose
+
+    loaded, people = prepared
+    return compose(people, loaded.width, loaded.height, options, image=loaded.image)
+
+
+class _Run:
+    """One compose run: per-photo loading, landmarks and output, each failure on its own."""
+
+    def __init__(self, args, out: Path, keypoints, estimator, options) -> None:
+        self.args, self.out, self.keypoints, self.estimator = args, out, keypoints, estimator
+        self.options = options
+        self.paths = list(args.images)
+        self.failed = 0
+
+    def _fail(self, path, e: ShotCropError) -> None:
+        self.failed += 1
+        log.error("%s: %s", path, e)
+        if self.args.json:
+            print(json.dumps({"image": str(path), "error": str(e)}), flush=True)
+
+    def prepare(self, i: int, path):
+        from .imageio import load_image
+
         try:
             loaded = load_image(path)
-            people = _people(loaded, i, keypoints, estimator)
-            shots = compose(people, loaded.width, loaded.height, options, image=loaded.image)
-            if not args.no_files:
-                write_outputs(loaded, shots, out, force=args.force, people=people)
+            return loaded, _people(loaded, i, self.keypoints, self.estimator)
+        except ShotCropError as e:
+            self._fail(path, e)
+            return None
+
+    def emit(self, path, loaded, people, shots) -> None:
+        from .export import write_outputs
+
+        try:
+            if not self.args.no_files:
+                write_outputs(loaded, shots, self.out, force=self.args.force, people=people)
             for w in shots.all_warnings:
                 log.warning("%s: %s", path, w)
-            if args.json:
+            if self.args.json:
                 print(shots.to_json(image=str(path)), flush=True)
-            elif not args.no_files:
-                log.info("%s -> %s", path, out)
+            elif not self.args.no_files:
+                log.info("%s -> %s", path, self.out)
         except ShotCropError as e:
-            failed += 1
-            log.error("%s: %s", path, e)
-            if args.json:
-                print(json.dumps({"image": str(path), "error": str(e)}), flush=True)
-    if failed:
-        log.error("%d of %d image(s) failed", failed, len(args.images))
-    return 1 if failed else 0
+            self._fail(path, e)
+
+
+def _make_vlm(args):
+    """Load the vision-language model once for the whole run."""
+    from .models import DEFAULT_VLM
+    from .vlm.backend import GenerationOptions, VLMEngine
+    from .vlm.loading import load_vlm
+
+    loaded = load_vlm(args.model or DEFAULT_VLM, device=args.device, dtype=args.dtype,
+                      attention=args.attention, quantization=args.quantization,
+                      revision=args.revision)
+    return VLMEngine(loaded, GenerationOptions(intent=args.intent, reasoning=args.reasoning,
+                                               seed=args.seed, batch_size=args.batch_size))
 
 
 def cmd_bench(args) -> int:

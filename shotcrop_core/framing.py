@@ -589,6 +589,31 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
                    skip=frozenset({"close_up"}) if detail_close_up else frozenset())
 
 
+def conform(shots: ShotSet, aspects: dict[str, str] | None = None) -> ShotSet:
+    """Without landmarks: fit each box to its aspect (around its centre) and make the set nest.
+
+    The geometric part of the grammar, for proposals on photos where no person was found."""
+    W, H = shots.width, shots.height
+    aspects = {n: (aspects or {}).get(n, shots[n].aspect) for n in SHOT_NAMES}
+    ratios = {n: aspect_ratio(aspects[n], W, H) for n in SHOT_NAMES}
+    rects: dict[str, Rect] = {}
+    for n in SHOT_NAMES:
+        b, r = shots[n].box, ratios[n]
+        w, h = float(b.w), float(b.h)
+        if r is not None:  # keep the area, change the shape
+            h = min((w * h / r) ** 0.5, H, W / r)
+            w = r * h
+        cx, cy = b.center
+        x0 = min(max(cx - w / 2, 0.0), W - w)
+        y0 = min(max(cy - h / 2, 0.0), H - h)
+        rects[n] = (x0, y0, x0 + w, y0 + h)
+    boxes = _integer_set(rects, ratios, W, H)
+    new = {n: Shot(n, boxes[n], shots[n].description, aspects[n], shots[n].warnings)
+           for n in SHOT_NAMES}
+    return ShotSet(W, H, **new, subject=shots.subject, fallback=shots.fallback,
+                   source=shots.source, warnings=shots.warnings)
+
+
 def _aspect_ok(r: Rect, ratio: float | None) -> bool:
     if ratio is None:
         return True
