@@ -4,3 +4,14 @@
 DEFAULT_PERSON_DETECTOR = "PekingU/rtdetr_r50vd_coco_o365"
 #: ViTPose-base trained on COCO: 17 body keypoints per person box.
 DEFAULT_POSE_MODEL = "usyd-community/vitpose-base-simple"
+
+#: Vision-language model that proposes and describes the shots (boxes on a 0-1000 grid).
+DEFAULT_VLM = "Qwen/Qwen3-VL-4B-Instruct"
+#: Checkpoints known to follow ShotCrop's prompt; any Qwen3-VL / Qwen2.5-VL repo loads.
+KNOWN_VLMS = (
+    "Qwen/Qwen3-VL-2B-Instruct",
+    "Qwen/Qwen3-VL-4B-Instruct",
+    "Qwen/Qwen3-VL-8B-Instruct",
+    "Qwen/Qwen2.5-VL-3B-Instruct",
+    "Qwen/Qwen2.5-VL-7B-Instruct",
+)

@@ -1,0 +1,240 @@
+"""Find, check and load a Qwen VL model (Qwen3-VL or Qwen2.5-VL) from the Hub or a folder.
+
+torch and transformers are imported inside functions only. Weights are safetensors only, and
+`trust_remote_code` is never enabled: a repo that needs custom code is refused up front.
+Works with transformers 4.57 (first release with Qwen3-VL) and 5.x.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ..errors import ModelUnavailableError, ShotCropError
+from ..models import DEFAULT_VLM
+from ..perception.hub_pose import _check_weights, _looks_like_path, _pick_device
+
+log = logging.getLogger("shotcrop")
+
+#: model_type in config.json -> family (the prompt and box format differ between them).
+FAMILIES = {"qwen3_vl": "qwen3_vl", "qwen2_5_vl": "qwen2_5_vl"}
+#: Configs, safetensors, tokenizer files (vocab/merges .txt, .model, .tiktoken), chat templates.
+#: Never *.bin / *.pt / *.pth / *.pkl: unpickling can run code.
+ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.jinja", "*.model", "*.tiktoken"]
+ATTENTIONS = ("sdpa", "flash_attention_2", "eager")
+QUANTIZATIONS = ("8bit", "4bit")
+
+
+@dataclass
+class LoadedVLM:
+    """A model ready for `generate`, its processor (tokenizer padding on the left) and where it came from."""
+
+    model: Any
+    processor: Any
+    family: str  # "qwen3_vl" | "qwen2_5_vl"
+    device: Any  # torch.device
+    dtype: Any  # torch.dtype (the compute dtype when quantized)
+    path: Path
+
+
+def _read_config(config: Mapping[str, Any] | str | os.PathLike) -> dict:
+    if isinstance(config, Mapping):
+        return dict(config)
+    path = Path(config)
+    path = path / "config.json" if path.is_dir() else path
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ShotCropError(f"Cannot read the model config {path}: {e}") from e
+
+
+def family_of(config: Mapping[str, Any] | str | os.PathLike) -> str:
+    """'qwen3_vl' or 'qwen2_5_vl' from a config dict, a model folder or a config.json path."""
+    model_type = _read_config(config).get("model_type")
+    if model_type not in FAMILIES:
+        raise ShotCropError(
+            f"Unsupported vision-language model type {model_type!r}; ShotCrop supports "
+            f"{', '.join(FAMILIES)} (Qwen3-VL and Qwen2.5-VL, e.g. Qwen/Qwen3-VL-4B-Instruct).")
+    return FAMILIES[model_type]
+
+
+def _unavailable(repo_id: str, revision: str | None, cache_dir, error: Exception,
+                 roots: list[Path] | None) -> ModelUnavailableError:
+    from huggingface_hub import constants
+
+    cache = cache_dir or constants.HF_HUB_CACHE
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    rev = f" --revision {revision}" if revision else ""
+    where = f" There is no folder of that name in {', '.join(map(str, roots))} either." if roots else ""
+    return ModelUnavailableError(
+        f"Vision-language model '{repo_id}' is not available: it is not in the Hugging Face cache "
+        f"({cache}) and could not be downloaded ({type(error).__name__}: {reason}).{where}\n"
+        f"Fix: on a machine with internet access run `hf download {repo_id}{rev}` and copy its "
+        f"Hugging Face cache (HF_HOME, now {constants.HF_HOME}) here, or point HF_HOME at a copy, "
+        f"or pass a local model folder instead of the repo id.")
+
+
+def _inside_roots(ref: str, roots: list[Path]) -> Path | None:
+    """The folder `ref` names inside one of `roots`, None if none has it; escapes are errors."""
+    parts = Path(ref).parts
+    if not ref.strip() or not parts or Path(ref).is_absolute() or Path(ref).drive or ".." in parts:
+        raise ShotCropError(f"Model name {ref!r} must be a folder name inside "
+                            f"{', '.join(map(str, roots))}: absolute paths and '..' are not allowed.")
+    real_roots = [r.resolve() for r in roots]
+    for root in roots:
+        candidate = root / ref
+        if not (candidate.exists() or candidate.is_symlink()):
+            continue
+        # resolve() follows every symlink on the way, so a link pointing elsewhere is caught here.
+        real = candidate.resolve()
+        if not any(real != r and real.is_relative_to(r) for r in real_roots):
+            raise ShotCropError(f"Model {ref!r} resolves to {real}, outside the model folder {root}; "
+                                "move the model into that folder instead of linking to it.")
+        if real.is_dir():
+            return real
+    return None
+
+
+def resolve_vlm(ref: str | os.PathLike, revision: str | None = None,
+                cache_dir: str | os.PathLike | None = None,
+                allowed_roots: Iterable[str | os.PathLike] | None = None) -> Path:
+    """The checked local folder for `ref`: a model folder, or a Hub repo's snapshot (downloaded if needed).
+
+    With `allowed_roots` (names from a ComfyUI workflow), a path must stay inside one of those
+    folders; a name found in none of them is tried as a Hub repo id.
+    """
+    ref = os.fspath(ref)
+    roots = [Path(r).expanduser() for r in allowed_roots] if allowed_roots is not None else None
+    folder = _inside_roots(ref, roots) if roots is not None else None
+    if folder is None:
+        local = Path(ref).expanduser()
+        if roots is None and local.is_dir():
+            folder = local
+        elif _looks_like_path(ref):
+            raise ShotCropError(f"Model folder not found: {ref}"
+                                + (f" (looked in {', '.join(map(str, roots))})" if roots else ""))
+        else:
+            from huggingface_hub import snapshot_download
+
+            try:  # resumes partial downloads; shows huggingface_hub's own progress bars
+                folder = Path(snapshot_download(ref, revision=revision, cache_dir=cache_dir,
+                                                allow_patterns=ALLOW_PATTERNS))
+            except Exception as e:  # offline / not cached / unknown repo / network: same fix
+                raise _unavailable(ref, revision, cache_dir, e, roots) from e
+    _check_weights(folder, ref)
+    config = _read_config(folder)
+    if config.get("auto_map"):
+        raise ShotCropError(
+            f"Model '{ref}' needs custom code from its repo (auto_map in config.json); ShotCrop never "
+            f"enables trust_remote_code. Use a model that transformers supports natively, such as "
+            f"Qwen/Qwen3-VL-4B-Instruct.")
+    return folder
+
+
+def _pick_dtype(dtype: Any, device) -> Any:
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        # fp16 on Apple GPUs halves memory; CPU half-precision matmuls are slow, so fp32 there.
+        return torch.float16 if device.type == "mps" else torch.float32
+    names = {"fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
+             "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+             "fp32": torch.float32, "float32": torch.float32, "float": torch.float32}
+    if dtype not in names:
+        raise ShotCropError(f"Unknown dtype {dtype!r}; use auto, bf16, fp16 or fp32.")
+    return names[dtype]
+
+
+def _pick_attention(attention: str, device) -> str:
+    if attention not in ATTENTIONS:
+        raise ShotCropError(f"Unknown attention {attention!r}; use one of {', '.join(ATTENTIONS)}.")
+    if attention == "flash_attention_2":
+        from transformers.utils import is_flash_attn_2_available
+
+        # Checks the package, its version and CUDA; without it SDPA is the fastest built-in kernel.
+        if device.type != "cuda" or not is_flash_attn_2_available():
+            log.debug("flash_attention_2 is not usable here (no flash_attn or no CUDA); using sdpa")
+            return "sdpa"
+    return attention
+
+
+def _quantization_config(quantization: str | None, device, dtype) -> Any:
+    if quantization is None:
+        return None
+    if quantization not in QUANTIZATIONS:
+        raise ShotCropError(f"Unknown quantization {quantization!r}; "
+                            f"use {' or '.join(QUANTIZATIONS)}, or none.")
+    if device.type != "cuda":
+        raise ShotCropError(f"{quantization} quantization needs a CUDA GPU (bitsandbytes); this run uses "
+                            f"{device.type}. Drop quantization or pick a smaller model.")
+    missing = [m for m in ("bitsandbytes", "accelerate") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ShotCropError(f"{quantization} quantization needs {' and '.join(missing)}: "
+                            f"pip install {' '.join(missing)}")
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype)
+
+
+def load_vlm(ref: str | os.PathLike = DEFAULT_VLM, device: Any = "auto", dtype: Any = "auto",
+             attention: str = "sdpa", quantization: str | None = None, revision: str | None = None,
+             cache_dir: str | os.PathLike | None = None,
+             allowed_roots: Iterable[str | os.PathLike] | None = None) -> LoadedVLM:
+    """Resolve `ref` (a Hub repo id or a folder), then load the model and its processor for generation."""
+    ref = os.fspath(ref)
+    path = resolve_vlm(ref, revision=revision, cache_dir=cache_dir, allowed_roots=allowed_roots)
+    family = family_of(path)  # before any weight is read: a wrong model fails fast
+    import transformers
+    from packaging.version import Version
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    dev = _pick_device(device)
+    dt = _pick_dtype(dtype, dev)
+    kwargs: dict[str, Any] = dict(attn_implementation=_pick_attention(attention, dev),
+                                  use_safetensors=True, trust_remote_code=False)
+    # transformers < 4.56 knows only torch_dtype= (and would silently ignore dtype=).
+    version = Version(transformers.__version__)
+    kwargs["dtype" if version >= Version("4.56") else "torch_dtype"] = dt
+    quant = _quantization_config(quantization, dev, dt)
+    if quant is not None:  # bitsandbytes weights are placed at load time and cannot be moved after
+        kwargs.update(quantization_config=quant, device_map={"": dev.index or 0})
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+        processor = AutoProcessor.from_pretrained(path, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as e:
+        old = family == "qwen3_vl" and version < Version("4.57")
+        need = f" (Qwen3-VL needs transformers >= 4.57, this is {version})" if old else ""
+        raise ShotCropError(f"Could not load '{ref}' as a {family} model{need}: {e}") from e
+    if quant is None:
+        model = model.to(dev)
+    model.eval()
+    tokenizer = processor.tokenizer
+    tokenizer.padding_side = "left"  # batched generation appends new tokens on the right
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return LoadedVLM(model=model, processor=processor, family=family, device=dev, dtype=dt, path=path)
+
+
+def input_sizes(processor: Any, image_grid_thw: Any) -> list[tuple[int, int]]:
+    """(width, height) of each image as the model saw it, after the processor's resize.
+
+    Qwen2.5-VL boxes are absolute pixels of this resized image (Qwen3-VL boxes are 0-1000 of
+    the image): image_grid_thw rows are (t, h, w) in patches of `patch_size` pixels.
+    """
+    patch = int(processor.image_processor.patch_size)
+    rows = image_grid_thw.tolist() if hasattr(image_grid_thw, "tolist") else image_grid_thw
+    return [(int(w) * patch, int(h) * patch) for _, h, w in rows]
+
+
+__all__ = ["ALLOW_PATTERNS", "FAMILIES", "LoadedVLM", "family_of", "input_sizes", "load_vlm", "resolve_vlm"]
