@@ -58,9 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-files", action="store_true", help="write nothing; with --json to pipe")
     _add_framing_args(c)
     v = c.add_argument_group("vision-language model (--engine vlm)")
-    v.add_argument("--engine", choices=("framing", "vlm"), default="framing",
+    v.add_argument("--engine", choices=("framing", "vlm", "vllm"), default="framing",
                    help="'framing': the shot-grammar engine on body landmarks (default); 'vlm': "
-                        "a Qwen VL model proposes and describes the shots, the grammar repairs them")
+                        "a Qwen VL model proposes and describes the shots, the grammar repairs "
+                        "them; 'vllm': the same through vLLM (large batches, all GPUs)")
     v.add_argument("--model", default=None, metavar="REPO_OR_FOLDER",
                    help="Hub repo id or local folder of a Qwen3-VL / Qwen2.5-VL model "
                         "(default: shotcrop_core.models.DEFAULT_VLM)")
@@ -121,7 +122,7 @@ def cmd_compose(args) -> int:
     if not args.no_files and out.exists() and not out.is_dir():
         raise ShotCropError(f"output folder {out} is a file: choose another --out folder")
     keypoints = load_keypoints(args.keypoints) if args.keypoints else None
-    engine = _make_vlm(args) if args.engine == "vlm" else None
+    engine = _make_vlm(args) if args.engine in ("vlm", "vllm") else None
     estimator = _make_estimator(args, keypoints)
     options = FramingOptions(aspects=aspects,
                              subject_index=args.subject, subject_hint=args.subject_hint,
@@ -204,13 +205,23 @@ def _make_vlm(args):
     """Load the vision-language model once for the whole run."""
     from .models import DEFAULT_VLM
     from .vlm.backend import GenerationOptions, VLMEngine
+
+    options = GenerationOptions(intent=args.intent, reasoning=args.reasoning, seed=args.seed,
+                                batch_size=args.batch_size)
+    if args.engine == "vllm":
+        from .vlm.vllm_engine import VLLMEngine, load_vllm
+
+        model = load_vllm(args.model or DEFAULT_VLM, revision=args.revision, dtype=args.dtype,
+                          seed=args.seed or 0)
+        # vLLM schedules its own batches: hand it a large chunk of photos at once.
+        return VLLMEngine(model, GenerationOptions(**{**options.__dict__,
+                                                      "batch_size": max(args.batch_size, 64)}))
     from .vlm.loading import load_vlm
 
     loaded = load_vlm(args.model or DEFAULT_VLM, device=args.device, dtype=args.dtype,
                       attention=args.attention, quantization=args.quantization,
                       revision=args.revision)
-    return VLMEngine(loaded, GenerationOptions(intent=args.intent, reasoning=args.reasoning,
-                                               seed=args.seed, batch_size=args.batch_size))
+    return VLMEngine(loaded, options)
 
 
 def cmd_bench(args) -> int:

@@ -108,3 +108,17 @@ def test_batch_results_stay_per_photo():
     out = eng.propose(imgs, [kp.people_for(p.name) for p in PHOTOS])
     assert out[0].source == "vlm" and out[1].source == "framing"
     assert (out[0].width, out[1].width) == (imgs[0].width, imgs[1].width)
+
+
+def test_vllm_engine_without_vllm_says_what_to_do(tmp_path, capsys):
+    pytest.importorskip("torch")
+    try:
+        import vllm  # noqa: F401
+        pytest.skip("vLLM is installed here: the missing-vLLM message cannot be checked")
+    except ImportError:
+        pass
+    from shotcrop_core.cli import main
+    rc = main(["compose", str(PHOTOS[0]), "--engine", "vllm", "--keypoints",
+               str(DATA / "person_keypoints.json"), "--no-files"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "pip install vllm" in err and "Traceback" not in err
