@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--reasoning", action="store_true", help="let the model think before answering")
     v.add_argument("--seed", type=int, default=None, help="sample with this seed (default: greedy)")
     v.add_argument("--batch-size", type=int, default=8, help="photos per generate call")
+    v.add_argument("--compile", action="store_true", help="torch.compile the model (GPU batches)")
     v.add_argument("--dtype", default="auto", help="auto, bf16, fp16 or fp32")
     v.add_argument("--attention", default="sdpa", help="sdpa, flash_attention_2 or eager")
     v.add_argument("--quantization", default=None, choices=("8bit", "4bit"),
@@ -207,14 +208,14 @@ def _make_vlm(args):
     from .vlm.backend import GenerationOptions, VLMEngine
 
     options = GenerationOptions(intent=args.intent, reasoning=args.reasoning, seed=args.seed,
-                                batch_size=args.batch_size)
+                                batch_size=args.batch_size, compile=args.compile)
     if args.engine == "vllm":
         from .vlm.vllm_engine import VLLMEngine, load_vllm
 
         model = load_vllm(args.model or DEFAULT_VLM, revision=args.revision, dtype=args.dtype,
                           seed=args.seed or 0)
         # vLLM schedules its own batches: hand it a large chunk of photos at once.
-        return VLLMEngine(model, GenerationOptions(**{**options.__dict__,
+        return VLLMEngine(model, GenerationOptions(**{**options.__dict__, "compile": False,
                                                       "batch_size": max(args.batch_size, 64)}))
     from .vlm.loading import load_vlm
 

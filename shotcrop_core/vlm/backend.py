@@ -34,6 +34,8 @@ class GenerationOptions:
     temperature: float = 0.7
     max_new_tokens: int | None = None
     batch_size: int = 8
+    #: torch.compile the model's forward (pays off on long GPU batches, costs a warm-up).
+    compile: bool = False
 
     @property
     def sampling(self) -> bool:
@@ -52,6 +54,18 @@ class VLMEngine:
     def __init__(self, loaded, options: GenerationOptions | None = None) -> None:
         self.loaded = loaded
         self.options = options or GenerationOptions()
+        if self.options.compile:
+            import torch
+
+            loaded.model.forward = torch.compile(loaded.model.forward, dynamic=True)
+
+    def _sizes(self, images: list) -> list[tuple[int, int] | None]:
+        """The resized size per photo, told to Qwen2.5-VL whose boxes are pixels of it."""
+        if self.loaded.family != "qwen2_5_vl":
+            return [None] * len(images)
+        proc = self.loaded.processor
+        grid = proc.image_processor(images=images, return_tensors="pt")["image_grid_thw"]
+        return list(input_sizes(proc, grid))
 
     # -- generation ---------------------------------------------------------------------------
     def _generate(self, images: list, conversations: list[list[dict]]) -> list[tuple[str, tuple[int, int]]]:
@@ -83,8 +97,8 @@ class VLMEngine:
                 ) -> list[tuple[ShotSet | None, str, str | None]]:
         """(shots or None, raw answer, error) per photo, after at most one retry."""
         o = self.options
-        base = build_messages(o.intent, o.reasoning, self.loaded.family, aspects)
-        convs = [list(base) for _ in images]
+        convs = [build_messages(o.intent, o.reasoning, self.loaded.family, aspects,
+                                image_size=size) for size in self._sizes(images)]
         results: list[tuple[ShotSet | None, str, str | None]] = [(None, "", None)] * len(images)
         todo = list(range(len(images)))
         for attempt in range(2):
