@@ -20,3 +20,40 @@ def coco():
     from shotcrop_core.perception.given import load_keypoints
 
     return load_keypoints(DATA / "person_keypoints.json")
+
+
+#: Nothing listens here: if offline mode were ignored, a request would fail fast, never leave the box.
+DEAD_ENDPOINT = "http://127.0.0.1:9"
+
+
+def offline_env(hf_home: Path) -> dict:
+    """The environment of a fresh interpreter that only has an offline Hub cache at hf_home."""
+    import os
+
+    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1",
+           "HF_ENDPOINT": DEAD_ENDPOINT, "PYTHONPATH": str(ROOT)}
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE"):
+        env.pop(var, None)
+    return env
+
+
+@pytest.fixture
+def offline_hub(tmp_path, monkeypatch) -> Path:
+    """HF_HOME in tmp and HF_HUB_OFFLINE=1, as a user would set them; returns the hub cache dir.
+
+    huggingface_hub reads these variables into `huggingface_hub.constants` at import time, so the
+    module attributes are patched to what a fresh interpreter would derive (subprocess tests check
+    the plain environment-variable path end to end)."""
+    hub = pytest.importorskip("huggingface_hub")
+    home = tmp_path / "hf"
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_ENDPOINT", DEAD_ENDPOINT)
+    c = hub.constants
+    monkeypatch.setattr(c, "HF_HOME", str(home))
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(c, "ENDPOINT", DEAD_ENDPOINT)
+    return home / "hub"

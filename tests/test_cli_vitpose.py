@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("torch")
 
 from shotcrop_core.models import DEFAULT_PERSON_DETECTOR, DEFAULT_POSE_MODEL  # noqa: E402
+from conftest import offline_env  # noqa: E402
 from tiny_models import build_tiny_rtdetr, build_tiny_vitpose, save_to_hub_cache  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,10 +20,7 @@ PHOTO = ROOT / "tests" / "data" / "000000229358.jpg"
 
 
 def _run(args, hf_home: Path):
-    env = {**os.environ, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1",
-           "HF_ENDPOINT": "http://127.0.0.1:9", "PYTHONPATH": str(ROOT)}
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE"):
-        env.pop(var, None)
+    env = offline_env(hf_home)
     return subprocess.run([sys.executable, "-m", "shotcrop_core", *args], capture_output=True,
                           text=True, env=env, timeout=300)
 

@@ -27,7 +27,7 @@ from tiny_models import build_tiny_rtdetr, build_tiny_vitpose, save_to_hub_cache
 PHOTO = Path(__file__).parent / "data" / "000000229358.jpg"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Nothing listens here: if offline mode were ignored, a request would fail fast, never leave the box.
-DEAD_ENDPOINT = "http://127.0.0.1:9"
+from conftest import DEAD_ENDPOINT  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -39,28 +39,6 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def photo() -> Image.Image:
     return Image.open(PHOTO).convert("RGB")
-
-
-@pytest.fixture
-def offline_hub(tmp_path, monkeypatch) -> Path:
-    """HF_HOME in tmp and HF_HUB_OFFLINE=1, as a user would set them; returns the hub cache dir.
-
-    huggingface_hub reads these variables into `huggingface_hub.constants` at import time, so the
-    module attributes are patched to what a fresh interpreter would derive (a subprocess test below
-    checks the plain environment-variable path end to end).
-    """
-    home = tmp_path / "hf"
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_ENDPOINT", DEAD_ENDPOINT)
-    c = huggingface_hub.constants
-    monkeypatch.setattr(c, "HF_HOME", str(home))
-    monkeypatch.setattr(c, "HF_HUB_CACHE", str(home / "hub"))
-    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(c, "ENDPOINT", DEAD_ENDPOINT)
-    return home / "hub"
 
 
 def _check_people(people, image: Image.Image, max_people: int = 20) -> None:

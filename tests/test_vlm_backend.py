@@ -20,6 +20,7 @@ from shotcrop_core import grammar as G  # noqa: E402
 from shotcrop_core.anatomy import measure  # noqa: E402
 from shotcrop_core.perception.given import load_keypoints  # noqa: E402
 from shotcrop_core.vlm.backend import GenerationOptions, VLMEngine  # noqa: E402
+from conftest import offline_env  # noqa: E402
 from tiny_models import save_to_hub_cache  # noqa: E402
 from tiny_vlm import build_tiny_qwen3_vl, build_tiny_qwen25_vl  # noqa: E402
 
@@ -34,10 +35,7 @@ FAMILIES = {"qwen3_vl": ("Qwen/Qwen3-VL-4B-Instruct", build_tiny_qwen3_vl),
 def test_cli_vlm_offline_both_families(family, tmp_path):
     repo, build = FAMILIES[family]
     save_to_hub_cache(build(tmp_path / "model"), tmp_path / "hf" / "hub", repo)
-    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1",
-           "HF_ENDPOINT": "http://127.0.0.1:9", "PYTHONPATH": str(ROOT)}
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE"):
-        env.pop(var, None)
+    env = offline_env(tmp_path / "hf")
     r = subprocess.run([sys.executable, "-m", "shotcrop_core", "compose", *map(str, PHOTOS),
                         "--engine", "vlm", "--model", repo, "--keypoints",
                         str(DATA / "person_keypoints.json"), "--json", "--batch-size", "2",

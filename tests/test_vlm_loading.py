@@ -26,7 +26,7 @@ from tiny_models import save_to_hub_cache  # noqa: E402
 from tiny_vlm import build_tiny_qwen3_vl, build_tiny_qwen25_vl  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEAD_ENDPOINT = "http://127.0.0.1:9"  # if offline mode were ignored, a request fails fast, locally
+from conftest import DEAD_ENDPOINT  # noqa: E402
 QWEN25_REPO = "Qwen/Qwen2.5-VL-3B-Instruct"
 #: (repo id, family, model input size of a 64x48 photo: patch 16 -> 64x64, patch 14 -> 56x56)
 CASES = [(DEFAULT_VLM, "qwen3_vl", (64, 64)), (QWEN25_REPO, "qwen2_5_vl", (56, 56))]
@@ -37,23 +37,6 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tiny_vlm")
     return {"qwen3_vl": build_tiny_qwen3_vl(root / "qwen3_vl"),
             "qwen2_5_vl": build_tiny_qwen25_vl(root / "qwen2_5_vl")}
-
-
-@pytest.fixture
-def offline_hub(tmp_path, monkeypatch) -> Path:
-    """HF_HOME in tmp, HF_HUB_OFFLINE=1 (env and huggingface_hub.constants, read at import)."""
-    home = tmp_path / "hf"
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_ENDPOINT", DEAD_ENDPOINT)
-    c = huggingface_hub.constants
-    monkeypatch.setattr(c, "HF_HOME", str(home))
-    monkeypatch.setattr(c, "HF_HUB_CACHE", str(home / "hub"))
-    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(c, "ENDPOINT", DEAD_ENDPOINT)
-    return home / "hub"
 
 
 def _chat(processor, images: list, questions: list[str]):
