@@ -1,0 +1,163 @@
+"""Socket types and conversions shared by the ShotCrop nodes.
+
+SHOTS travels between nodes as a Python list with one `ShotSet` per image of the batch. Compose
+stores `FramedShots` (a ShotSet subclass) so Edit Shots can re-run the grammar (`refine`) later
+with the same landmarks and options; anything else that reads SHOTS only sees a ShotSet.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from typing import Any, Iterator
+
+import numpy as np
+from comfy_api.latest import io
+
+from ..shotcrop_core import SHOT_NAMES, FramingOptions, ShotCropError, ShotSet
+from ..shotcrop_core.prompting import shot_name
+
+log = logging.getLogger("shotcrop")
+
+CATEGORY = "ShotCrop"
+ShotCropModel = io.Custom("SHOTCROP_MODEL")
+Shots = io.Custom("SHOTS")
+PoseKeypoint = io.Custom("POSE_KEYPOINT")  # controlnet_aux's type name, so its sockets connect
+
+
+@dataclass(frozen=True, eq=False)  # eq/hash stay ShotSet's: compare the shots, not arrays
+class FramedShots(ShotSet):
+    """A ShotSet plus what made it: the people found (for `refine`) and the framing options."""
+
+    people: tuple = ()
+    framing: FramingOptions | None = None
+
+    @classmethod
+    def wrap(cls, shots: ShotSet, people=(), framing: FramingOptions | None = None
+             ) -> "FramedShots":
+        base = {f.name: getattr(shots, f.name) for f in fields(ShotSet)}
+        return cls(**base, people=tuple(people), framing=framing)
+
+
+# -- errors ------------------------------------------------------------------------------------
+@contextmanager
+def user_errors(node: str) -> Iterator[None]:
+    """Re-raise library errors with the node's display name first: ComfyUI shows the message as
+    is, and a user with ten nodes on the canvas needs to know which one to fix."""
+    try:
+        yield
+    except ShotCropError as e:
+        raise ShotCropError(f"{node}: {e}") from None
+
+
+def check_shot_name(value: Any, node: str) -> bool | str:
+    """validate_inputs helper: True, or a message naming the node and the fix (a saved workflow
+    can hold a renamed or mistyped shot; 'close-up' and 'closeup' are accepted as aliases)."""
+    if value is None:  # linked from another node: checked at run time
+        return True
+    try:
+        shot_name(value)
+    except ShotCropError:
+        return (f"{node}: unknown shot {value!r}. Pick one of {', '.join(SHOT_NAMES)} in the "
+                f"'shot' menu (the saved workflow holds a name this version does not know).")
+    return True
+
+
+# -- IMAGE / MASK <-> numpy ------------------------------------------------------------------
+def image_batch(image) -> list[np.ndarray]:
+    """IMAGE tensor [B, H, W, C] (float 0..1) -> list of float32 H x W x C arrays."""
+    a = image.detach().cpu().float().numpy() if hasattr(image, "detach") else np.asarray(image)
+    if a.ndim == 3:
+        a = a[None]
+    if a.ndim != 4 or a.shape[-1] not in (1, 3, 4) or 0 in a.shape:
+        raise ShotCropError(f"expected an IMAGE batch [B, H, W, C], got shape {tuple(a.shape)}")
+    if a.shape[-1] == 1:
+        a = np.repeat(a, 3, axis=-1)
+    return [np.ascontiguousarray(x, dtype=np.float32) for x in a]
+
+
+def to_tensor(arrays) -> Any:
+    """Equal-sized float H x W x C arrays (or one B x H x W x C array) -> IMAGE tensor."""
+    import torch
+
+    a = np.stack(arrays) if isinstance(arrays, (list, tuple)) else np.asarray(arrays)
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+
+def to_pil(array: np.ndarray):
+    """float H x W x C (0..1) -> 8-bit RGB PIL image, for the pose models, the VLM and previews."""
+    from PIL import Image
+
+    rgb = np.clip(array[:, :, :3] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(rgb, "RGB")
+
+
+def from_pil(image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def parse_hex_color(text: str, what: str, allow_empty: bool = False
+                    ) -> tuple[float, float, float] | None:
+    """'#RRGGBB' / 'RRGGBB' / '#RGB' -> (r, g, b) in 0..1; '' -> None when allowed."""
+    t = str(text or "").strip().lstrip("#")
+    if not t and allow_empty:
+        return None
+    if len(t) == 3:
+        t = "".join(c * 2 for c in t)
+    try:
+        if len(t) != 6:
+            raise ValueError
+        return tuple(int(t[i:i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]
+    except ValueError:
+        empty = " or leave it empty" if allow_empty else ""
+        raise ShotCropError(f"{what} {text!r} is not a colour: write it as hex, e.g. #000000 "
+                            f"(black) or #ffffff (white){empty}") from None
+
+
+# -- SHOTS ---------------------------------------------------------------------------------------
+def shot_sets(value: Any, what: str = "shots") -> list[ShotSet]:
+    """SHOTS (a list of ShotSet), one ShotSet, or the JSON text of either -> list of ShotSet."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ShotCropError(f"{what} is not valid JSON ({e})") from None
+    if isinstance(value, (ShotSet, dict)):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ShotCropError(f"{what} is empty: connect the SHOTS output of Triple-Shot Compose "
+                            "(it holds one shot set per image)")
+    out = []
+    for i, s in enumerate(value):
+        if isinstance(s, ShotSet):
+            out.append(s)
+        elif isinstance(s, dict):
+            out.append(ShotSet.from_dict(s))
+        else:
+            raise ShotCropError(f"{what}[{i}] is a {type(s).__name__}, not a shot set")
+    return out
+
+
+def shots_json(sets: list[ShotSet], indent: int | None = None) -> str:
+    """A JSON list with one object per image: its index, then ShotSet.to_dict()."""
+    return json.dumps([{"index": i, **s.to_dict()} for i, s in enumerate(sets)],
+                      indent=indent, ensure_ascii=False)
+
+
+def pair_with_images(sets: list[ShotSet], images: list[np.ndarray], node: str) -> list[ShotSet]:
+    """One shot set per image; a single set is used for every image. Sizes must match."""
+    if len(sets) == 1 and len(images) > 1:
+        sets = sets * len(images)
+    if len(sets) != len(images):
+        raise ShotCropError(f"{node}: SHOTS holds {len(sets)} shot set(s) but the IMAGE batch has "
+                            f"{len(images)} image(s): connect the same IMAGE that went into "
+                            "Triple-Shot Compose")
+    for i, (s, im) in enumerate(zip(sets, images)):
+        h, w = im.shape[:2]
+        if (s.width, s.height) != (w, h):
+            raise ShotCropError(f"{node}: image {i} is {w}x{h} but its shots were made for a "
+                                f"{s.width}x{s.height} image: connect the same IMAGE that went "
+                                "into Triple-Shot Compose (resize after cropping, not before)")
+    return sets
