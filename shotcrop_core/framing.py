@@ -112,27 +112,30 @@ def _candidates(s: _Spec, W: int, H: int, inner: Rect | None, outer: Rect | None
     else:
         ws = r * hs
     H_, W_ = hs[:, None], ws[:, None]
-    # Vertical placements.
-    if s.eye is not None:
-        ys = [s.eye - f * H_ for f in (0.23, 0.27, s.f_target, 0.34, 0.39, 0.43)]
+    # Each placement is affine in the box size: y0 = a + b * h, x0 = a + b * w. Listing the
+    # (a, b) pairs and evaluating them in one step keeps this to a few numpy calls.
+    if s.eye is not None:  # vertical: eyes at a share of the height from the top
+        ys = [(s.eye, -f) for f in (0.23, 0.27, s.f_target, 0.34, 0.39, 0.43)]
     else:
-        ys = [by0 + t * (ah - H_) for t in _SPREAD6]
+        ys = [(by0 + t * ah, -t) for t in _SPREAD6]
         if s.y_target is not None:
-            ys.append(s.y_target - H_ / 2)
-    ys += [s.req[1] - 0.05 * H_, s.req[3] + 0.05 * H_ - H_]
+            ys.append((s.y_target, -0.5))
+    ys += [(s.req[1], -0.05), (s.req[3], 0.05 - 1)]
     if inner is not None:
-        ys += [inner[1] - 0.02 * H_, inner[3] + 0.02 * H_ - H_]
+        ys += [(inner[1], -0.02), (inner[3], 0.02 - 1)]
     # Horizontal placements: target, thirds, content-aligned, spread.
-    xs = [s.x_target - W_ / 2, s.req[0] - 0.06 * W_, s.req[2] + 0.06 * W_ - W_]
+    xs = [(s.x_target, -0.5), (s.req[0], -0.06), (s.req[2], 0.06 - 1)]
     if s.thirds:
-        xs += [s.x_target - W_ / 3, s.x_target - 2 * W_ / 3]
+        xs += [(s.x_target, -1 / 3), (s.x_target, -2 / 3)]
     if s.facing:  # look room: the face a little off centre, away from where it looks
-        xs += [s.face_x - (0.5 - 0.1 * s.facing) * W_, s.face_x - (0.5 - 0.05 * s.facing) * W_]
+        xs += [(s.face_x, -(0.5 - 0.1 * s.facing)), (s.face_x, -(0.5 - 0.05 * s.facing))]
     if inner is not None:
-        xs += [inner[0] - 0.02 * W_, inner[2] + 0.02 * W_ - W_]
-    xs += [bx0 + t * (aw - W_) for t in _SPREAD4]
-    Y = np.clip(np.hstack(np.broadcast_arrays(*ys)), by0, by1 - H_)   # (nh, ny)
-    X = np.clip(np.hstack(np.broadcast_arrays(*xs)), bx0, bx1 - W_)   # (nh, nx)
+        xs += [(inner[0], -0.02), (inner[2], 0.02 - 1)]
+    xs += [(bx0 + t * aw, -t) for t in _SPREAD4]
+    ya, yb = np.array(ys).T
+    xa, xb = np.array(xs).T
+    Y = np.clip(ya + H_ * yb, by0, by1 - H_)   # (nh, ny)
+    X = np.clip(xa + W_ * xb, bx0, bx1 - W_)   # (nh, nx)
     return _Grid(hs, ws, Y, X)
 
 
