@@ -1,5 +1,397 @@
-// ShotCrop frontend extension. Registered now so the pack's web folder is wired up and tested;
-// the interactive shot editor (writing Edit Shots' overrides JSON) will be added here.
+// ShotCrop frontend extension: the shot editor on Triple-Shot Compose.
+//
+// After a run, the Compose node shows its preview with the three boxes drawn over it (same
+// colours as the Python renderer) and each shot's description. Dragging a box edge, corner or
+// the box itself writes the edited box, in source pixels, into the `overrides` widget of the
+// Edit Shots node(s) fed by Compose's `shots` output, so the next queue uses it. The edits live
+// in that widget, which is saved with the workflow, so they survive re-runs and reloads.
+//
+// Only public frontend APIs are used (registerExtension, beforeRegisterNodeDef, onExecuted,
+// addDOMWidget, widgets). Model text is only ever set as textContent or drawn with fillText.
 import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
 
-app.registerExtension({ name: "ShotCrop.Core" });
+const COMPOSE = "ShotCropTripleShotCompose";
+const EDIT = "ShotCropEditShots";
+const SHOTS = ["establishing", "medium", "close_up"];
+// Keep in step with shotcrop_core/render.py SHOT_COLORS / SHOT_LABELS.
+const COLORS = { establishing: "#56B4E9", medium: "#E69F00", close_up: "#CC79A7" };
+const LABELS = { establishing: "establishing", medium: "medium", close_up: "close-up" };
+const GRAB = 7; // px on screen around an edge that grabs it
+const MIN_SIDE = 8; // source px
+
+/** For tests and other extensions: window.ShotCrop.editor(nodeId) -> a Compose node's editor. */
+window.ShotCrop = Object.assign(window.ShotCrop || {}, {
+  editor: (id) => app.graph?.getNodeById(Number(id) || id)?.shotcropEditor ?? null,
+});
+
+function linkOf(graph, id) {
+  const links = graph?.links;
+  if (!links) return null;
+  return typeof links.get === "function" ? links.get(id) : links[id];
+}
+
+/** Edit Shots nodes fed directly by this Compose node's `shots` output. */
+function editNodes(node) {
+  const graph = node.graph ?? app.graph;
+  const out = [];
+  for (const id of node.outputs?.[0]?.links ?? []) {
+    const link = linkOf(graph, id);
+    const target = link && graph.getNodeById(link.target_id);
+    if (target && (target.comfyClass === EDIT || target.type === EDIT)) out.push(target);
+  }
+  return out;
+}
+
+function overridesWidget(editNode) {
+  return editNode.widgets?.find((w) => w.name === "overrides");
+}
+
+function readOverrides(editNode) {
+  const w = overridesWidget(editNode);
+  try {
+    const data = JSON.parse(String(w?.value ?? "").trim() || "{}");
+    return data && typeof data === "object" && !Array.isArray(data) ? data : {};
+  } catch {
+    return null; // hand-typed, not valid JSON: left alone
+  }
+}
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = String(text);
+  return e;
+}
+
+class ShotEditor {
+  constructor(node) {
+    this.node = node;
+    this.sets = []; // parsed shots JSON (one object per image)
+    this.images = []; // preview images, one per image index
+    this.index = 0;
+    this.drag = null;
+    this.drawn = false;
+    this.revision = 0; // bumps on every overrides write (tests wait on it)
+
+    this.root = el("div", "shotcrop-editor");
+    this.root.dataset.nodeId = String(node.id);
+    Object.assign(this.root.style, {
+      display: "flex", flexDirection: "column", gap: "4px", width: "100%", height: "100%",
+      boxSizing: "border-box", font: "12px sans-serif", color: "#ddd", pointerEvents: "auto",
+    });
+    const bar = el("div", "shotcrop-bar");
+    Object.assign(bar.style, { display: "flex", gap: "6px", alignItems: "center" });
+    this.picker = el("select", "shotcrop-image");
+    this.picker.style.display = "none";
+    this.picker.addEventListener("change", () => {
+      this.index = Number(this.picker.value) || 0;
+      this.render();
+    });
+    this.status = el("span", "shotcrop-status", "Run the workflow to edit the shots.");
+    bar.append(this.picker, this.status);
+    this.canvas = el("canvas", "shotcrop-overlay");
+    Object.assign(this.canvas.style, {
+      flex: "1 1 auto", minHeight: "120px", width: "100%", touchAction: "none", cursor: "crosshair",
+    });
+    this.notes = el("div", "shotcrop-descriptions");
+    Object.assign(this.notes.style, { overflowY: "auto", maxHeight: "96px", lineHeight: "1.3" });
+    this.root.append(bar, this.canvas, this.notes);
+
+    this.canvas.addEventListener("pointerdown", (e) => this.onDown(e));
+    this.canvas.addEventListener("pointermove", (e) => this.onMove(e));
+    this.canvas.addEventListener("pointerup", (e) => this.onUp(e));
+    this.canvas.addEventListener("pointercancel", (e) => this.onUp(e, true));
+    if (typeof ResizeObserver !== "undefined") {
+      new ResizeObserver(() => this.render()).observe(this.canvas);
+    }
+  }
+
+  // -- data ---------------------------------------------------------------------------------
+  setOutput(output) {
+    let sets = [];
+    try {
+      sets = JSON.parse(output?.shotcrop_shots?.[0] ?? "[]");
+    } catch {
+      sets = [];
+    }
+    this.sets = Array.isArray(sets) ? sets : [];
+    this.index = Math.min(this.index, Math.max(0, this.sets.length - 1));
+    this.images = (output?.images ?? []).map((im) => {
+      const img = new Image();
+      const q = new URLSearchParams({ filename: im.filename ?? "", subfolder: im.subfolder ?? "",
+                                      type: im.type ?? "temp" });
+      img.onload = () => this.render();
+      img.src = api.apiURL(`/view?${q}`);
+      return img;
+    });
+    this.picker.replaceChildren(...this.sets.map((_, i) => {
+      const o = el("option", null, `image ${i}`);
+      o.value = String(i);
+      return o;
+    }));
+    this.picker.value = String(this.index);
+    this.picker.style.display = this.sets.length > 1 ? "" : "none";
+    this.render();
+  }
+
+  get set() {
+    return this.sets[this.index];
+  }
+
+  /** The boxes shown: Compose's, with the Edit Shots overrides for this image on top. */
+  boxes() {
+    const s = this.set;
+    if (!s) return {};
+    const out = {};
+    for (const shot of s.shots ?? []) out[shot.shot] = shot.box.slice();
+    const edit = editNodes(this.node)[0];
+    const o = edit && readOverrides(edit);
+    const mine = o?.[String(this.index)];
+    if (mine && typeof mine === "object") {
+      for (const name of SHOTS) {
+        const key = name in mine ? name : name === "close_up" && "close-up" in mine ? "close-up"
+          : null;
+        const b = key && mine[key];
+        if (Array.isArray(b) && b.length === 4 && b.every(Number.isFinite)) out[name] = b.slice();
+      }
+    }
+    if (this.drag) out[this.drag.shot] = this.drag.box.slice();
+    return out;
+  }
+
+  /** Where the image sits on the canvas (CSS px): fitted, centred. */
+  frame() {
+    const s = this.set;
+    const cw = this.canvas.clientWidth, ch = this.canvas.clientHeight;
+    if (!s || !cw || !ch) return null;
+    const k = Math.min(cw / s.width, ch / s.height);
+    return { k, ox: (cw - s.width * k) / 2, oy: (ch - s.height * k) / 2 };
+  }
+
+  toSource(e) {
+    const f = this.frame();
+    const r = this.canvas.getBoundingClientRect();
+    // The node may be zoomed: client px -> canvas CSS px first.
+    const sx = this.canvas.clientWidth / (r.width || 1), sy = this.canvas.clientHeight / (r.height || 1);
+    const x = (e.clientX - r.left) * sx, y = (e.clientY - r.top) * sy;
+    return { x: (x - f.ox) / f.k, y: (y - f.oy) / f.k, tol: GRAB * sx / f.k };
+  }
+
+  /** A shot's box in client (page) coordinates: for tests driving the mouse. */
+  clientRect(shot) {
+    const f = this.frame();
+    const b = this.boxes()[shot];
+    if (!f || !b) return null;
+    const r = this.canvas.getBoundingClientRect();
+    const sx = r.width / this.canvas.clientWidth, sy = r.height / this.canvas.clientHeight;
+    return { x0: r.left + (f.ox + b[0] * f.k) * sx, y0: r.top + (f.oy + b[1] * f.k) * sy,
+             x1: r.left + (f.ox + b[2] * f.k) * sx, y1: r.top + (f.oy + b[3] * f.k) * sy };
+  }
+
+  // -- drawing ------------------------------------------------------------------------------
+  render() {
+    const c = this.canvas;
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(1, Math.round(c.clientWidth * dpr)), h = Math.max(1, Math.round(c.clientHeight * dpr));
+    if (c.width !== w || c.height !== h) {
+      c.width = w;
+      c.height = h;
+    }
+    const g = c.getContext("2d");
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, c.clientWidth, c.clientHeight);
+    this.root.dataset.nodeId = String(this.node.id);
+    this.renderNotes();
+    const f = this.frame();
+    const s = this.set;
+    if (!f || !s) {
+      this.drawn = false;
+      this.root.dataset.drawn = "0";
+      return;
+    }
+    const img = this.images[this.index] ?? this.images[0];
+    if (img?.complete && img.naturalWidth) {
+      // The preview may be batch-padded ("largest"): draw its top-left source-sized part.
+      g.drawImage(img, 0, 0, Math.min(img.naturalWidth, s.width), Math.min(img.naturalHeight, s.height),
+                  f.ox, f.oy, Math.min(img.naturalWidth, s.width) * f.k, Math.min(img.naturalHeight, s.height) * f.k);
+    } else {
+      g.fillStyle = "#222";
+      g.fillRect(f.ox, f.oy, s.width * f.k, s.height * f.k);
+    }
+    const boxes = this.boxes();
+    g.font = "bold 11px sans-serif";
+    g.textBaseline = "top";
+    for (const name of SHOTS) {
+      const b = boxes[name];
+      if (!b) continue;
+      const x0 = f.ox + b[0] * f.k, y0 = f.oy + b[1] * f.k;
+      const bw = (b[2] - b[0]) * f.k, bh = (b[3] - b[1]) * f.k;
+      g.lineWidth = 4;
+      g.strokeStyle = "rgba(0,0,0,0.45)";
+      g.strokeRect(x0, y0, bw, bh);
+      g.lineWidth = 2;
+      g.strokeStyle = COLORS[name];
+      g.strokeRect(x0, y0, bw, bh);
+      g.fillStyle = COLORS[name];
+      for (const [hx, hy] of [[x0, y0], [x0 + bw, y0], [x0, y0 + bh], [x0 + bw, y0 + bh]]) {
+        g.fillRect(hx - 3, hy - 3, 6, 6);
+      }
+      const label = LABELS[name];
+      const tw = g.measureText(label).width + 6;
+      g.fillRect(x0 + 2, y0 + 2, tw, 14);
+      g.fillStyle = name === "medium" ? "#000" : "#fff";
+      g.fillText(label, x0 + 5, y0 + 3);
+    }
+    this.drawn = true;
+    this.root.dataset.drawn = "1";
+  }
+
+  renderNotes() {
+    const s = this.set;
+    const rows = [];
+    for (const shot of s?.shots ?? []) {
+      const row = el("div", "shotcrop-description");
+      row.dataset.shot = shot.shot;
+      const tag = el("b", null, `${LABELS[shot.shot] ?? shot.shot}: `);
+      tag.style.color = COLORS[shot.shot] ?? "#ddd";
+      row.append(tag, document.createTextNode(String(shot.description ?? "")));
+      rows.push(row);
+    }
+    if (s?.fallback) rows.push(el("div", "shotcrop-warning", "fallback framing: no person found"));
+    this.notes.replaceChildren(...rows);
+    const edits = editNodes(this.node);
+    this.status.textContent = !s ? "Run the workflow to edit the shots."
+      : edits.length ? "Drag a box or its edges; the next run uses the edit."
+      : "Connect shots to an Edit Shots node to edit the boxes.";
+  }
+
+  // -- mouse --------------------------------------------------------------------------------
+  hit(p) {
+    const boxes = this.boxes();
+    for (const name of [...SHOTS].reverse()) { // the smallest shot wins
+      const b = boxes[name];
+      if (!b) continue;
+      const inY = p.y >= b[1] - p.tol && p.y <= b[3] + p.tol;
+      const inX = p.x >= b[0] - p.tol && p.x <= b[2] + p.tol;
+      const edges = {
+        l: inY && Math.abs(p.x - b[0]) <= p.tol, r: inY && Math.abs(p.x - b[2]) <= p.tol,
+        t: inX && Math.abs(p.y - b[1]) <= p.tol, b: inX && Math.abs(p.y - b[3]) <= p.tol,
+      };
+      if (edges.l || edges.r || edges.t || edges.b) return { shot: name, edges, box: b };
+    }
+    for (const name of [...SHOTS].reverse()) {
+      const b = boxes[name];
+      if (b && p.x > b[0] && p.x < b[2] && p.y > b[1] && p.y < b[3]) {
+        return { shot: name, edges: null, box: b };
+      }
+    }
+    return null;
+  }
+
+  onDown(e) {
+    if (e.button !== 0 || !this.frame() || !editNodes(this.node).length) return;
+    const p = this.toSource(e);
+    const h = this.hit(p);
+    if (!h) return;
+    e.preventDefault();
+    e.stopPropagation();
+    this.canvas.setPointerCapture?.(e.pointerId);
+    this.drag = { ...h, start: p, from: h.box.slice(), box: h.box.slice() };
+  }
+
+  onMove(e) {
+    if (!this.drag) {
+      if (this.frame() && this.set) {
+        const h = this.hit(this.toSource(e));
+        const ed = h?.edges;
+        this.canvas.style.cursor = !h ? "crosshair" : !ed ? "move"
+          : (ed.l && ed.t) || (ed.r && ed.b) ? "nwse-resize"
+          : (ed.r && ed.t) || (ed.l && ed.b) ? "nesw-resize"
+          : ed.l || ed.r ? "ew-resize" : "ns-resize";
+      }
+      return;
+    }
+    e.preventDefault();
+    e.stopPropagation();
+    const p = this.toSource(e);
+    const d = this.drag, s = this.set;
+    const dx = p.x - d.start.x, dy = p.y - d.start.y;
+    let [x0, y0, x1, y1] = d.from;
+    if (!d.edges) {
+      const mx = Math.max(-x0, Math.min(s.width - x1, dx)), my = Math.max(-y0, Math.min(s.height - y1, dy));
+      x0 += mx; x1 += mx; y0 += my; y1 += my;
+    } else {
+      if (d.edges.l) x0 = Math.max(0, Math.min(x1 - MIN_SIDE, x0 + dx));
+      if (d.edges.r) x1 = Math.min(s.width, Math.max(x0 + MIN_SIDE, x1 + dx));
+      if (d.edges.t) y0 = Math.max(0, Math.min(y1 - MIN_SIDE, y0 + dy));
+      if (d.edges.b) y1 = Math.min(s.height, Math.max(y0 + MIN_SIDE, y1 + dy));
+    }
+    d.box = [x0, y0, x1, y1].map(Math.round);
+    this.render();
+  }
+
+  onUp(e, cancelled = false) {
+    const d = this.drag;
+    if (!d) return;
+    this.drag = null;
+    this.canvas.releasePointerCapture?.(e.pointerId);
+    e.stopPropagation();
+    if (!cancelled && d.box.some((v, i) => v !== d.from[i])) this.writeOverride(d.shot, d.box);
+    this.render();
+  }
+
+  /** Store one edited box (source px ints) in every connected Edit Shots node's overrides. */
+  writeOverride(shot, box) {
+    for (const edit of editNodes(this.node)) {
+      const w = overridesWidget(edit);
+      const data = readOverrides(edit);
+      if (!w || data === null) {
+        this.status.textContent = "Edit Shots' overrides is not valid JSON: fix or clear it first.";
+        continue;
+      }
+      const key = String(this.index);
+      const mine = data[key] && typeof data[key] === "object" ? data[key] : {};
+      if (shot === "close_up") delete mine["close-up"];
+      mine[shot] = box.map((v) => Math.round(v));
+      data[key] = mine;
+      const value = JSON.stringify(data);
+      w.value = value;
+      w.callback?.(value, app.canvas, edit);
+      this.revision += 1;
+      this.root.dataset.revision = String(this.revision);
+    }
+    (this.node.graph ?? app.graph)?.setDirtyCanvas?.(true, true);
+  }
+}
+
+app.registerExtension({
+  name: "ShotCrop.Core",
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (nodeData?.name !== COMPOSE) return;
+    const created = nodeType.prototype.onNodeCreated;
+    nodeType.prototype.onNodeCreated = function () {
+      const r = created?.apply(this, arguments);
+      const editor = new ShotEditor(this);
+      this.shotcropEditor = editor;
+      const widget = this.addDOMWidget("shotcrop_editor", "shotcrop_editor", editor.root, {
+        serialize: false,
+        hideOnZoom: false,
+        getValue: () => "",
+        setValue: () => {},
+        getMinHeight: () => 300,
+      });
+      if (widget) widget.serialize = false;
+      this.setSize?.([Math.max(this.size[0], 340), Math.max(this.size[1], 520)]);
+      return r;
+    };
+    const executed = nodeType.prototype.onExecuted;
+    nodeType.prototype.onExecuted = function (output) {
+      const r = executed?.apply(this, arguments);
+      if (output?.shotcrop_shots) {
+        this.shotcropEditor?.setOutput(output);
+      }
+      return r;
+    };
+  },
+});

@@ -1,0 +1,198 @@
+"""The shot editor in the real ComfyUI frontend: headless Chromium driven by playwright-core.
+
+Needs COMFYUI_DIR=/path/to/ComfyUI, a Chromium (`apt-get install chromium`, or SHOTCROP_CHROMIUM
+naming another binary) and the npm package playwright-core (`npm install playwright-core` in a
+folder given by SHOTCROP_PLAYWRIGHT_DIR, or in this repository's ./node_modules). Nothing is
+installed by the test; it skips, saying what is missing.
+
+tests/browser/drive.mjs loads Image -> Load ShotCrop -> Triple-Shot Compose -> Edit Shots ->
+Crop By Shot -> SaveImage into the page, queues it from there, checks the overlay, drags the
+close-up box and queues again; this module checks the results through /history and the files.
+Screenshots land in the test's tmp folder (printed on failure).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PHOTO = Path(__file__).resolve().parent / "data" / "000000000790.jpg"
+DRIVER = Path(__file__).resolve().parent / "browser" / "drive.mjs"
+COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
+CHROMIUM = os.environ.get("SHOTCROP_CHROMIUM", "/usr/bin/chromium")
+WAIT_MS = 240_000  # each wait inside the driver
+DRIVER_TIMEOUT = 600  # s for the whole driver run
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def _playwright_dir() -> Path | None:
+    for d in (os.environ.get("SHOTCROP_PLAYWRIGHT_DIR"), ROOT):
+        if d and (Path(d) / "node_modules" / "playwright-core" / "package.json").is_file():
+            return Path(d)
+    return None
+
+
+def _why_skip() -> str | None:
+    if not COMFYUI_DIR:
+        return "browser tests need a ComfyUI checkout: run with COMFYUI_DIR=/path/to/ComfyUI"
+    if not (Path(COMFYUI_DIR) / "main.py").is_file():
+        return f"COMFYUI_DIR={COMFYUI_DIR} is not a ComfyUI checkout (no main.py in it)"
+    if not shutil.which("node"):
+        return "browser tests need Node.js (`node` on PATH)"
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        return (f"browser tests need Chromium at {CHROMIUM}: `apt-get install chromium`, or set "
+                "SHOTCROP_CHROMIUM to the browser binary")
+    if _playwright_dir() is None:
+        return ("browser tests need the npm package playwright-core: `npm install "
+                "playwright-core` in a folder named by SHOTCROP_PLAYWRIGHT_DIR (or in this "
+                "repository, giving ./node_modules)")
+    return None
+
+
+if (_reason := _why_skip()) is not None:
+    pytest.skip(_reason, allow_module_level=True)
+
+from comfy_server import start_server  # noqa: E402  (only once ComfyUI is known to be there)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, request):
+    return start_server(COMFYUI_DIR, tmp_path_factory, request)
+
+
+def _prompt(image_name: str) -> dict:
+    """API format: one crop of the close-up, taken after Edit Shots (revalidate off, so the
+    crop is exactly the box dragged in the browser)."""
+    return {
+        "1": {"class_type": "LoadImage", "inputs": {"image": image_name}},
+        "2": {"class_type": "ShotCropLoadModel",
+              "inputs": {"backend": "framing: BlazePose (built in, no download)",
+                         "device": "auto", "dtype": "auto", "attention": "sdpa",
+                         "quantization": "none", "keep_loaded": "keep"}},
+        "3": {"class_type": "ShotCropTripleShotCompose",
+              "inputs": {"image": ["1", 0], "model": ["2", 0], "establishing_aspect": "16:9",
+                         "medium_aspect": "4:5", "close_up_aspect": "1:1", "intent": "",
+                         "subject_index": -1, "seed": 0}},
+        "4": {"class_type": "ShotCropEditShots",
+              "inputs": {"shots": ["3", 0], "overrides": "", "revalidate": False}},
+        "5": {"class_type": "ShotCropCropByShot",
+              "inputs": {"image": ["1", 0], "shots": ["4", 0], "shot": "close_up",
+                         "fit": "native", "width": 1024, "height": 1024, "long_side": 1024,
+                         "snap": "1", "pad_color": "", "batch_rule": "first"}},
+        "6": {"class_type": "SaveImage",
+              "inputs": {"images": ["5", 0], "filename_prefix": "ShotCrop/browser"}},
+    }
+
+
+@pytest.fixture(scope="module")
+def drive(server, tmp_path_factory):
+    """Run the browser session once; the tests below read its result."""
+    out = tmp_path_factory.mktemp("browser")
+    prompt_path = out / "prompt.json"
+    prompt_path.write_text(json.dumps(_prompt(server.upload(PHOTO))))
+    env = dict(os.environ, SHOTCROP_URL=server.url, SHOTCROP_PROMPT=str(prompt_path),
+               SHOTCROP_OUT=str(out), SHOTCROP_PW_DIR=str(_playwright_dir()),
+               SHOTCROP_CHROMIUM=CHROMIUM, SHOTCROP_TIMEOUT=str(WAIT_MS))
+    # Own process group, so a timeout kills Chromium along with Node.
+    proc = subprocess.Popen(["node", str(DRIVER)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=DRIVER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"drive.mjs ran past {DRIVER_TIMEOUT} s:\n{stderr[-3000:]}\n"
+                    + server.log()[-3000:])
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+    assert proc.returncode == 0, (f"drive.mjs failed ({proc.returncode}); artefacts in {out}:\n"
+                                  f"{stderr[-4000:]}\nserver log:\n{server.log()[-3000:]}")
+    result = json.loads((out / "result.json").read_text())
+    result["out"] = out
+    return result
+
+
+def _history(server) -> list[dict]:
+    """Finished prompts, oldest first."""
+    entries = list(server.get_json("/history").values())
+    return sorted(entries, key=lambda e: e["prompt"][0])
+
+
+def test_overlay_shows_the_three_boxes_and_descriptions(drive):
+    before = drive["before"]
+    assert before["drawn"] == "1", drive
+    (s,) = before["sets"]
+    assert [x["shot"] for x in s["shots"]] == ["establishing", "medium", "close_up"]
+    assert len(before["descriptions"]) == 3
+    r = before["rect"]
+    assert r["x1"] - r["x0"] > 20 and r["y1"] - r["y0"] > 20, r
+    assert before["overrides"] == ""
+    colours = {"establishing": "#56B4E9", "medium": "#E69F00", "close_up": "#CC79A7"}
+    for shot, hex_ in colours.items():  # render.py's SHOT_COLORS, on the canvas
+        want = [int(hex_[i:i + 2], 16) for i in (1, 3, 5)]
+        best = min(sum(abs(a - b) for a, b in zip(px, want)) for px in before["edge_rgb"][shot])
+        assert best <= 40, (shot, before["edge_rgb"][shot], want)
+    assert (drive["out"] / "overlay.png").stat().st_size > 10_000
+
+
+def test_dragging_the_close_up_writes_edit_shots_overrides(drive):
+    (s,) = drive["before"]["sets"]
+    orig = next(x["box"] for x in s["shots"] if x["shot"] == "close_up")
+    after = drive["after"]
+    assert after["revision"] >= 1
+    overrides = json.loads(after["overrides"])
+    assert set(overrides) == {"0"} and set(overrides["0"]) == {"close_up"}
+    box = overrides["0"]["close_up"]
+    assert all(isinstance(v, int) for v in box)
+    assert box[:2] == orig[:2], (box, orig)  # the corner dragged was the bottom-right one
+    assert box[2] < orig[2] and box[3] < orig[3], (box, orig)
+    assert after["boxes"]["close_up"] == box
+    # After the re-run the overlay still shows the edit, and the workflow saves it.
+    assert drive["after_rerun"]["boxes"]["close_up"] == box
+    assert after["overrides"] in drive["after_rerun"]["saved_widgets"]
+
+
+def test_no_errors_from_the_extension(drive):
+    ours = [e for e in drive["console_errors"] if "extensions/shotcrop" in e]
+    assert not ours, ours
+
+
+def test_the_next_run_crops_the_edited_box(drive, server):
+    from PIL import Image
+
+    runs = [e for e in _history(server)
+            if any(n["class_type"] == "ShotCropEditShots" for n in e["prompt"][2].values())]
+    assert len(runs) == 2, [e["status"] for e in runs]
+    first, second = runs
+    assert first["status"]["status_str"] == second["status"]["status_str"] == "success"
+    edit_id = next(k for k, n in second["prompt"][2].items()
+                   if n["class_type"] == "ShotCropEditShots")
+    assert json.loads(second["prompt"][2][edit_id]["inputs"]["overrides"]) == \
+        json.loads(drive["after"]["overrides"])
+    (s,) = drive["before"]["sets"]
+    orig = next(x["box"] for x in s["shots"] if x["shot"] == "close_up")
+    edited = json.loads(drive["after"]["overrides"])["0"]["close_up"]
+    sizes = []
+    for run in (first, second):
+        save_id = next(k for k, n in run["prompt"][2].items() if n["class_type"] == "SaveImage")
+        (img,) = run["outputs"][save_id]["images"]
+        with Image.open(server.base / "output" / img["subfolder"] / img["filename"]) as im:
+            sizes.append(im.size)
+    assert sizes[0] == (orig[2] - orig[0], orig[3] - orig[1])
+    assert sizes[1] == (edited[2] - edited[0], edited[3] - edited[1])
+
+
+def test_descriptions_are_text_never_markup(drive):
+    xss = drive["xss"]
+    assert xss["text"] == "close-up: " + XSS
+    assert xss["imgs"] == 0 and xss["scripts"] == 0 and xss["bolds_in_text"] == 1  # the label
+    assert xss["pwned"] is None
+    assert drive["dialogs_after_xss"] == []
