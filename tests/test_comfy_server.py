@@ -133,6 +133,11 @@ def test_server_log_is_clean(server, example_prompt):
     lines = server.log().splitlines()
     ours = [line for line in lines if line.rstrip().endswith("custom_nodes/shotcrop")]
     assert ours and "IMPORT FAILED" not in ours[0], "\n".join(lines[-60:])
+    # ComfyUI's "Import times for custom nodes" line: the pack must add under 0.3 s to start-up.
+    seconds = float(ours[0].split("seconds")[0].split()[-1])
+    assert seconds < 0.3, ours[0]
+    dup = [line for line in lines if "duplicate" in line.lower() or "already registered" in line]
+    assert not [line for line in dup if "shotcrop" in line.lower()], "\n".join(dup)
     blocks, block = [], None  # each traceback with the lines that follow it
     for line in lines:
         if line.startswith("Traceback"):
