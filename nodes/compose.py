@@ -14,6 +14,8 @@ from .types import (CATEGORY, FramedShots, PoseKeypoint, ShotCropModel, Shots, f
 
 NODE = "Triple-Shot Compose"
 DEFAULT_ASPECTS = {"establishing": "16:9", "medium": "4:5", "close_up": "1:1"}
+#: subject_index value that asks for one shot set per person.
+EACH_PERSON = -2
 _ASPECT_TIP = ("Aspect of the {shot} shot (width:height); original = the photo's own, free = "
                "whatever frames the subject best.")
 
@@ -41,9 +43,11 @@ class TripleShotCompose(io.ComfyNode):
                 io.String.Input("intent", default="", multiline=False,
                                 tooltip="VLM only: what the shots should be about, e.g. 'the "
                                         "product in her hand'. Framing backends ignore it."),
-                io.Int.Input("subject_index", default=-1, min=-1, max=99,
+                io.Int.Input("subject_index", default=-1, min=EACH_PERSON, max=99,
                              tooltip="Which person to frame, in the order the pose model found "
-                                     "them; -1 = choose automatically (largest, most central)."),
+                                     "them; -1 = choose automatically (largest, most central); "
+                                     "-2 = every person: one shot set each, with the 'images' "
+                                     "output repeating each photo to match."),
                 # control_after_generate=False: the frontend otherwise adds "randomize" to any
                 # INT named seed, re-running Compose on every queue for nothing.
                 io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=False,
@@ -63,6 +67,10 @@ class TripleShotCompose(io.ComfyNode):
                 io.String.Output(display_name="shots_json",
                                  tooltip="JSON list, one object per image: boxes [x0, y0, x1, "
                                          "y1] in source pixels, descriptions and warnings."),
+                io.Image.Output(display_name="images",
+                                tooltip="The photos, one per shot set: the input batch as is, or "
+                                        "with subject_index -2 each photo once per person, so "
+                                        "Crop By Shot lines up with the shots."),
             ],
         )
 
@@ -100,16 +108,30 @@ class TripleShotCompose(io.ComfyNode):
                         people.append(frames[i] if frames is not None
                                       else model.pose().estimate(pil))
                     pbar.update(1)
+                if subject_index == EACH_PERSON and model.is_vlm:
+                    raise ShotCropError("subject_index -2 (every person) works with the framing "
+                                        "backends; with a VLM, pick one subject index or -1")
+                if subject_index == EACH_PERSON:
+                    # One shot set per person: repeat each photo (and its people) per person.
+                    order = [(i, k) for i, ppl in enumerate(people) for k in range(max(len(ppl), 1))]
+                    pils = [pils[i] for i, _ in order]
+                    images = [images[i] for i, _ in order]
+                    people = [people[i] for i, _ in order]
+                    per = [FramingOptions(aspects=aspects, subject_index=k if people[j] else None,
+                                          joint_uncertainty=FramingOptions.ESTIMATED)
+                           for j, (_, k) in enumerate(order)]
+                else:
+                    per = [opts] * len(pils)
                 if model.is_vlm:
                     sets = cls._vlm_sets(model, pils, people, opts, intent, seed, pbar)
                 else:
                     sets = []
-                    for i, (pil, ppl) in enumerate(zip(pils, people)):
+                    for i, (pil, ppl, o) in enumerate(zip(pils, people, per)):
                         with _about_image(i, len(images)):
-                            sets.append(compose(ppl, pil.width, pil.height, opts, image=pil))
+                            sets.append(compose(ppl, pil.width, pil.height, o, image=pil))
             finally:
                 model.after_run()
-            sets = [FramedShots.wrap(s, p, opts) for s, p in zip(sets, people)]
+            sets = [FramedShots.wrap(s, p, o) for s, p, o in zip(sets, people, per)]
             for i, s in enumerate(sets):
                 # A fallback repeats "no person found" per shot: say it once.
                 for warning in (s.warnings if s.fallback else s.all_warnings):
@@ -119,7 +141,8 @@ class TripleShotCompose(io.ComfyNode):
             text = shots_json(sets)
         # The shot sets ride along in the UI payload too: /history and the web editor read them.
         shown = {**ui.PreviewImage(preview, cls=cls).as_dict(), "shotcrop_shots": [text]}
-        return io.NodeOutput(sets, preview, text, ui=shown)
+        return io.NodeOutput(sets, preview, text, to_tensor(unify_batch(images, "first")[0]),
+                             ui=shown)
 
     @classmethod
     def _vlm_sets(cls, model, pils, people, opts, intent, seed, pbar):

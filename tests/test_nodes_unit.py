@@ -170,7 +170,7 @@ def test_image_tensor_numpy_roundtrip(pack):
 
 def test_shots_json_roundtrip(composed, pack):
     t = pack.nodes.types
-    sets, _, text = composed.args
+    sets, _, text, _ = composed.args
     data = json.loads(text)
     assert [d["index"] for d in data] == [0] and data[0]["width"] == 640
     again = t.shot_sets(text)
@@ -180,12 +180,12 @@ def test_shots_json_roundtrip(composed, pack):
 
 # -- nodes -------------------------------------------------------------------------------------
 def test_compose_outputs(composed, pack, photo):
-    sets, preview, text = composed.args
+    sets, preview, text, images = composed.args
     core = pack.shotcrop_core
     assert len(sets) == 1 and isinstance(sets[0], core.ShotSet)
     assert sets[0].people, "landmarks kept for Edit Shots"
     assert sets[0].medium.aspect == "4:5" and sets[0].close_up.aspect == "1:1"
-    assert preview.shape == photo.shape
+    assert preview.shape == photo.shape and images.shape == photo.shape
     assert composed.ui["images"][0]["type"] == "temp"
     assert json.loads(composed.ui["shotcrop_shots"][0]) == json.loads(composed.args[2])
 
@@ -385,3 +385,21 @@ def test_vlm_is_loaded_lazily_through_comfy_model_management(N, pack, tmp_path, 
     h2.after_run()
     assert not any(lm.model is h._vlm.patcher for lm in mm.current_loaded_models)
     assert h2._vlm is None
+
+
+def test_every_person_gives_one_shot_set_each(N, photo, handle):
+    """subject_index -2: one shot set per person, and the photos repeated to line up with them."""
+    import torch
+
+    out = N["ShotCropTripleShotCompose"].execute(photo, handle, "original", "original",
+                                                 "original", "", -2, 0).args
+    sets, images = out[0], out[3]
+    assert len(sets) >= 2 and images.shape[0] == len(sets)
+    assert len({s.subject.index for s in sets}) == len(sets)       # a different person each
+    assert torch.equal(images[0], images[1])                         # the same photo repeated
+    cu, _, _ = crop(N, images, sets, "close_up", fit="size", width=256, height=256).args
+    assert cu.shape[0] == len(sets)
+    # the default mode keeps one set per photo and passes the photos through
+    one = N["ShotCropTripleShotCompose"].execute(photo, handle, "original", "original",
+                                                 "original", "", -1, 0).args
+    assert len(one[0]) == 1 and torch.equal(one[3], photo)
