@@ -207,6 +207,8 @@ class ShotCropModelHandle:
                 getattr(est, "load", lambda: None)()  # a missing model fails here, once
                 _POSE[key] = est
             self._pose = est
+        # Back on its device if an "offload to CPU" run (this handle's or another's) moved it.
+        getattr(self._pose, "to", lambda d: None)(str(_torch_device(self.device)))
         return self._pose
 
     def vlm(self):
@@ -229,6 +231,8 @@ class ShotCropModelHandle:
             return
         if self._vlm is not None:
             self._vlm.offload()
+        if self._pose is not None:  # pose models are plain torch modules: move them ourselves
+            getattr(self._pose, "to", lambda d: None)("cpu")
         if self.keep_loaded == "unload":
             # Drop our references: the slot dies with the last handle that uses it.
             self._vlm = None

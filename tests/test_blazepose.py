@@ -97,3 +97,13 @@ def test_cli_composes_with_no_flag(data_dir, tmp_path, capsys):
     line = json.loads(capsys.readouterr().out)
     assert rc == 0 and line["subject"] is not None and len(line["shots"]) == 3
     assert (tmp_path / "000000234748_preview.png").is_file()
+
+
+def test_move_between_devices(data_dir):
+    """`to("cpu")` (what ComfyUI's offload asks for) keeps the estimator working."""
+    est = BlazePoseEstimator(device="cpu").load()
+    img = load_image(data_dir / "000000234748.jpg").image
+    before = est.estimate(img)
+    after = est.to("cpu").estimate(img)
+    assert len(before) == len(after) == 1
+    assert np.allclose(before[0].keypoints, after[0].keypoints)

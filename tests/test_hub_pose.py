@@ -81,6 +81,8 @@ def test_default_repos_from_offline_hub_cache(tiny, photo, offline_hub):
     people = est.estimate(photo)
     _check_people(people, photo)
     assert est._person_id == 1  # read from id2label, not a hard-coded 0
+    moved = est.to("cpu").estimate(photo)  # what ComfyUI's "offload to CPU" asks between runs
+    assert [p.box for p in moved] == [p.box for p in people]
     assert est._device.type == "cpu" or torch.cuda.is_available()
 
     # Default threshold: whatever comes out clears it (random weights may find no one).

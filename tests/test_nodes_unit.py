@@ -403,3 +403,12 @@ def test_every_person_gives_one_shot_set_each(N, photo, handle):
     one = N["ShotCropTripleShotCompose"].execute(photo, handle, "original", "original",
                                                  "original", "", -1, 0).args
     assert len(one[0]) == 1 and torch.equal(one[3], photo)
+
+
+def test_offload_and_unload_leave_the_node_usable(N, photo):
+    for keep in ("offload to CPU", "unload"):
+        h = N["ShotCropLoadModel"].execute(BLAZEPOSE, "auto", "auto", "sdpa", "none", keep).args[0]
+        for _ in range(2):  # the second run brings the pose model back from where it was put
+            sets = N["ShotCropTripleShotCompose"].execute(photo, h, "original", "original",
+                                                          "original", "", -1, 0).args[0]
+            assert sets[0].subject is not None

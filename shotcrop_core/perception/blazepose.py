@@ -73,6 +73,14 @@ class BlazePoseEstimator:
             self._nets = {n: blaze_nets.load(n, dev) for n in blaze_nets.NETS}
         return self
 
+    def to(self, device) -> "BlazePoseEstimator":
+        """Move the loaded networks (e.g. to "cpu" to free GPU memory between runs)."""
+        if self._nets is not None:
+            self._dev = _device(device)
+            for net in self._nets.values():
+                net.to(self._dev)
+        return self
+
     # -- the networks ----------------------------------------------------------------------
     def _run(self, name: str, hwc: np.ndarray):
         import torch

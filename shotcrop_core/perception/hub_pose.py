@@ -178,6 +178,16 @@ class HubPoseEstimator:
             raise ShotCropError(f"max_people must be at least 1, got {max_people}")
         self._loaded = False
 
+    def to(self, device) -> "HubPoseEstimator":
+        """Move the loaded models (e.g. to "cpu" to free GPU memory between runs)."""
+        if self._loaded:
+            import torch
+
+            self._device = torch.device(device)
+            self._det.to(self._device)
+            self._pose.to(self._device)
+        return self
+
     def load(self) -> "HubPoseEstimator":
         """Resolve, download if needed, and load both models (idempotent)."""
         if self._loaded:
