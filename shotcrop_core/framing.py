@@ -154,7 +154,8 @@ class _Grid:
         X0 = np.tile(self.X, (1, ny)).ravel()
         Hs = np.repeat(self.hs, ny * nx)
         Ws = np.repeat(self.ws, ny * nx)
-        return np.stack([X0, Y0, X0 + Ws, Y0 + Hs], axis=1)
+        # (4, n): each edge a contiguous row, so the scoring works on whole rows.
+        return np.stack([X0, Y0, X0 + Ws, Y0 + Hs])
 
     def cut_count(self, joints: np.ndarray, band_k: float, pad: float = 0.0) -> np.ndarray:
         """`_cut_count` on the grid: per height, bottom and side tests are matrix products."""
@@ -177,9 +178,9 @@ def _reachable(joints: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Only joints that some candidate box could reach matter; groups bring hundreds."""
     if len(joints) == 0:
         return joints
-    m = 0.05 * float((c[:, 3] - c[:, 1]).max()) + 2
-    keep = ((joints[:, 0] >= c[:, 0].min() - m) & (joints[:, 0] <= c[:, 2].max() + m)
-            & (joints[:, 1] >= c[:, 1].min() - m) & (joints[:, 1] <= c[:, 3].max() + m))
+    m = 0.05 * float((c[3] - c[1]).max()) + 2
+    keep = ((joints[:, 0] >= c[0].min() - m) & (joints[:, 0] <= c[2].max() + m)
+            & (joints[:, 1] >= c[1].min() - m) & (joints[:, 1] <= c[3].max() + m))
     return joints[keep]
 
 
@@ -196,20 +197,21 @@ def _cut_count(X0, Y0, X1, Y1, joints: np.ndarray, band_k: float) -> np.ndarray:
 
 
 #: (box - rect) * this is positive where a box edge falls short of containing rect.
-_CONTAINS = np.array([1.0, 1.0, -1.0, -1.0])
+_CONTAINS = np.array([1.0, 1.0, -1.0, -1.0])[:, None]
 
 
 def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
            area_max: float | None, area_min: float | None, W: int, H: int,
            anchor: Rect | None = None, cuts: tuple[np.ndarray, np.ndarray] | None = None
            ) -> np.ndarray:
-    X0, Y0, X1, Y1 = c.T
+    X0, Y0, X1, Y1 = c
     w, h = X1 - X0, Y1 - Y0
     scale = max(s.h_target, 1.0)
     pos = lambda v: np.maximum(v, 0.0) / scale  # noqa: E731  (continuous violation size)
 
     def missing(rect, sign=_CONTAINS):  # how far the boxes are from containing rect
-        return np.maximum((c - rect) * sign, 0.0).sum(axis=1) / scale
+        d = np.maximum((c - np.asarray(rect, dtype=float)[:, None]) * sign, 0.0)
+        return (d[0] + d[1] + d[2] + d[3]) / scale
 
     miss = missing(s.req)
     cost = W_CONTENT * ((miss > 0) + miss)
@@ -288,10 +290,10 @@ def _solve(s: _Spec, W: int, H: int, inner: Rect | None = None, outer: Rect | No
             grid.cut_count(_reachable(s.soft_joints, c), G.CUT_BAND))
     cost = _score(c, s, inner, outer, area_max, area_min, W, H, anchor, cuts)
     if extra is not None:  # boxes proposed from outside the grid (refine)
-        c = np.vstack([c, extra])
-        cost = np.concatenate([cost, _score(extra, s, inner, outer, area_max, area_min, W, H,
+        c = np.hstack([c, extra.T])
+        cost = np.concatenate([cost, _score(extra.T, s, inner, outer, area_max, area_min, W, H,
                                             anchor)])
-    return tuple(float(v) for v in c[int(np.argmin(cost))])
+    return tuple(float(v) for v in c[:, int(np.argmin(cost))])
 
 
 # -- shot specifications --------------------------------------------------------------------
