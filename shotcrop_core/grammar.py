@@ -48,22 +48,16 @@ COMPOSITION = frozenset({"cut", "eye_line", "look_room"})
 Rect = tuple[float, float, float, float]
 
 
-def joint_cuts(box: Rect, joints, edges_at_border_ok: bool = False,
-               width: float | None = None, height: float | None = None) -> list[tuple[float, float]]:
+def joint_cuts(box: Rect, joints) -> list[tuple[float, float]]:
     """Joints that a bottom or side edge passes within CUT_BAND of the crop height."""
     x0, y0, x1, y1 = box
     band = CUT_BAND * (y1 - y0)
     out = []
     for jx, jy in joints:
-        if x0 <= jx <= x1 and abs(y1 - jy) < band:
-            if not (edges_at_border_ok and height is not None and y1 >= height - 0.5):
-                out.append((jx, jy))
-                continue
-        if y0 <= jy <= y1:
-            for ex, border in ((x0, x0 <= 0.5), (x1, width is not None and x1 >= width - 0.5)):
-                if abs(ex - jx) < band and not (edges_at_border_ok and border):
-                    out.append((jx, jy))
-                    break
+        bottom = x0 <= jx <= x1 and abs(y1 - jy) < band
+        side = y0 <= jy <= y1 and (abs(x0 - jx) < band or abs(x1 - jx) < band)
+        if bottom or side:
+            out.append((jx, jy))
     return out
 
 

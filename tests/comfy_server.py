@@ -126,3 +126,17 @@ def start_server(comfyui_dir: str, tmp_path_factory, request) -> Server:
             pass
         time.sleep(0.5)
     pytest.fail(f"ComfyUI did not answer within {START_TIMEOUT} s:\n" + srv.log()[-3000:])
+
+
+def comfyui_dir_or_skip(needs: str, what: str) -> str:
+    """COMFYUI_DIR when it holds `needs` (main.py, comfy_api); else skip the module, saying how."""
+    import pytest
+
+    d = os.environ.get("COMFYUI_DIR")
+    if not d:
+        pytest.skip(f"{what} need a ComfyUI checkout: run with COMFYUI_DIR=/path/to/ComfyUI",
+                    allow_module_level=True)
+    if not (Path(d) / needs).exists():
+        pytest.skip(f"COMFYUI_DIR={d} is not a ComfyUI checkout (no {needs} in it)",
+                    allow_module_level=True)
+    return d

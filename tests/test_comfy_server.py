@@ -8,19 +8,12 @@ custom_nodes/shotcrop, and is always killed at the end of the module.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-from comfy_server import start_server
+from comfy_server import comfyui_dir_or_skip, start_server
 
-COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
-if not COMFYUI_DIR:
-    pytest.skip("ComfyUI server tests need a ComfyUI checkout: run with "
-                "COMFYUI_DIR=/path/to/ComfyUI", allow_module_level=True)
-if not (Path(COMFYUI_DIR) / "main.py").is_file():
-    pytest.skip(f"COMFYUI_DIR={COMFYUI_DIR} is not a ComfyUI checkout (no main.py in it)",
-                allow_module_level=True)
+COMFYUI_DIR = comfyui_dir_or_skip("main.py", "ComfyUI server tests")
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = Path(__file__).resolve().parent / "data" / "000000000790.jpg"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
-if not COMFYUI_DIR:
-    pytest.skip("ComfyUI node tests need a ComfyUI checkout: run with "
-                "COMFYUI_DIR=/path/to/ComfyUI", allow_module_level=True)
-if not (Path(COMFYUI_DIR) / "comfy_api").is_dir():
-    pytest.skip(f"COMFYUI_DIR={COMFYUI_DIR} is not a ComfyUI checkout (no comfy_api/ in it)",
-                allow_module_level=True)
+from comfy_server import comfyui_dir_or_skip
+
+COMFYUI_DIR = comfyui_dir_or_skip("comfy_api", "ComfyUI node tests")
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

@@ -16,21 +16,15 @@ import numpy as np
 
 from ..errors import ModelUnavailableError, ShotCropError
 from ..keypoints import Person
+from ..model_files import check_weights, looks_like_path, pick_device
 from ..models import DEFAULT_PERSON_DETECTOR, DEFAULT_POSE_MODEL
 
 #: What to fetch from a repo: configs, processor files, safetensors weights. Never pickles.
 ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt"]
-#: Pickle-based weight files: loading them can run arbitrary code, so they are refused.
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 #: RT-DETR is NMS-free by design but can still emit near-duplicate person boxes.
 NMS_IOU = 0.7
 #: Boxes thinner than this (source pixels) give a degenerate ViTPose crop.
 MIN_BOX_SIDE = 2.0
-
-
-def _looks_like_path(ref: str) -> bool:
-    # Hub ids are "name" or "org/name"; anything else is meant as a folder on disk.
-    return ref.startswith((".", "~", "/")) or "\\" in ref or ref.count("/") > 1 or os.path.isabs(ref)
 
 
 def _unavailable_message(repo_id: str, revision: str | None, cache_dir, error: Exception) -> str:
@@ -49,30 +43,12 @@ def _unavailable_message(repo_id: str, revision: str | None, cache_dir, error: E
     )
 
 
-def _check_weights(folder: Path, ref: str) -> None:
-    if any(folder.glob("*.safetensors")):
-        return
-    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
-    if pickles:
-        raise ShotCropError(
-            f"Model '{ref}' has only pickle weights ({', '.join(pickles)}); ShotCrop loads only "
-            f"*.safetensors because pickle files can run code. Convert the model to safetensors "
-            f"(save_pretrained(..., safe_serialization=True)) or use a repo that ships model.safetensors."
-        )
-    # From the Hub this also means a pickle-only repo: ALLOW_PATTERNS never fetches pickles.
-    raise ShotCropError(
-        f"Model '{ref}' ({folder}) has no *.safetensors weights, and ShotCrop never loads pickle "
-        f"files such as pytorch_model.bin. Use a repo or folder that ships model.safetensors, or "
-        f"re-run `hf download {ref}` if a download was interrupted."
-    )
-
-
 def resolve_model_dir(ref: str, *, revision: str | None = None, cache_dir: str | os.PathLike | None = None) -> Path:
     """A local folder holding `ref`: the folder itself, or its Hub snapshot (downloaded if needed)."""
     path = Path(ref).expanduser()
     if path.is_dir():
         folder = path
-    elif _looks_like_path(ref):
+    elif looks_like_path(ref):
         raise ShotCropError(f"Model folder not found: {ref}")
     else:
         from huggingface_hub import snapshot_download
@@ -82,26 +58,8 @@ def resolve_model_dir(ref: str, *, revision: str | None = None, cache_dir: str |
                 ref, revision=revision, cache_dir=cache_dir, allow_patterns=ALLOW_PATTERNS))
         except Exception as e:  # offline / not cached / missing repo / network: same fix for the user
             raise ModelUnavailableError(_unavailable_message(ref, revision, cache_dir, e)) from e
-    _check_weights(folder, ref)
+    check_weights(folder, ref)
     return folder
-
-
-def _pick_device(device: Any):
-    import torch
-
-    if device != "auto":
-        dev = torch.device(device)
-        mps = getattr(torch.backends, "mps", None)
-        if (dev.type == "cuda" and not torch.cuda.is_available()) or (
-                dev.type == "mps" and not (mps is not None and mps.is_available())):
-            raise ShotCropError(f"Device {device!r} is not available here; use device='auto' or 'cpu'.")
-        return dev
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def _pick_dtype(dtype: Any, device):
@@ -203,7 +161,7 @@ class HubPoseEstimator:
         from transformers import (RTDetrForObjectDetection, RTDetrImageProcessor,
                                   VitPoseForPoseEstimation, VitPoseImageProcessor)
 
-        self._device = _pick_device(self.device)
+        self._device = pick_device(self.device)
         self._dtype = _pick_dtype(self.dtype, self._device)
         try:
             # dtype= exists in transformers >= 4.56 and 5.x; trust_remote_code stays False (default).

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 
 from ..errors import ModelUnavailableError, ShotCropError
 from ..models import DEFAULT_VLM
-from ..perception.hub_pose import _check_weights, _looks_like_path, _pick_device
+from ..model_files import check_weights, looks_like_path, pick_device
 
 log = logging.getLogger("shotcrop")
 
@@ -115,7 +115,7 @@ def resolve_vlm(ref: str | os.PathLike, revision: str | None = None,
         local = Path(ref).expanduser()
         if roots is None and local.is_dir():
             folder = local
-        elif _looks_like_path(ref):
+        elif looks_like_path(ref):
             raise ShotCropError(f"Model folder not found: {ref}"
                                 + (f" (looked in {', '.join(map(str, roots))})" if roots else ""))
         else:
@@ -126,7 +126,7 @@ def resolve_vlm(ref: str | os.PathLike, revision: str | None = None,
                                                 allow_patterns=ALLOW_PATTERNS))
             except Exception as e:  # offline / not cached / unknown repo / network: same fix
                 raise _unavailable(ref, revision, cache_dir, e, roots) from e
-    _check_weights(folder, ref)
+    check_weights(folder, ref)
     config = _read_config(folder)
     if config.get("auto_map"):
         raise ShotCropError(
@@ -199,7 +199,7 @@ def load_vlm(ref: str | os.PathLike = DEFAULT_VLM, device: Any = "auto", dtype: 
     from packaging.version import Version
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    dev = _pick_device(device)
+    dev = pick_device(device)
     dt = _pick_dtype(dtype, dev)
     kwargs: dict[str, Any] = dict(attn_implementation=_pick_attention(attention, dev),
                                   use_safetensors=True, trust_remote_code=False)
