@@ -370,10 +370,13 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
                          max(group[2], gx1), max(group[3], gy1))
     r = ratio["establishing"]
     h_fit = H if r is None else min(H, W / r)
-    # Estimated landmarks underrate the body's extent (hair, hands, feet): leave a margin.
+    # Estimated landmarks underrate the body's extent (hair, hands, feet): leave a margin, and
+    # a body that ends within a head of the photo's edge most likely runs on to it.
     mx, my = 0.2 * joint_pad_u * (bx1 - bx0), 0.2 * joint_pad_u * (by1 - by0)
-    bx0, by0, bx1, by1 = (max(bx0 - mx, 0.0), max(by0 - my, 0.0), min(bx1 + mx, float(W)),
-                          min(by1 + my, float(H)))
+    reach = u if joint_pad_u else 0.0
+    bx0, by0 = (0.0 if bx0 - mx < reach else bx0 - mx), (0.0 if by0 - my < reach else by0 - my)
+    bx1 = float(W) if bx1 + mx > W - reach else bx1 + mx
+    by1 = float(H) if by1 + my > H - reach else by1 + my
     est = _Spec("establishing", r, req=(bx0, by0, bx1, by1), h_target=EST_SCALE * h_fit,
                 x_target=a.body_x, facing=a.facing, face_x=a.face_x, thirds=True,
                 joints=joints, soft_joints=soft_joints,
@@ -385,6 +388,13 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
         spec.core = head
         spec.joint_pad = joint_pad_u * u
         spec.eye_margin = 0.5 * joint_pad_u * u
+        if joint_pad_u and spec.eye is not None:
+            # Estimated body lines may sit off by about the same as the joints: keep the top
+            # and bottom edges that much inside their limits (when the range allows it).
+            m = 0.5 * joint_pad_u * u
+            spec.top_max -= m
+            lo, hi = spec.bot_range
+            spec.bot_range = (lo + m, hi - m) if hi - lo > 4 * m else spec.bot_range
     return {"close_up": cu, "medium": med, "establishing": est}
 
 

@@ -107,3 +107,36 @@ def test_move_between_devices(data_dir):
     after = est.to("cpu").estimate(img)
     assert len(before) == len(after) == 1
     assert np.allclose(before[0].keypoints, after[0].keypoints)
+
+
+def test_readme_main_command_offline_with_empty_hub_cache(tmp_path):
+    """The README's main command, as written there, in a fresh interpreter with no network and
+    an empty Hub cache: the sample photo is composed by the built-in pose model."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT, offline_env
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## Set up.*?```\n(.*?)\n```", readme, re.S).group(1)
+    install, _, command = block.partition(" && ")
+    assert install.startswith("pip install -e .") and command.startswith("shotcrop compose ")
+    assert "--keypoints" not in command   # the no-download path is the main job
+    args = command.split()[2:]
+    # A user's clone: the sample photo at the path the README names, run from the clone's root.
+    (tmp_path / "examples").mkdir()
+    shutil.copy(ROOT / "examples" / "photo.jpg", tmp_path / "examples" / "photo.jpg")
+    r = subprocess.run([sys.executable, "-m", "shotcrop_core", "compose", *args, "--json"],
+                       cwd=tmp_path, env=offline_env(tmp_path / "empty_hf_home"),
+                       capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    line = json.loads(r.stdout)
+    assert line["subject"] is not None and [s["shot"] for s in line["shots"]] == [
+        "establishing", "medium", "close_up"]
+    out = tmp_path / args[args.index("--out") + 1]
+    assert {p.name for p in out.iterdir()} >= {"photo_establishing.jpg", "photo_medium.jpg",
+                                               "photo_close_up.jpg", "photo_preview.png",
+                                               "photo_shots.json"}
+    assert not (tmp_path / "empty_hf_home" / "hub").exists()   # nothing was fetched or cached
