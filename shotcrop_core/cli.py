@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--report", metavar="FILE.md", help="also write the tables as markdown")
     b.add_argument("--force", action="store_true", help="overwrite an existing report")
     _add_framing_args(b)
+
+    from .train.cli import add_train_parser  # argparse only: no torch at --help
+
+    add_train_parser(sub)
     return parser
 
 
@@ -242,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        if args.command == "train":
+            from .train.cli import run_train
+
+            return run_train(args)
         return cmd_compose(args) if args.command == "compose" else cmd_bench(args)
     except ShotCropError as e:
         log.error("%s", e)

@@ -51,3 +51,31 @@ def pick_device(device: Any):
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def pick_model_dtype(dtype: Any, device):
+    """torch dtype for a vision model (pose, CLIP): fp16 on CUDA by default, fp32 elsewhere."""
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        # fp16 halves memory and uses tensor cores on CUDA; heads are read back in fp32 below.
+        # MPS and CPU stay fp32: half-precision kernels there are slow or incomplete.
+        return torch.float16 if device.type == "cuda" else torch.float32
+    names = {"fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
+             "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+             "fp32": torch.float32, "float32": torch.float32, "float": torch.float32}
+    if dtype not in names:
+        raise ShotCropError(f"Unknown dtype {dtype!r}; use auto, fp16, bf16 or fp32.")
+    return names[dtype]
+
+
+def as_rgb(image):
+    """A PIL RGB image from a PIL image of any mode or an HWC array."""
+    import numpy as np
+    from PIL import Image
+
+    if not isinstance(image, Image.Image):
+        image = Image.fromarray(np.asarray(image))
+    return image if image.mode == "RGB" else image.convert("RGB")

@@ -15,3 +15,12 @@ KNOWN_VLMS = (
     "Qwen/Qwen2.5-VL-3B-Instruct",
     "Qwen/Qwen2.5-VL-7B-Instruct",
 )
+
+#: CLIP ViT-L/14 for pseudo-labels: crop-description similarity and the aesthetic head's input.
+DEFAULT_CLIP = "openai/clip-vit-large-patch14"
+#: LAION aesthetic predictor sac+logos+ava1-l14-linearMSE as safetensors (docs/training_pseudo.md).
+DEFAULT_AESTHETIC_HEAD = "ttj/sac-logos-ava1-l14-linearMSE"
+#: The weights file inside DEFAULT_AESTHETIC_HEAD's repo.
+DEFAULT_AESTHETIC_HEAD_FILE = "model.safetensors"
+#: VLM judging pseudo-label candidates: the base instruct model, not the stage-1 model it grades.
+DEFAULT_JUDGE = DEFAULT_VLM

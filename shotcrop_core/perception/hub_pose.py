@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ModelUnavailableError, ShotCropError
 from ..keypoints import Person
-from ..model_files import check_weights, looks_like_path, pick_device
+from ..model_files import as_rgb, check_weights, looks_like_path, pick_device, pick_model_dtype
 from ..models import DEFAULT_PERSON_DETECTOR, DEFAULT_POSE_MODEL
 
 #: What to fetch from a repo: configs, processor files, safetensors weights. Never pickles.
@@ -62,23 +62,6 @@ def resolve_model_dir(ref: str, *, revision: str | None = None, cache_dir: str |
     return folder
 
 
-def _pick_dtype(dtype: Any, device):
-    import torch
-
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype == "auto":
-        # fp16 halves memory and uses tensor cores on CUDA; heads are read back in fp32 below.
-        # MPS and CPU stay fp32: half-precision kernels there are slow or incomplete.
-        return torch.float16 if device.type == "cuda" else torch.float32
-    names = {"fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
-             "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-             "fp32": torch.float32, "float32": torch.float32, "float": torch.float32}
-    if dtype not in names:
-        raise ShotCropError(f"Unknown dtype {dtype!r}; use auto, fp16, bf16 or fp32.")
-    return names[dtype]
-
-
 def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     """Indices kept by greedy NMS, highest score first (a few dozen boxes: numpy is plenty)."""
     order = np.argsort(-scores, kind="stable")
@@ -94,14 +77,6 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
         inter = np.clip(xx1 - xx0, 0, None) * np.clip(yy1 - yy0, 0, None)
         order = rest[inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9) <= iou]
     return np.asarray(keep, dtype=np.int64)
-
-
-def _as_rgb(image):
-    from PIL import Image
-
-    if not isinstance(image, Image.Image):
-        image = Image.fromarray(np.asarray(image))
-    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 class HubPoseEstimator:
@@ -162,7 +137,7 @@ class HubPoseEstimator:
                                   VitPoseForPoseEstimation, VitPoseImageProcessor)
 
         self._device = pick_device(self.device)
-        self._dtype = _pick_dtype(self.dtype, self._device)
+        self._dtype = pick_model_dtype(self.dtype, self._device)
         try:
             # dtype= exists in transformers >= 4.56 and 5.x; trust_remote_code stays False (default).
             self._det = RTDetrForObjectDetection.from_pretrained(
@@ -194,7 +169,7 @@ class HubPoseEstimator:
     def estimate_batch(self, images: Sequence) -> list[list[Person]]:
         """`estimate` for several images: one detector call, one ViTPose call for all boxes."""
         self.load()
-        imgs = [_as_rgb(im) for im in images]
+        imgs = [as_rgb(im) for im in images]
         if not imgs:
             return []
         import torch

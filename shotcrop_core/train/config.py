@@ -1,0 +1,299 @@
+"""Typed configs of the training stages, read from JSON or YAML files.
+
+A config file is a mapping whose keys are the fields of one dataclass (`SftConfig`, `GrpoConfig`,
+or any other dataclass such as pseudo.py's `PseudoConfig`); nested dataclasses (`lora:`) are
+mappings too. Unknown keys, wrong types and missing required fields are `ShotCropError`s that
+name the file and the key. `--set key=value` overrides (dotted keys for nested fields) are parsed
+as JSON when they can be, else taken as strings. YAML needs PyYAML (a dependency of transformers,
+so normally present); JSON always works.
+
+Relative paths in a config are relative to the current directory, like paths on the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence, TypeVar
+
+from ..errors import ShotCropError
+from ..models import DEFAULT_VLM
+from .lora import LoraSettings
+
+T = TypeVar("T")
+
+#: Marks a field that the file must set (dataclasses need a default after defaulted fields).
+REQUIRED = "<required>"
+
+
+@dataclass
+class TrainerSettings:
+    """What every stage shares: model, device, optimiser schedule, logging and saving."""
+
+    #: Base model: Hub id or folder (for stage 2 / 3: the previous stage's ``merged`` folder).
+    model: str = DEFAULT_VLM
+    #: Continue from this LoRA adapter (a stage's output folder or its ``adapter`` folder).
+    adapter: str | None = None
+    revision: str | None = None
+    #: TSC file (docs/tsc-format.md) and which split of it to train on (null: every sample).
+    train_tsc: str = REQUIRED
+    split: str | None = "train"
+    images_root: str | None = None
+    output_dir: str = REQUIRED
+    #: Overwrite a non-empty output_dir.
+    force: bool = False
+    #: Think-then-answer examples / prompts (the backend's --reasoning).
+    reasoning: bool = False
+    #: Aspect spec told to the model, as `shotcrop compose --aspect` takes it (null: none).
+    aspects: str | None = None
+    #: Upper bound on the pixels the processor gives the model per photo (saved with the
+    #: checkpoint, so inference sees photos at the size training did); null: the model's default.
+    image_max_pixels: int | None = None
+    device: str = "auto"
+    dtype: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU
+    attention: str = "sdpa"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    learning_rate: float = 1e-4
+    epochs: float = 1.0
+    #: > 0: stop after this many optimiser steps (overrides epochs).
+    max_steps: int = -1
+    batch_size: int = 1
+    grad_accum: int = 8
+    #: Linear warm-up: a fraction of all steps (< 1) or a number of steps (>= 1).
+    warmup: float = 0.03
+    lr_scheduler: str = "cosine"
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    gradient_checkpointing: bool = True
+    logging_steps: int = 10
+    #: Intermediate checkpoints every N steps (0: only the final one).
+    save_steps: int = 0
+    seed: int = 0
+    #: Where TRL reports metrics: "none", "tensorboard", "wandb", ...
+    report_to: str = "none"
+    #: Write out_dir/merged next to out_dir/adapter at the end.
+    merge: bool = True
+    #: Extra arguments for TRL's SFTConfig / GRPOConfig, passed as is (advanced).
+    trainer_args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SftConfig(TrainerSettings):
+    """Stage 1 (CoT-SFT on expert triples) and stage 2 (SFT on kept pseudo-labels)."""
+
+    reasoning: bool = True
+    #: Tokens per example (prompt with image tokens + answer); longer ones are cut at the end.
+    max_length: int | None = 4096
+    #: Train on every annotator's triple of a sample (one example each), not only the first.
+    all_annotations: bool = True
+
+
+@dataclass
+class GrpoConfig(TrainerSettings):
+    """Stage 3: GRPO with the shot-localisation rewards (train/rewards.py)."""
+
+    learning_rate: float = 1e-5
+    #: Reward names (train/rewards.py); null: all of DEFAULT_WEIGHTS.
+    rewards: list[str] | None = None
+    #: Weight per reward name, over DEFAULT_WEIGHTS (docs/training.md).
+    reward_weights: dict[str, float] | None = None
+    #: COCO keypoints of the training photos, for the joint-safety reward (null: none).
+    keypoints: str | None = None
+    #: Aesthetic predictor for the aesthetic reward: "default" (models.py), a Hub id or folder,
+    #: or null to leave that reward out.
+    aesthetic: str | None = None
+    #: CLIP model under the aesthetic head: "default" (models.py), a Hub id or folder.
+    clip: str | None = "default"
+    num_generations: int = 8
+    max_completion_length: int = 384
+    temperature: float = 1.0
+    top_p: float = 1.0
+    #: KL coefficient against the reference (the starting model); 0 drops the reference pass.
+    beta: float = 0.04
+    #: PPO clip range.
+    epsilon: float = 0.2
+    #: Policy updates per generation batch.
+    num_iterations: int = 1
+    loss_type: str = "dapo"
+    #: "group" (GRPO's std normalisation), "batch" or "none" (Dr. GRPO).
+    scale_rewards: str = "group"
+    log_completions: bool = False
+
+
+# -- loading -----------------------------------------------------------------------------------
+def read_mapping(path: str | os.PathLike) -> dict:
+    """The top-level mapping of a .json / .yaml / .yml file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ShotCropError(f"Config file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise ShotCropError(f"{path} is not valid JSON: {e}") from e
+    elif suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError as e:
+            raise ShotCropError(f"Reading {path} needs PyYAML (pip install pyyaml), or write the "
+                                "config as .json") from e
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ShotCropError(f"{path} is not valid YAML: {e}") from e
+    else:
+        raise ShotCropError(f"Config {path}: use a .json, .yaml or .yml file")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ShotCropError(f"Config {path} must be a mapping of settings, not {type(data).__name__}")
+    return data
+
+
+def parse_overrides(items: Sequence[str] | None) -> dict:
+    """`["lora.r=8", "max_steps=3"]` -> nested dict, values as JSON where they parse."""
+    out: dict = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ShotCropError(f"--set {item!r}: use --set key=value (e.g. --set max_steps=10)")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ShotCropError(f"--set {item!r}: {part} is not a section")
+        node[parts[-1]] = value
+    return out
+
+
+def _merge(base: dict, extra: Mapping) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_config(path: str | os.PathLike | None, cls: type[T], overrides: Sequence[str] | Mapping
+                | None = None) -> T:
+    """An instance of dataclass `cls` from a config file plus overrides (either may be empty)."""
+    data = read_mapping(path) if path is not None else {}
+    extra = overrides if isinstance(overrides, Mapping) else parse_overrides(overrides)
+    where = str(path) if path is not None else "config"
+    return from_mapping(cls, _merge(data, extra), where)
+
+
+def from_mapping(cls: type[T], data: Mapping, where: str = "config") -> T:
+    """Build dataclass `cls` from `data`, checking keys and types; errors name `where` and the key."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls} is not a dataclass")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ShotCropError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: "
+                            f"{', '.join(sorted(fields))}")
+    kwargs = {name: _coerce(value, hints[name], f"{where}: {name}") for name, value in data.items()}
+    obj = cls(**kwargs)
+    missing = [f for f in fields if getattr(obj, f) == REQUIRED]
+    if missing:
+        raise ShotCropError(f"{where}: required setting(s) missing: {', '.join(missing)}")
+    return obj
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ShotCropError(f"{where} cannot be null")
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, where)
+            except ShotCropError as e:
+                errors.append(str(e))
+        raise ShotCropError(errors[0] if len(errors) == 1 else f"{where}: unexpected value {value!r}")
+    if hint is Any:
+        return value
+    if dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):
+            return value
+        if not isinstance(value, Mapping):
+            raise ShotCropError(f"{where} must be a section (mapping), not {value!r}")
+        return from_mapping(hint, value, where)
+    if origin in (list, tuple, Sequence) or hint in (list, tuple):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]  # --set names=a,b
+        if not isinstance(value, (list, tuple)):
+            raise ShotCropError(f"{where} must be a list, not {value!r}")
+        item = args[0] if args else Any
+        items = [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple or hint is tuple else items
+    if origin in (dict, Mapping) or hint is dict:
+        if not isinstance(value, Mapping):
+            raise ShotCropError(f"{where} must be a mapping, not {value!r}")
+        vt = args[1] if len(args) == 2 else Any
+        return {str(k): _coerce(v, vt, f"{where}.{k}") for k, v in value.items()}
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
+            return value.lower() in ("true", "yes")
+        raise ShotCropError(f"{where} must be true or false, not {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ShotCropError(f"{where} must be an integer, not {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ShotCropError(f"{where} must be a number, not {value!r}")
+    if hint is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ShotCropError(f"{where} must be a string, not {value!r}")
+    if hint is Path:
+        if isinstance(value, (str, os.PathLike)):
+            return Path(value)
+        raise ShotCropError(f"{where} must be a path, not {value!r}")
+    return value
+
+
+def to_dict(config: Any) -> dict:
+    """The config as plain JSON-able data (saved next to each checkpoint)."""
+    def plain(v):
+        if dataclasses.is_dataclass(v):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, Path):
+            return str(v)
+        return v
+    return plain(config)
+
+
+__all__ = ["GrpoConfig", "REQUIRED", "SftConfig", "TrainerSettings", "from_mapping",
+           "load_config", "parse_overrides", "read_mapping", "to_dict"]
