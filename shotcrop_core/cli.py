@@ -94,21 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _make_estimator(args, keypoints):
     """The landmark source for this run: given keypoints, or a pose model."""
-    choice = args.perception
-    if choice == "auto":
-        choice = "keypoints" if keypoints is not None else "blazepose"
-    if choice == "keypoints":
-        if keypoints is None:
-            raise ShotCropError("--perception keypoints needs --keypoints FILE")
-        return None
-    from .perception import get_estimator
+    from .perception import choose_estimator
 
-    estimator = get_estimator(choice, device=args.device)
-    # Load once up front: a missing model is one run-level error, not one per photo.
-    load = getattr(estimator, "load", None)
-    if callable(load):
-        load()
-    return estimator
+    return choose_estimator(args.perception, keypoints is not None, args.device)
 
 
 def _people(loaded, index, keypoints, estimator):

@@ -57,3 +57,14 @@ def offline_hub(tmp_path, monkeypatch) -> Path:
     monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(c, "ENDPOINT", DEAD_ENDPOINT)
     return home / "hub"
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models: extra intra-op threads only add synchronisation (and stall on a busy CPU)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

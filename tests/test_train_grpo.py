@@ -17,16 +17,7 @@ from shotcrop_core.errors import ShotCropError  # noqa: E402
 from shotcrop_core.train.config import GrpoConfig, load_config  # noqa: E402
 from tiny_vlm import build_tiny_qwen3_vl  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny matrices: extra intra-op threads only add synchronisation (and stall on a busy CPU).
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +103,4 @@ def test_bad_reward_settings_fail_before_any_model_loads(work, tmp_path):
     with pytest.raises(ShotCropError, match="aesthetic"):
         run_grpo(_config(work, tmp_path / "b", rewards=["iou", "aesthetic"], model="/nonexistent"))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+

@@ -20,16 +20,7 @@ from shotcrop_core.train.config import (GrpoConfig, SftConfig, load_config,  # n
 from shotcrop_core.train.lora import LoraSettings  # noqa: E402
 from tiny_vlm import build_tiny_qwen3_vl, build_tiny_qwen25_vl  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny matrices: extra intra-op threads only add synchronisation (and stall on a busy CPU).
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +208,4 @@ def test_missing_and_unsupported_config_files(tmp_path):
         load_config(tmp_path / "c.toml", SftConfig)
     with pytest.raises(ShotCropError, match="--set"):
         parse_overrides(["max_steps"])
+

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..errors import ShotCropError
+from ..files import write_new_text
 
 FLOAT_DIGITS = 4
 
@@ -69,16 +70,4 @@ def write_report(path: str | os.PathLike[str], title: str,
     items = list(sections.items()) if isinstance(sections, Mapping) else list(sections)
     parts = [f"# {title}\n"] + [f"## {h}\n\n{body.rstrip()}\n" for h, body in items]
     text = "\n".join(parts)
-    if p.is_dir():
-        raise ShotCropError(f"report path {p} is a directory; give a file name")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # Mode "x" makes the existence check and the creation one step, so two runs cannot race.
-        with open(p, "w" if force else "x", encoding="utf-8") as f:
-            f.write(text)
-    except FileExistsError:
-        raise ShotCropError(f"report {p} already exists; pass force=True (or --force) to "
-                            f"overwrite it, or choose another path") from None
-    except OSError as e:
-        raise ShotCropError(f"cannot write report {p}: {e}") from None
-    return p
+    return write_new_text(p, text, force, "report")

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 from .. import grammar as G
 from ..bench.tsc import FORMAT_NAME, FORMAT_VERSION, SPLITS, TscSample, load_tsc
 from ..errors import ShotCropError
+from ..files import write_new_text
 from ..keypoints import ANKLES, ELBOWS, KNEES, WRISTS, Person
 from ..shots import SHOT_NAMES, ShotSet
 from ..vlm.parse import MIN_SIDE
@@ -242,21 +243,6 @@ def _relative(image: Path, out_dir: Path) -> str:
         return image.resolve().as_posix()
 
 
-def _write_new(path: Path, text: str, force: bool) -> None:
-    if path.is_dir():
-        raise ShotCropError(f"{path} is a folder; give a file name for the TSC file")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # "x" makes the existence check and the creation one step: no accidental overwrite.
-        with open(path, "w" if force else "x", encoding="utf-8") as f:
-            f.write(text)
-    except FileExistsError:
-        raise ShotCropError(f"{path} already exists; pass force=True (--force) to overwrite it, "
-                            "or choose another path") from None
-    except OSError as e:
-        raise ShotCropError(f"cannot write {path}: {e}") from None
-
-
 def draft_from_coco(coco_json: str | os.PathLike, images_dir: str | os.PathLike,
                     out_path: str | os.PathLike, *, split: str = "train",
                     val_fraction: float = 0.0, force: bool = False) -> Path:
@@ -323,7 +309,7 @@ def draft_from_coco(coco_json: str | os.PathLike, images_dir: str | os.PathLike,
     doc = {"format": FORMAT_NAME, "version": FORMAT_VERSION,
            "drafted_by": "shotcrop train draft: framing engine on COCO human keypoints",
            "samples": samples}
-    _write_new(out, json.dumps(doc, indent=1, ensure_ascii=False) + "\n", force)
+    write_new_text(out, json.dumps(doc, indent=1, ensure_ascii=False) + "\n", force, "TSC file")
     load_tsc(out)  # what was written must read back
     return out
 

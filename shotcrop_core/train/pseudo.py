@@ -330,21 +330,10 @@ def _people_source(config: PseudoConfig):
     """(keypoint file or None, pose estimator or None), as `shotcrop compose` picks them."""
     from ..perception.given import load_keypoints
 
-    keypoints = load_keypoints(config.keypoints) if config.keypoints else None
-    choice = config.perception
-    if choice == "auto":
-        choice = "keypoints" if keypoints is not None else "blazepose"
-    if choice == "keypoints":
-        if keypoints is None:
-            raise ShotCropError("perception 'keypoints' needs keypoints: FILE")
-        return keypoints, None
-    from ..perception import get_estimator
+    from ..perception import choose_estimator
 
-    estimator = get_estimator(choice, device=config.device)
-    load = getattr(estimator, "load", None)
-    if load is not None:
-        load()
-    return None, estimator
+    keypoints = load_keypoints(config.keypoints) if config.keypoints else None
+    return keypoints, choose_estimator(config.perception, keypoints is not None, config.device)
 
 
 def _given_people(keypoints, path: Path, index: int, size: tuple[int, int]) -> list[Person]:
