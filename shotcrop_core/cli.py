@@ -37,6 +37,42 @@ def _add_framing_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    """Who proposes the shots: the framing engine or a Qwen VL model (compose and bench alike)."""
+    v = p.add_argument_group("vision-language model (--engine vlm)")
+    v.add_argument("--engine", choices=("framing", "vlm", "vllm"), default="framing",
+                   help="'framing': the shot-grammar engine on body landmarks (default); 'vlm': "
+                        "a Qwen VL model proposes and describes the shots, the grammar repairs "
+                        "them; 'vllm': the same through vLLM (large batches, all GPUs)")
+    v.add_argument("--model", default=None, metavar="REPO_OR_FOLDER",
+                   help="Hub repo id or local folder of a Qwen3-VL / Qwen2.5-VL model "
+                        "(default: shotcrop_core.models.DEFAULT_VLM)")
+    v.add_argument("--revision", default=None, help="pin the model's Hub revision")
+    v.add_argument("--intent", default=None, metavar="TEXT",
+                   help="what the shots should focus on, e.g. 'the product in her hand'")
+    v.add_argument("--reasoning", action="store_true", help="let the model think before answering")
+    v.add_argument("--seed", type=int, default=None, help="sample with this seed (default: greedy)")
+    v.add_argument("--batch-size", type=_positive_int, default=8, help="photos per generate call")
+    v.add_argument("--compile", action="store_true", help="torch.compile the model (GPU batches)")
+    v.add_argument("--dtype", default="auto", help="auto, bf16, fp16 or fp32")
+    v.add_argument("--attention", default="sdpa", help="sdpa, flash_attention_2 or eager")
+    v.add_argument("--quantization", default=None, choices=("8bit", "4bit"),
+                   help="bitsandbytes quantization (CUDA only, when installed)")
+    v.add_argument("--max-new-tokens", type=_positive_int, default=None, metavar="N",
+                   help="most tokens per model answer (default: the prompt's budget, larger "
+                        "with --reasoning)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shotcrop", description="Turn a photo of people into an establishing, a medium and "
@@ -57,25 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true", help="overwrite existing output files")
     c.add_argument("--no-files", action="store_true", help="write nothing; with --json to pipe")
     _add_framing_args(c)
-    v = c.add_argument_group("vision-language model (--engine vlm)")
-    v.add_argument("--engine", choices=("framing", "vlm", "vllm"), default="framing",
-                   help="'framing': the shot-grammar engine on body landmarks (default); 'vlm': "
-                        "a Qwen VL model proposes and describes the shots, the grammar repairs "
-                        "them; 'vllm': the same through vLLM (large batches, all GPUs)")
-    v.add_argument("--model", default=None, metavar="REPO_OR_FOLDER",
-                   help="Hub repo id or local folder of a Qwen3-VL / Qwen2.5-VL model "
-                        "(default: shotcrop_core.models.DEFAULT_VLM)")
-    v.add_argument("--revision", default=None, help="pin the model's Hub revision")
-    v.add_argument("--intent", default=None, metavar="TEXT",
-                   help="what the shots should focus on, e.g. 'the product in her hand'")
-    v.add_argument("--reasoning", action="store_true", help="let the model think before answering")
-    v.add_argument("--seed", type=int, default=None, help="sample with this seed (default: greedy)")
-    v.add_argument("--batch-size", type=int, default=8, help="photos per generate call")
-    v.add_argument("--compile", action="store_true", help="torch.compile the model (GPU batches)")
-    v.add_argument("--dtype", default="auto", help="auto, bf16, fp16 or fp32")
-    v.add_argument("--attention", default="sdpa", help="sdpa, flash_attention_2 or eager")
-    v.add_argument("--quantization", default=None, choices=("8bit", "4bit"),
-                   help="bitsandbytes quantization (CUDA only, when installed)")
+    _add_engine_args(c)
 
     b = sub.add_parser("bench", help="score shots against human keypoints or expert boxes")
     b.add_argument("--images", required=True, metavar="DIR", help="folder with the photos")
@@ -85,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--report", metavar="FILE.md", help="also write the tables as markdown")
     b.add_argument("--force", action="store_true", help="overwrite an existing report")
     _add_framing_args(b)
+    _add_engine_args(b)
 
     from .train.cli import add_train_parser  # argparse only: no torch at --help
 
@@ -105,22 +124,29 @@ def _people(loaded, index, keypoints, estimator):
     return estimator.estimate(loaded.image)
 
 
-def cmd_compose(args) -> int:
+def _framing_options(args, estimator):
+    """The grammar's options from the command line; estimated landmarks get a safety margin."""
     from .aspect import parse_aspect_spec
     from .framing import FramingOptions
+
+    return FramingOptions(aspects=parse_aspect_spec(args.aspect),
+                          subject_index=args.subject, subject_hint=args.subject_hint,
+                          joint_uncertainty=0.0 if estimator is None else
+                          FramingOptions.ESTIMATED)
+
+
+def cmd_compose(args) -> int:
+    from .aspect import parse_aspect_spec
     from .perception.given import load_keypoints
 
-    aspects = parse_aspect_spec(args.aspect)  # cheap checks before any model loads
+    parse_aspect_spec(args.aspect)  # a bad spec fails before any model loads
     out = Path(args.out)
     if not args.no_files and out.exists() and not out.is_dir():
         raise ShotCropError(f"output folder {out} is a file: choose another --out folder")
     keypoints = load_keypoints(args.keypoints) if args.keypoints else None
     engine = _make_vlm(args) if args.engine in ("vlm", "vllm") else None
     estimator = _make_estimator(args, keypoints)
-    options = FramingOptions(aspects=aspects,
-                             subject_index=args.subject, subject_hint=args.subject_hint,
-                             joint_uncertainty=0.0 if estimator is None else
-                             FramingOptions.ESTIMATED)
+    options = _framing_options(args, estimator)
     from .progress import progress
 
     run = _Run(args, out, keypoints, estimator, options)
@@ -130,20 +156,33 @@ def cmd_compose(args) -> int:
             if prepared is not None:
                 run.emit(path, *prepared, _compose_one(prepared, options))
     else:
-        # The model reads photos in batches; a bounded chunk keeps decoded photos in memory.
-        chunk = max(engine.options.batch_size, 1) * 4
-        for start in progress(range(0, len(run.paths), chunk), desc="composing", unit="batch"):
-            ready = [(path, p) for i, path in enumerate(run.paths[start:start + chunk], start)
-                     if (p := run.prepare(i, path)) is not None]
-            if not ready:
-                continue
-            shots = engine.propose([p[0].image for _, p in ready], [p[1] for _, p in ready],
-                                   options)
-            for (path, p), s in zip(ready, shots):
-                run.emit(path, *p, s)
+        for path, prepared, shots, _ in _propose_chunks(engine, run.paths, run.prepare, options,
+                                                        "composing"):
+            run.emit(path, *prepared, shots)
     if run.failed:
         log.error("%d of %d image(s) failed", run.failed, len(args.images))
     return 1 if run.failed else 0
+
+
+def _propose_chunks(engine, paths, prepare, options, desc: str):
+    """(path, (loaded, people), shots, seconds per photo) for each photo `prepare(i, path)`
+    accepts (it returns None for one it skips), the model reading them in batches."""
+    import time
+
+    from .progress import progress
+
+    # A bounded chunk keeps decoded photos in memory; the engine batches within it.
+    chunk = max(engine.options.batch_size, 1) * 4
+    for start in progress(range(0, len(paths), chunk), desc=desc, unit="batch"):
+        ready = [(path, p) for i, path in enumerate(paths[start:start + chunk], start)
+                 if (p := prepare(i, path)) is not None]
+        if not ready:
+            continue
+        t0 = time.perf_counter()
+        shots = engine.propose([p[0].image for _, p in ready], [p[1] for _, p in ready], options)
+        seconds = (time.perf_counter() - t0) / len(ready)
+        for (path, p), s in zip(ready, shots):
+            yield path, p, s, seconds
 
 
 def _compose_one(prepared, options):
@@ -200,7 +239,8 @@ def _make_vlm(args):
     from .vlm.backend import GenerationOptions, VLMEngine
 
     options = GenerationOptions(intent=args.intent, reasoning=args.reasoning, seed=args.seed,
-                                batch_size=args.batch_size, compile=args.compile)
+                                batch_size=args.batch_size, compile=args.compile,
+                                max_new_tokens=args.max_new_tokens)
     if args.engine == "vllm":
         from .vlm.vllm_engine import VLLMEngine, load_vllm
 

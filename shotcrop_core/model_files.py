@@ -1,4 +1,5 @@
-"""Model folders shared by every model loader: path-or-repo, safetensors-only, device choice."""
+"""Model folders shared by every model loader: path-or-repo, Hub snapshots and the one offline
+message, safetensors-only, device choice."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import ShotCropError
+from .errors import ModelUnavailableError, ShotCropError
 
 #: Pickle-based weight files: loading them can run arbitrary code, so they are refused.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -15,6 +16,63 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 def looks_like_path(ref: str) -> bool:
     # Hub ids are "name" or "org/name"; anything else is meant as a folder on disk.
     return ref.startswith((".", "~", "/")) or "\\" in ref or ref.count("/") > 1 or os.path.isabs(ref)
+
+
+def model_unavailable(ref: str, error: Exception, *, what: str = "Model",
+                      revision: str | None = None, cache_dir: str | os.PathLike | None = None,
+                      note: str = "", alternative: str = "") -> ModelUnavailableError:
+    """The one error for a Hub repo that is neither cached nor downloadable, with the fix.
+
+    `what` names the model ("CLIP model"); `note` is a sentence added after the reason;
+    `alternative` ends the fix with one more way out (", or pass keypoints ...").
+    """
+    from huggingface_hub import constants
+
+    cache = cache_dir or constants.HF_HUB_CACHE
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    rev = f" --revision {revision}" if revision else ""
+    return ModelUnavailableError(
+        f"{what} '{ref}' is not available: it is not in the Hugging Face cache ({cache}) and "
+        f"could not be downloaded ({type(error).__name__}: {reason}).{note}\n"
+        f"Fix: on a machine with internet access run `hf download {ref}{rev}` and copy its "
+        f"Hugging Face cache (HF_HOME, now {constants.HF_HOME}) here, or point HF_HOME at a "
+        f"copy, or pass a local folder instead of the repo id{alternative}.")
+
+
+def hub_snapshot(ref: str, allow_patterns: list[str], *, what: str = "Model",
+                 revision: str | None = None, cache_dir: str | os.PathLike | None = None,
+                 note: str = "", alternative: str = "") -> Path:
+    """The local snapshot of Hub repo `ref` (from the cache, else downloaded), fetching only
+    `allow_patterns`; any failure becomes `model_unavailable`."""
+    from huggingface_hub import snapshot_download
+
+    try:  # resumes partial downloads; shows huggingface_hub's own progress bars
+        return Path(snapshot_download(ref, revision=revision, cache_dir=cache_dir,
+                                      allow_patterns=allow_patterns))
+    except Exception as e:  # offline / not cached / unknown repo / network: one fix for the user
+        raise model_unavailable(ref, e, what=what, revision=revision, cache_dir=cache_dir,
+                                note=note, alternative=alternative) from e
+
+
+def resolve_snapshot(ref: str | os.PathLike, revision: str | None = None,
+                     cache_dir: str | os.PathLike | None = None, *,
+                     allow_patterns: list[str], what: str = "Model",
+                     alternative: str = "") -> Path:
+    """A local folder for `ref`: the folder itself, or its Hub snapshot (`hub_snapshot`).
+
+    Something that looks like a path is never sent to the Hub: a missing one is "not found".
+    Weights are not checked here (see `check_weights`): some callers want one named file.
+    """
+    ref = os.fspath(ref)
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise ShotCropError(f"{what} {ref} is a file; give the model's folder or its Hub repo id.")
+    if looks_like_path(ref):
+        raise ShotCropError(f"{what} folder not found: {ref}")
+    return hub_snapshot(ref, allow_patterns, what=what, revision=revision, cache_dir=cache_dir,
+                        alternative=alternative)
 
 
 def check_weights(folder: Path, ref: str) -> None:

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from shotcrop_core.cli import main
 
 
@@ -38,3 +40,31 @@ def test_bench_needs_annotations(data_dir, capsys):
     assert main(["bench", "--images", str(data_dir / "nope"), "--keypoints",
                  str(data_dir / "person_keypoints.json")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_bench_takes_compose_engine_options(data_dir, tmp_path, capsys):
+    from shotcrop_core.cli import build_parser
+
+    engine = ["--engine", "vlm", "--model", "m", "--revision", "r", "--dtype", "bf16",
+              "--attention", "eager", "--quantization", "4bit", "--intent", "her hat",
+              "--reasoning", "--seed", "3", "--batch-size", "2", "--max-new-tokens", "5"]
+    bench = vars(build_parser().parse_args(["bench", "--images", "x", *engine]))
+    compose = vars(build_parser().parse_args(["compose", "x.jpg", *engine]))
+    keys = [a.lstrip("-").replace("-", "_") for a in engine if a.startswith("--")]
+    assert [bench[k] for k in keys] == [compose[k] for k in keys]
+    assert bench["max_new_tokens"] == 5 and bench["engine"] == "vlm"
+    # An existing report stops the run before any model loads (here: a missing one).
+    report = tmp_path / "r.md"
+    report.write_text("evidence")
+    rc = main(["bench", "--images", str(data_dir), "--keypoints",
+               str(data_dir / "person_keypoints.json"), "--engine", "vlm", "--model",
+               "./no/such/model", "--report", str(report)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "already exists" in err and report.read_text() == "evidence"
+    rc = main(["bench", "--images", str(data_dir), "--keypoints",
+               str(data_dir / "person_keypoints.json"), "--engine", "vlm", "--model",
+               "./no/such/model"])
+    assert rc == 2 and "not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["bench", "--images", str(data_dir), "--engine", "vlm", "--max-new-tokens", "0"])
+    assert "--max-new-tokens: must be a whole number >= 1" in capsys.readouterr().err

@@ -60,7 +60,7 @@ def test_missing_training_extras_say_how_to_install(monkeypatch):
         require_training_packages()
 
 
-def test_draft_sft_eval_end_to_end(tmp_path, data_dir, capsys):
+def test_draft_sft_eval_end_to_end(tmp_path, data_dir, capsys, one_torch_thread):
     pytest.importorskip("trl")
     pytest.importorskip("peft")
     from tiny_vlm import build_tiny_qwen3_vl
@@ -113,14 +113,20 @@ def test_shipped_recipe_configs_load():
     assert stage3.model == stage2.output_dir + "/merged" and stage3.num_generations == 8
     assert (stage3.batch_size * stage3.grad_accum) % stage3.num_generations == 0
     for c in (stage1, stage2, stage3):
-        assert c.dtype == "bf16" and c.lora.r == 16 and c.lora.freeze_vision
+        assert c.dtype == "auto" and c.lora.r == 16 and c.lora.freeze_vision
+        assert c.device == "auto" and c.image_max_pixels == 1048576
+        c.check()  # the settings a run checks before loading a model
+    assert stage3.perception == "auto" and stage3.aesthetic_file == "model.safetensors"
     funcs, _ = reward_functions(stage3.rewards, stage3.reward_weights, aesthetic=object())
     assert len(funcs) == 6
     from shotcrop_core.train.pseudo import PseudoConfig
 
     labels = load_config(folder / "stage2_pseudo_labels.yaml", PseudoConfig)
     assert str(labels.out) == stage2.train_tsc and labels.model == stage1.output_dir + "/merged"
-    assert labels.judge == "model" and labels.thresholds.clip == 0.70
+    from shotcrop_core.models import DEFAULT_JUDGE
+
+    # the judge is not the stage-1 model grading its own samples
+    assert labels.judge == DEFAULT_JUDGE != labels.model and labels.thresholds.clip == 0.70
 
 
 def test_pseudo_step_reads_its_own_config(tmp_path, capsys):
@@ -132,3 +138,14 @@ def test_pseudo_step_reads_its_own_config(tmp_path, capsys):
     assert main(["train", "pseudo", str(path)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "unknown setting(s) threshold" in err
+
+
+def test_eval_reasoning_defaults_to_each_runs_own_setting():
+    """No flag: None, so evaluate reads each run's train_config.json; the flag forces it."""
+    from shotcrop_core.cli import build_parser
+
+    p = build_parser()
+    base = ["train", "eval", "--checkpoint", "A", "--tsc", "t.json"]
+    assert p.parse_args(base).reasoning is None
+    assert p.parse_args(base + ["--reasoning"]).reasoning is True
+    assert p.parse_args(base + ["--no-reasoning"]).reasoning is False

@@ -15,10 +15,12 @@ from PIL import Image  # noqa: E402
 from shotcrop_core.errors import ShotCropError  # noqa: E402
 from shotcrop_core.framing import compose  # noqa: E402
 from shotcrop_core.train.data import draft_from_coco  # noqa: E402
-from shotcrop_core.train.evaluate import checkpoint_folder, evaluate_checkpoints  # noqa: E402
+from shotcrop_core.train.evaluate import evaluate_checkpoints, resolve_checkpoint  # noqa: E402
 from tiny_vlm import build_tiny_qwen3_vl  # noqa: E402
 
 NO_KEYPOINTS = "000000229358.jpg"  # the photo person_keypoints.json does not name
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -103,14 +105,101 @@ def test_checkpoint_folders_and_bad_input(tmp_path, setup):
     out = tmp_path / "run"
     (out / "merged").mkdir(parents=True)
     (out / "merged" / "config.json").write_text("{}")
-    assert checkpoint_folder(out) == str(out / "merged")
-    (tmp_path / "ad").mkdir()
-    (tmp_path / "ad" / "adapter_config.json").write_text("{}")
-    with pytest.raises(ShotCropError, match="LoRA adapter only"):
-        checkpoint_folder(tmp_path / "ad")
-    assert checkpoint_folder("Qwen/Qwen3-VL-4B-Instruct") == "Qwen/Qwen3-VL-4B-Instruct"
+    (out / "train_config.json").write_text(json.dumps({"reasoning": True, "aspects": "4:5",
+                                                       "learning_rate": 1e-4}))
+    for ref in (out, out / "merged"):  # the run folder or its merged folder: same settings
+        ck = resolve_checkpoint(ref)
+        assert ck.model == str(out / "merged") and ck.adapter is None
+        assert ck.settings == {"reasoning": True, "aspects": "4:5"}
+    (out / "train_config.json").write_text("{not json")
+    with pytest.raises(ShotCropError, match="train_config.json is not valid JSON"):
+        resolve_checkpoint(out)
+    ad = tmp_path / "ad"
+    ad.mkdir()
+    (ad / "adapter_config.json").write_text("{}")
+    with pytest.raises(ShotCropError, match="no adapter_model.safetensors"):
+        resolve_checkpoint(ad)
+    (ad / "adapter_model.safetensors").write_bytes(b"")
+    with pytest.raises(ShotCropError, match="names no base model"):
+        resolve_checkpoint(ad)
+    hub = resolve_checkpoint("Qwen/Qwen3-VL-4B-Instruct")
+    assert (hub.model, hub.adapter, hub.settings) == ("Qwen/Qwen3-VL-4B-Instruct", None, {})
     tsc, _ = setup
     with pytest.raises(ShotCropError, match="no checkpoint"):
         evaluate_checkpoints([], tsc)
     with pytest.raises(ShotCropError, match="no sample in split 'train'"):
         evaluate_checkpoints(["x"], tsc, split="train")
+
+
+THINK = "First think step by step"
+
+
+def test_each_checkpoint_is_asked_as_it_was_trained(setup, tmp_path, monkeypatch):
+    """Stage 1 thinks, stages 2-3 answer directly: each run's train_config.json decides,
+    and an explicit argument overrides it for all."""
+    from shotcrop_core.bench.tsc import load_tsc
+    from shotcrop_core.train import evaluate as E
+    from shotcrop_core.train.chat import answer_text, sample_shots
+
+    tsc, _ = setup
+    runs = {}
+    for name, settings in (("cot", {"reasoning": True, "aspects": None}),
+                           ("direct", {"reasoning": False, "aspects": "1:1"})):
+        build_tiny_qwen3_vl(tmp_path / name / "merged")
+        (tmp_path / name / "train_config.json").write_text(json.dumps(settings))
+        runs[name] = tmp_path / name
+    by_size = {(s.width, s.height): answer_text(sample_shots(s), s.width, s.height, "qwen3_vl")
+               for s in load_tsc(tsc).samples}
+    asked = []
+
+    def generate(self, images, conversations):
+        asked.append((self.options.reasoning, json.dumps(conversations)))
+        return [(by_size[im.size], im.size) for im in images]
+
+    monkeypatch.setattr(E.RecordingEngine, "_generate", generate)
+    report = evaluate_checkpoints([runs["cot"], runs["direct"]], tsc, split="test", device="cpu")
+    (cot, cot_text), (direct, direct_text) = asked
+    assert cot and THINK in cot_text and "1:1 (width:height)" not in cot_text
+    assert not direct and THINK not in direct_text and "1:1 (width:height)" in direct_text
+    assert [(r.reasoning, r.aspects) for r in report.results] == [(True, None), (False, "1:1")]
+    assert "think, then answer" in report.markdown() and "aspects 1:1" in report.markdown()
+    asked.clear()
+    evaluate_checkpoints([runs["cot"], runs["direct"]], tsc, split="test", device="cpu",
+                         reasoning=False, aspects="4:5")
+    assert [r for r, _ in asked] == [False, False]
+    assert all(THINK not in t and "4:5 (width:height)" in t for _, t in asked)
+
+
+def test_adapter_only_run_is_merged_in_memory(setup, tmp_path):
+    """A run saved with merge: false: its adapter goes onto the base it names, merged in memory,
+    and the VLM backend runs on that."""
+    pytest.importorskip("trl")
+    pytest.importorskip("peft")
+    from safetensors.torch import load_file
+
+    from shotcrop_core.train.config import SftConfig, load_config
+    from shotcrop_core.train.evaluate import load_checkpoint
+    from shotcrop_core.train.sft import run_sft
+
+    tsc, models = setup
+    out = tmp_path / "run"
+    run_sft(load_config(None, SftConfig, {
+        "model": str(models[0]), "train_tsc": str(tsc), "split": "test", "output_dir": str(out),
+        "max_steps": 1, "batch_size": 3, "grad_accum": 1, "learning_rate": 5e-3, "warmup": 0,
+        "gradient_checkpointing": False, "merge": False, "reasoning": True, "device": "cpu",
+        "lora": {"r": 4, "alpha": 8, "dropout": 0.0}}))
+    assert not (out / "merged").exists()
+    ck = resolve_checkpoint(out)
+    assert ck.adapter == out / "adapter" and ck.model == str(models[0].resolve())
+    assert ck.settings["reasoning"] is True
+    loaded = load_checkpoint(ck, device="cpu")
+    merged = {k: v for k, v in loaded.model.state_dict().items()}
+    assert not any("lora_" in k for k in merged)
+    base = load_file(str(models[0] / "model.safetensors"))
+    changed = {k for k in base if not base[k].equal(merged[k])}
+    assert changed and all("language_model" in k and "proj" in k for k in changed)
+    report = evaluate_checkpoints([out], tsc, split="test", device="cpu", batch_size=3,
+                                  max_new_tokens=4)
+    [r] = report.results
+    assert r.adapter and r.reasoning and r.photos == 3 and r.tsc.complete
+    assert "adapter merged in memory" in report.markdown()

@@ -104,3 +104,98 @@ def test_bad_reward_settings_fail_before_any_model_loads(work, tmp_path):
         run_grpo(_config(work, tmp_path / "b", rewards=["iou", "aesthetic"], model="/nonexistent"))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
+
+
+def test_landmarks_from_the_pose_estimator_without_keypoints(work, tmp_path):
+    """No keypoints file: BlazePose (built in, CPU) finds the people, the rows carry them, and
+    an answer whose edges run through a joint loses joint-safety marks."""
+    from shotcrop_core.anatomy import measure
+    from shotcrop_core.shots import Box
+    from shotcrop_core.train.chat import answer_text, sample_shots
+    from shotcrop_core.train.data import load_training_set
+    from shotcrop_core.train.grpo import grpo_dataset, grpo_rows, landmarks
+    from shotcrop_core.train.rewards import joint_safety_reward, people_from_json, subject_for
+
+    examples = load_training_set(work["tsc"])
+    config = _config(work, tmp_path / "o", keypoints=None, device="cpu")
+    assert config.perception == "auto"
+    people = landmarks(examples, None, config.perception, "cpu")
+    assert all(people[str(e.image_path)] for e in examples)
+    assert landmarks(examples, None, "none") == {}
+    rows = [dict(r) for r in grpo_dataset(grpo_rows(examples, None, "qwen3_vl", config, people))]
+    bare = [dict(r) for r in grpo_dataset(grpo_rows(examples, None, "qwen3_vl", config, {}))]
+    for ex, row, plain in zip(examples, rows, bare):
+        estimated = people_from_json(row["keypoints"])
+        assert estimated and plain["keypoints"] == ""
+        s = ex.sample
+        ref = sample_shots(s)
+        # every edge of the triple's bottom runs through one of the subject's joints
+        a = measure(subject_for(estimated, ref["close_up"][0]))
+        jx, jy = max(a.joints, key=lambda j: j[1])
+        y1 = round(jy)
+        cut = {n: (Box(i * 4, i * 4, s.width - i * 4, y1), d)
+               for i, (n, (_, d)) in enumerate(ref.items())}
+        assert all(b.x0 <= jx <= b.x1 for b, _ in cut.values())
+        answer = [[{"role": "assistant",
+                    "content": answer_text(cut, s.width, s.height, "qwen3_vl")}]]
+
+        def score(r):
+            columns = {k: [v] for k, v in r.items() if k != "prompt"}
+            return joint_safety_reward(prompts=None, completions=answer, **columns)[0]
+
+        assert score(plain) == 1.0  # without landmarks the term is constant
+        assert score(row) < 0.9
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"num_generations": 1}, "num_generations must be at least 2"),
+    ({"num_generations": 3}, r"2 x 1 = 2\) must be a multiple of num_generations \(3\)"),
+    ({"batch_size": 0}, "batch_size must be at least 1"),
+    ({"grad_accum": 0}, "grad_accum must be at least 1"),
+    ({"learning_rate": 0}, "learning_rate must be a number > 0"),
+    ({"max_steps": -1, "epochs": 0}, "epochs must be > 0"),
+    ({"device": "cuda:1"}, "CUDA_VISIBLE_DEVICES=1"),
+    ({"perception": "openpose"}, "perception must be one of"),
+    ({"perception": "keypoints", "keypoints": None}, "perception: keypoints needs a keypoints"),
+    # TRL's own checks, run on the settings before the model loads
+    ({"trainer_args": {"generation_batch_size": 3}}, "GRPOConfig refused.*divisible"),
+    ({"trainer_args": {"no_such_arg": 1}}, "GRPOConfig does not know"),
+])
+def test_bad_settings_fail_before_any_model_loads(work, tmp_path, extra, message):
+    from shotcrop_core.train.grpo import run_grpo
+
+    out = tmp_path / "o"
+    with pytest.raises(ShotCropError, match=message):
+        run_grpo(_config(work, out, model=str(tmp_path / "no-model"), **extra))
+    assert not out.exists()
+
+
+def test_no_landmarks_warns(work, tmp_path, caplog):
+    from shotcrop_core.train.grpo import run_grpo
+
+    with caplog.at_level("WARNING", logger="shotcrop"):
+        with pytest.raises(ShotCropError, match="not found"):  # the model: after the warning
+            run_grpo(_config(work, tmp_path / "o", keypoints=None, perception="none",
+                             model=str(tmp_path / "no-model")))
+    assert "joint_safety reward is 1 for every answer" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="shotcrop"):
+        with pytest.raises(ShotCropError, match="not found"):
+            run_grpo(_config(work, tmp_path / "p", model=str(tmp_path / "no-model")))
+    assert "joint_safety" not in caplog.text
+
+
+def test_aesthetic_file_names_the_head_inside_its_folder(work, tmp_path):
+    from shotcrop_core.train.grpo import make_aesthetic_scorer
+    from tiny_clip import build_tiny_aesthetic_head, build_tiny_clip
+
+    head = build_tiny_aesthetic_head(tmp_path / "h", filename="head.safetensors")
+    build_tiny_aesthetic_head(head, seed=1, filename="other.safetensors")  # two heads: no guessing
+    clip = str(build_tiny_clip(tmp_path / "clip"))
+    config = _config(work, tmp_path / "o", aesthetic=str(head), clip=clip, device="cpu",
+                     aesthetic_file="head.safetensors")
+    scorer = make_aesthetic_scorer(config)
+    assert scorer.filename == "head.safetensors" and scorer._head is not None
+    with pytest.raises(ShotCropError, match="has no model.safetensors"):
+        make_aesthetic_scorer(_config(work, tmp_path / "o", aesthetic=str(head), clip=clip,
+                                      device="cpu"))

@@ -247,6 +247,21 @@ def test_run_pseudo_lists_hard_photos_and_overwrites_only_with_force(tmp_path):
     assert hard[0]["candidates"][0]["clip"] == pytest.approx(0.1)
 
 
+def test_run_pseudo_never_replaces_a_file_that_appeared_during_the_run(tmp_path):
+    out = tmp_path / "pseudo.json"
+
+    class _Squatter(_Fixed):
+        def similarity(self, images, texts):
+            out.write_text("another run's")  # written after the up-front check, mid-run
+            return super().similarity(images, texts)
+
+    config = PseudoConfig(images=DATA, out=out, samples=0, keypoints=KEYPOINTS, limit=1,
+                          thresholds=Thresholds(0.0, 0.0, 0.0))
+    with pytest.raises(ShotCropError, match="TSC file .* already exists"):
+        run_pseudo(config, scorers=Scorers(_Squatter(0.9), _Fixed(0.9), _FixedJudge(0.9)))
+    assert out.read_text() == "another run's"
+
+
 def test_run_pseudo_fails_fast_when_a_scorer_model_is_missing(tmp_path, offline_hub):
     from shotcrop_core.errors import ModelUnavailableError
 

@@ -88,6 +88,19 @@ def test_nothing_cached_offline_is_model_unavailable(offline_hub):
         ClipScorer("./no/such/clip").load()
 
 
+def test_offline_message_is_the_shared_one(offline_hub, tmp_path):
+    # model_files.model_unavailable: the cache, HF_HOME and the way out, as for every loader.
+    with pytest.raises(ModelUnavailableError) as info:
+        ClipScorer(device="cpu").load()
+    msg = str(info.value)
+    assert msg.startswith(f"CLIP model '{DEFAULT_CLIP}' is not available")
+    assert str(offline_hub) in msg and f"HF_HOME, now {offline_hub.parent}" in msg
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"")
+    with pytest.raises(ShotCropError, match="is a file; give the model's folder"):
+        ClipScorer(str(weights)).load()
+
+
 def test_pickle_weights_are_refused(tiny, tmp_path):
     folder = tmp_path / "clip_pickle"
     folder.mkdir()

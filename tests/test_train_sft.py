@@ -89,24 +89,100 @@ def test_stage1_cot_sft_trains_saves_and_reloads(work, stage1):
     assert isinstance(shots, ShotSet) and [s.name for s in shots] == list(SHOT_NAMES)
 
 
-def test_stage2_sft_continues_from_stage1_adapter(work, stage1):
+class FixedScores:
+    """Scorers for run_pseudo (train/pseudo.py's protocols) that rate everything the same."""
+
+    def similarity(self, images, texts):
+        return [0.9] * len(images)
+
+    def score(self, images, shots=None):
+        return [0.8] * (3 if shots is not None else len(images))
+
+
+@pytest.fixture(scope="module")
+def pseudo_tsc(work, data_dir):
+    """Stage 2a as the recipe runs it: run_pseudo on the test photos (framing-only candidates,
+    every candidate passing), writing the TSC file stage 2 trains on."""
+    from shotcrop_core.train.pseudo import PseudoConfig, Scorers, Thresholds, run_pseudo
+
+    fixed = FixedScores()
+    config = PseudoConfig(images=data_dir, out=work["root"] / "pseudo" / "pseudo.json", model=None,
+                          keypoints=data_dir / "person_keypoints.json",
+                          thresholds=Thresholds(clip=0, aesthetic=0, judge=0))
+    result = run_pseudo(config, scorers=Scorers(fixed, fixed, fixed))
+    assert result.tsc is not None and len(result.kept) == 3
+    return result.tsc
+
+
+def test_stage2_sft_trains_on_pseudo_labels_from_stage1_adapter(work, stage1, pseudo_tsc):
     from safetensors.torch import load_file
 
     from shotcrop_core.train.sft import run_sft
 
     first, _ = stage1
     out = work["root"] / "stage2"
-    # Stage 2: the same trainer without think blocks, continuing stage 1's adapter.
-    result = run_sft(_config(work, out, max_steps=1, reasoning=False, adapter=str(first),
-                             merge=False))
+    # Stage 2: the same trainer on run_pseudo's file, without think blocks, continuing stage 1.
+    result = run_sft(_config(work, out, train_tsc=str(pseudo_tsc), max_steps=1, reasoning=False,
+                             adapter=str(first), merge=False))
+    assert result.examples == 3  # every kept pseudo-label
     assert result.merged is None and not (out / "merged").exists()
     assert math.isfinite(result.train_loss)
     a = load_file(str(first / "adapter" / "adapter_model.safetensors"))
     b = load_file(str(result.adapter / "adapter_model.safetensors"))
     assert a.keys() == b.keys() and any(not a[k].equal(b[k]) for k in a)  # it trained on
+    assert json.loads((out / "train_config.json").read_text())["reasoning"] is False
     # A finished run is never overwritten silently.
     with pytest.raises(ShotCropError, match="force"):
         run_sft(_config(work, out, max_steps=1))
+
+
+def test_adapter_on_its_own_merged_model_is_refused(work, stage1, tmp_path):
+    """model: <stage1>/merged with adapter: <stage1> would apply stage 1 twice."""
+    from shotcrop_core.train.lora import prepare_model, read_adapter_base
+    from shotcrop_core.train.sft import run_sft
+
+    first, _ = stage1
+    assert read_adapter_base(first) == str(Path(work["model"]).resolve())  # absolute, any cwd
+    with pytest.raises(ShotCropError) as e:
+        prepare_model(first / "merged", LoraSettings(r=2), device="cpu", adapter=first)
+    message = str(e.value)
+    assert str(first / "adapter") in message and str(first / "merged") in message
+    assert "applied twice" in message and f"model: {Path(work['model']).resolve()}" in message
+    other = build_tiny_qwen3_vl(tmp_path / "other")
+    with pytest.raises(ShotCropError, match="was trained on"):
+        run_sft(_config(work, tmp_path / "o", model=str(other), adapter=str(first)))
+    assert not (tmp_path / "o" / "adapter").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"batch_size": 0}, "batch_size must be at least 1"),
+    ({"learning_rate": -1e-4}, "learning_rate must be a number > 0"),
+    ({"device": "cuda:2"}, "CUDA_VISIBLE_DEVICES=2"),
+    ({"max_length": 0}, "max_length must be at least 1"),
+    ({"trainer_args": {"no_such_arg": 1}}, "SFTConfig does not know"),
+])
+def test_bad_sft_settings_fail_before_any_model_loads(work, tmp_path, extra, message):
+    from shotcrop_core.train.sft import run_sft
+
+    out = tmp_path / "o"
+    with pytest.raises(ShotCropError, match=message):
+        run_sft(_config(work, out, model=str(tmp_path / "no-model"), **extra))
+    assert not out.exists()
+
+
+def test_qwen25_vl_trains_one_step(work, tmp_path):
+    """Qwen2.5-VL answers in pixels of the resized photo: its rows, collation and merge path."""
+    from shotcrop_core.train.sft import run_sft
+    from shotcrop_core.vlm.loading import load_vlm
+
+    base = build_tiny_qwen25_vl(tmp_path / "q25")
+    result = run_sft(_config(work, tmp_path / "run", model=str(base), max_steps=1))
+    assert result.family == "qwen2_5_vl" and result.steps == 1
+    assert math.isfinite(result.train_loss) and result.train_loss > 0
+    loaded = load_vlm(result.merged, device="cpu")
+    assert loaded.family == "qwen2_5_vl"
+    # The default image_max_pixels (1 MP) never raises the processor's own smaller limit.
+    assert loaded.processor.image_processor.size["longest_edge"] == 128 * 128
 
 
 def test_loss_is_on_the_answer_only(work):
@@ -168,6 +244,13 @@ def test_lora_targets_the_text_decoder_only(work):
 
 
 # -- configs -----------------------------------------------------------------------------------
+def test_config_defaults_cap_the_photo_size():
+    from shotcrop_core.train.config import TrainerSettings
+
+    for cls in (SftConfig, GrpoConfig, TrainerSettings):
+        assert cls(train_tsc="a", output_dir="o").image_max_pixels == 1024 * 1024
+
+
 def test_config_files_and_overrides(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("# stage 1\ntrain_tsc: a.json\noutput_dir: out\nlearning_rate: 1e-4\n"

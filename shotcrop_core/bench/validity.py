@@ -1,7 +1,10 @@
 """`shotcrop bench`: score shots against human keypoints (the grammar) and expert boxes (TSC).
 
-Shots may be built from any landmark source (given keypoints, a pose model); they are always
-judged against the human keypoints of the person the shots were built around, matched by box.
+Shots may be built from any landmark source (given keypoints, a pose model) by the framing engine
+or, with `--engine vlm` (compose's options), by any Qwen VL checkpoint, repaired by the grammar
+on those landmarks; photos whose answer stayed unusable get the framing engine's shots and are
+counted. Shots are always judged against the human keypoints of the person they were built
+around, matched by box.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from .. import grammar as G
 from ..anatomy import measure
 from ..errors import ShotCropError
 from ..keypoints import Person
+from ..models import DEFAULT_VLM
 from ..shots import ShotSet
 from .report import format_table, markdown_table, write_report
 
@@ -96,35 +100,57 @@ def score_validity(shots: ShotSet, humans: list[Person]) -> G.SetReport | None:
     return G.check_set(boxes, measure(person), shots.width, shots.height)
 
 
-def _compose_all(args, images: list[Path], keypoints, estimator):
-    from ..aspect import parse_aspect_spec
-    from ..framing import FramingOptions, compose
+@dataclass
+class Composed:
+    """A bench run's shots per photo name, the landmarks they were built on, and how."""
+
+    preds: dict[str, ShotSet] = field(default_factory=dict)
+    found: dict[str, list[Person]] = field(default_factory=dict)
+    seconds: list[float] = field(default_factory=list)  # per photo
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: photos where the model's answer stayed unusable and the framing engine stood in
+    fallbacks: list[str] = field(default_factory=list)
+
+
+def _compose_all(args, images: list[Path], keypoints, estimator, options,
+                 engine=None) -> Composed:
+    """Shots for every photo: the framing engine, or `engine` (a VLM engine) in batches; the
+    people from the run's landmark source go to either (the model's shots are repaired on them)."""
+    from ..cli import _compose_one, _people, _propose_chunks
     from ..imageio import load_image
     from ..progress import progress
 
-    options = FramingOptions(aspects=parse_aspect_spec(args.aspect),
-                             subject_index=args.subject, subject_hint=args.subject_hint,
-                             joint_uncertainty=0.0 if estimator is None else
-                             FramingOptions.ESTIMATED)
-    preds: dict[str, ShotSet] = {}
-    found: dict[str, list[Person]] = {}
-    times: list[float] = []
-    skipped: list[tuple[str, str]] = []
-    for i, path in enumerate(progress(images, desc="bench", unit="photo")):
+    out = Composed()
+
+    def prepare(i: int, path: Path):
         try:
             loaded = load_image(path)
-            if estimator is None:
-                people = keypoints.people_for(path, i, image_size=loaded.size)
-            else:
-                people = estimator.estimate(loaded.image)
-            found[path.name] = people
-            t0 = time.perf_counter()
-            preds[path.name] = compose(people, loaded.width, loaded.height, options,
-                                       image=loaded.image)
-            times.append(time.perf_counter() - t0)
+            people = _people(loaded, i, keypoints, estimator)
         except ShotCropError as e:
-            skipped.append((path.name, str(e)))
-    return preds, found, times, skipped
+            out.skipped.append((path.name, str(e)))
+            return None
+        out.found[path.name] = people
+        return loaded, people
+
+    if engine is not None:
+        for path, _, shots, seconds in _propose_chunks(engine, images, prepare, options, "bench"):
+            out.preds[path.name] = shots
+            out.seconds.append(seconds)
+            if shots.source == "framing":  # the engine's own fallback, flagged in its warnings
+                out.fallbacks.append(path.name)
+        return out
+    for i, path in enumerate(progress(images, desc="bench", unit="photo")):
+        prepared = prepare(i, path)
+        if prepared is None:
+            continue
+        t0 = time.perf_counter()
+        try:
+            out.preds[path.name] = _compose_one(prepared, options)
+        except ShotCropError as e:
+            out.skipped.append((path.name, str(e)))
+            continue
+        out.seconds.append(time.perf_counter() - t0)
+    return out
 
 
 def pck(pred: Person, human: Person, alpha: float = 0.1) -> float | None:
@@ -138,7 +164,7 @@ def pck(pred: Person, human: Person, alpha: float = 0.1) -> float | None:
 
 
 def run_bench(args) -> int:
-    from ..cli import _make_estimator
+    from ..cli import _framing_options, _make_estimator, _make_vlm
     from ..perception.given import CocoKeypoints, load_keypoints
     from .tsc import load_tsc, score_tsc
 
@@ -150,6 +176,9 @@ def run_bench(args) -> int:
         raise ShotCropError(f"{args.keypoints}: bench needs a COCO person_keypoints file "
                             "(human keypoints matched by file name)")
     tsc = load_tsc(args.tsc) if args.tsc else None
+    if args.report and Path(args.report).exists() and not args.force:  # before any model loads
+        raise ShotCropError(f"report {args.report} already exists; pass --force to overwrite "
+                            "it, or choose another --report path")
     estimator = _make_estimator(args, coco)
 
     names: list[str] = []
@@ -165,10 +194,15 @@ def run_bench(args) -> int:
     if estimator is None and coco is None:
         raise ShotCropError("--tsc alone needs a pose model: use --perception vitpose, or "
                             "give --keypoints")
-    preds, found, times, skipped = _compose_all(args, images, coco, estimator)
+    options = _framing_options(args, estimator)
+    engine = _make_vlm(args) if args.engine in ("vlm", "vllm") else None
+    run = _compose_all(args, images, coco, estimator, options, engine)
+    preds, found, skipped = run.preds, run.found, run.skipped
     sections: list[tuple[str, str]] = []
     src = "given keypoints" if estimator is None else f"{estimator.name} perception"
-    print(f"shotcrop bench: {len(images)} photos from {img_dir}, landmarks from {src}")
+    made_by = "the framing engine" if engine is None else f"{args.engine} model {args.model or DEFAULT_VLM}"
+    print(f"shotcrop bench: {len(images)} photos from {img_dir}, landmarks from {src}, "
+          f"shots from {made_by}")
 
     if coco is not None:
         res = ValidityResult(skipped=skipped)
@@ -193,9 +227,6 @@ def run_bench(args) -> int:
         head, rows = res.table()
         print("\nShot validity against human keypoints (shot grammar)")
         print(format_table(head, rows))
-        if times:
-            ms = 1000 * sum(times) / len(times)
-            print(f"framing: {ms:.2f} ms per photo (mean of {len(times)})")
         if estimator is not None and pcks:
             line = (f"PCK@0.1 of the main subject: {np.mean(pcks):.3f} over {len(pcks)} photos "
                     f"(a subject the model missed counts 0)")
@@ -216,6 +247,14 @@ def run_bench(args) -> int:
         for img, why in result.errors:
             print(f"  not scored: {img}: {why}")
         sections.append(("TSC IoU / BDE", markdown_table(head, rows)))
+    if run.seconds:
+        ms = 1000 * sum(run.seconds) / len(run.seconds)
+        print(f"{args.engine}: {ms:.2f} ms per photo (mean of {len(run.seconds)})")
+    if engine is not None:
+        line = (f"{len(run.fallbacks)} of {len(preds)} photo(s) fell back to the framing engine "
+                "(the model's answer was unusable twice)")
+        print(line + (f": {', '.join(run.fallbacks[:10])}" if run.fallbacks else ""))
+        sections.insert(0, ("Engine", f"Shots from {made_by}; {line}."))
     for name, why in skipped:
         print(f"  skipped {name}: {why}")
     if missing:

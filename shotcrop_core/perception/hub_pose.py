@@ -14,9 +14,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import ModelUnavailableError, ShotCropError
+from ..errors import ShotCropError
 from ..keypoints import Person
-from ..model_files import as_rgb, check_weights, looks_like_path, pick_device, pick_model_dtype
+from ..model_files import as_rgb, check_weights, pick_device, pick_model_dtype, resolve_snapshot
 from ..models import DEFAULT_PERSON_DETECTOR, DEFAULT_POSE_MODEL
 
 #: What to fetch from a repo: configs, processor files, safetensors weights. Never pickles.
@@ -27,37 +27,11 @@ NMS_IOU = 0.7
 MIN_BOX_SIDE = 2.0
 
 
-def _unavailable_message(repo_id: str, revision: str | None, cache_dir, error: Exception) -> str:
-    from huggingface_hub import constants
-
-    cache = cache_dir or constants.HF_HUB_CACHE
-    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-    rev = f" --revision {revision}" if revision else ""
-    return (
-        f"Model '{repo_id}' is not available: it is not in the Hugging Face cache "
-        f"({cache}) and could not be downloaded "
-        f"({type(error).__name__}: {reason}).\n"
-        f"Fix: on a machine with internet access run `hf download {repo_id}{rev}` and copy its "
-        f"Hugging Face cache (HF_HOME) here, or pass a local model folder instead of the repo id, "
-        f"or skip pose estimation by passing keypoints with `--keypoints FILE`."
-    )
-
-
 def resolve_model_dir(ref: str, *, revision: str | None = None, cache_dir: str | os.PathLike | None = None) -> Path:
     """A local folder holding `ref`: the folder itself, or its Hub snapshot (downloaded if needed)."""
-    path = Path(ref).expanduser()
-    if path.is_dir():
-        folder = path
-    elif looks_like_path(ref):
-        raise ShotCropError(f"Model folder not found: {ref}")
-    else:
-        from huggingface_hub import snapshot_download
-
-        try:
-            folder = Path(snapshot_download(
-                ref, revision=revision, cache_dir=cache_dir, allow_patterns=ALLOW_PATTERNS))
-        except Exception as e:  # offline / not cached / missing repo / network: same fix for the user
-            raise ModelUnavailableError(_unavailable_message(ref, revision, cache_dir, e)) from e
+    folder = resolve_snapshot(ref, revision, cache_dir, allow_patterns=ALLOW_PATTERNS,
+                              alternative=", or skip pose estimation by passing keypoints with "
+                                          "`--keypoints FILE`")
     check_weights(folder, ref)
     return folder
 

@@ -64,8 +64,9 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     e.add_argument("--force", action="store_true", help="overwrite an existing report")
     e.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     e.add_argument("--batch-size", type=int, default=8, help="photos per generate call")
-    e.add_argument("--reasoning", action="store_true",
-                   help="let the models think first (for checkpoints trained with reasoning)")
+    e.add_argument("--reasoning", action=argparse.BooleanOptionalAction, default=None,
+                   help="let the models think first, or not (--no-reasoning); default: as "
+                        "each run was trained (its train_config.json), else not")
     e.add_argument("--max-new-tokens", type=int, default=None, metavar="N",
                    help="answer token budget (default: the backend's)")
     t.set_defaults(train_parser=t)

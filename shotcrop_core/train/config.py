@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence, TypeVar
 
 from ..errors import ShotCropError
-from ..models import DEFAULT_VLM
+from ..models import DEFAULT_AESTHETIC_HEAD_FILE, DEFAULT_VLM
 from .lora import LoraSettings
 
 T = TypeVar("T")
@@ -52,10 +54,14 @@ class TrainerSettings:
     #: Aspect spec told to the model, as `shotcrop compose --aspect` takes it (null: none).
     aspects: str | None = None
     #: Upper bound on the pixels the processor gives the model per photo (saved with the
-    #: checkpoint, so inference sees photos at the size training did); null: the model's default.
-    image_max_pixels: int | None = None
+    #: checkpoint, so inference sees photos at the size training did). 1024 x 1024 by default:
+    #: a 12 MP photo would otherwise become ~12k image tokens and run out of memory mid-run.
+    #: null: the model's own limit. Never raises a processor's own (smaller) limit.
+    image_max_pixels: int | None = 1048576
+    #: auto, cpu, cuda or mps. No GPU index: the trainer always trains on the first visible
+    #: GPU, so pick one with CUDA_VISIBLE_DEVICES=N instead of cuda:N.
     device: str = "auto"
-    dtype: str = "auto"  # auto: bf16 on CUDA, fp32 on CPU
+    dtype: str = "auto"  # auto: bf16 on CUDA where supported (else fp16), fp32 on CPU
     attention: str = "sdpa"
     lora: LoraSettings = field(default_factory=LoraSettings)
     learning_rate: float = 1e-4
@@ -81,6 +87,40 @@ class TrainerSettings:
     #: Extra arguments for TRL's SFTConfig / GRPOConfig, passed as is (advanced).
     trainer_args: dict[str, Any] = field(default_factory=dict)
 
+    def check(self) -> None:
+        """Settings a run would otherwise only trip over after the model has loaded."""
+        problems = []
+
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                problems.append(message)
+
+        need(self.batch_size >= 1, f"batch_size must be at least 1 (got {self.batch_size})")
+        need(self.grad_accum >= 1, f"grad_accum must be at least 1 (got {self.grad_accum})")
+        need(math.isfinite(self.learning_rate) and self.learning_rate > 0,
+             f"learning_rate must be a number > 0 (got {self.learning_rate})")
+        need(self.max_steps > 0 or (math.isfinite(self.epochs) and self.epochs > 0),
+             f"epochs must be > 0 (got {self.epochs}), or set max_steps > 0")
+        need(math.isfinite(self.warmup) and self.warmup >= 0,
+             f"warmup must be >= 0 (got {self.warmup})")
+        need(self.logging_steps >= 1,
+             f"logging_steps must be at least 1 (got {self.logging_steps})")
+        need(self.save_steps >= 0, f"save_steps must be >= 0 (got {self.save_steps})")
+        need(self.image_max_pixels is None or self.image_max_pixels > 0,
+             f"image_max_pixels must be > 0 or null (got {self.image_max_pixels})")
+        index = re.fullmatch(r"cuda:(\d+)", str(self.device).strip().lower())
+        if index and int(index.group(1)) != 0:
+            problems.append(f"device {self.device}: the trainer always trains on the first visible "
+                            "GPU (cuda:0), so a GPU index here would be ignored. Set device: cuda "
+                            f"and choose the GPU with CUDA_VISIBLE_DEVICES={index.group(1)}")
+        self.lora.check()
+        problems += self._stage_problems()
+        if problems:
+            raise ShotCropError("Training config: " + "; ".join(problems))
+
+    def _stage_problems(self) -> list[str]:
+        return []
+
 
 @dataclass
 class SftConfig(TrainerSettings):
@@ -92,6 +132,11 @@ class SftConfig(TrainerSettings):
     #: Train on every annotator's triple of a sample (one example each), not only the first.
     all_annotations: bool = True
 
+    def _stage_problems(self) -> list[str]:
+        if self.max_length is not None and self.max_length < 1:
+            return [f"max_length must be at least 1, or null (got {self.max_length})"]
+        return []
+
 
 @dataclass
 class GrpoConfig(TrainerSettings):
@@ -102,11 +147,17 @@ class GrpoConfig(TrainerSettings):
     rewards: list[str] | None = None
     #: Weight per reward name, over DEFAULT_WEIGHTS (docs/training.md).
     reward_weights: dict[str, float] | None = None
-    #: COCO keypoints of the training photos, for the joint-safety reward (null: none).
+    #: COCO keypoints of the training photos (matched by file name), for the joint-safety reward.
     keypoints: str | None = None
+    #: Landmarks of the photos the keypoints file does not name (all photos without one):
+    #: auto (the built-in BlazePose), blazepose, vitpose, keypoints (the file only; required)
+    #: or none (no pose model: those photos score 1 on joint safety).
+    perception: str = "auto"
     #: Aesthetic predictor for the aesthetic reward: "default" (models.py), a Hub id or folder,
     #: or null to leave that reward out.
     aesthetic: str | None = None
+    #: The head's file inside that repo / folder.
+    aesthetic_file: str = DEFAULT_AESTHETIC_HEAD_FILE
     #: CLIP model under the aesthetic head: "default" (models.py), a Hub id or folder.
     clip: str | None = "default"
     num_generations: int = 8
@@ -123,6 +174,44 @@ class GrpoConfig(TrainerSettings):
     #: "group" (GRPO's std normalisation), "batch" or "none" (Dr. GRPO).
     scale_rewards: str = "group"
     log_completions: bool = False
+
+    def _stage_problems(self) -> list[str]:
+        out = []
+        if self.perception not in PERCEPTIONS:
+            out.append(f"perception must be one of {', '.join(PERCEPTIONS)} "
+                       f"(got {self.perception!r})")
+        elif self.perception == "keypoints" and not self.keypoints:
+            out.append("perception: keypoints needs a keypoints file (keypoints: "
+                       "person_keypoints.json); or use perception: auto to estimate landmarks")
+        if self.num_generations < 2:
+            out.append(f"num_generations must be at least 2: GRPO compares the answers of one "
+                       f"photo with each other (got {self.num_generations})")
+        elif not {"generation_batch_size", "steps_per_generation"} & set(self.trainer_args):
+            # TRL samples batch_size x grad_accum completions per generation round, in whole
+            # groups of num_generations.
+            per_round = self.batch_size * self.grad_accum
+            if per_round % self.num_generations:
+                out.append(f"batch_size x grad_accum ({self.batch_size} x {self.grad_accum} = "
+                           f"{per_round}) must be a multiple of num_generations "
+                           f"({self.num_generations}), as TRL's GRPOTrainer requires")
+        if self.max_completion_length < 1:
+            out.append("max_completion_length must be at least 1 "
+                       f"(got {self.max_completion_length})")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            out.append(f"temperature must be > 0 (got {self.temperature})")
+        if not 0 < self.top_p <= 1:
+            out.append(f"top_p must be in (0, 1] (got {self.top_p})")
+        if not (math.isfinite(self.beta) and self.beta >= 0):
+            out.append(f"beta must be >= 0 (got {self.beta})")
+        if self.num_iterations < 1:
+            out.append(f"num_iterations must be at least 1 (got {self.num_iterations})")
+        if self.scale_rewards not in ("group", "batch", "none"):
+            out.append(f"scale_rewards must be group, batch or none (got {self.scale_rewards!r})")
+        return out
+
+
+#: Where GRPO's landmarks come from (GrpoConfig.perception).
+PERCEPTIONS = ("auto", "keypoints", "blazepose", "vitpose", "none")
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -295,5 +384,5 @@ def to_dict(config: Any) -> dict:
     return plain(config)
 
 
-__all__ = ["GrpoConfig", "REQUIRED", "SftConfig", "TrainerSettings", "from_mapping",
+__all__ = ["GrpoConfig", "PERCEPTIONS", "REQUIRED", "SftConfig", "TrainerSettings", "from_mapping",
            "load_config", "parse_overrides", "read_mapping", "to_dict"]

@@ -236,7 +236,7 @@ def _split_of(name: str, split: str, val_fraction: float) -> str:
     return "val" if h < val_fraction else split
 
 
-def _relative(image: Path, out_dir: Path) -> str:
+def relative_image_path(image: Path, out_dir: Path) -> str:
     try:
         return Path(os.path.relpath(image.resolve(), out_dir.resolve())).as_posix()
     except ValueError:  # another drive (Windows): keep the absolute path
@@ -292,7 +292,7 @@ def draft_from_coco(coco_json: str | os.PathLike, images_dir: str | os.PathLike,
         shots = compose(people, loaded.width, loaded.height, FramingOptions(),
                         image=loaded.image)
         samples.append({
-            "image": _relative(image, out.parent),
+            "image": relative_image_path(image, out.parent),
             "width": loaded.width, "height": loaded.height,
             "split": _split_of(name, split, float(val_fraction)),
             "shots": {s.name: {"box": s.box.to_list(), "description": s.description}

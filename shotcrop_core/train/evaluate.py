@@ -6,11 +6,18 @@ the answer stays unusable), scored with TSC-Bench (`bench.tsc.score_tsc`: per-sh
 and, with human keypoints, shot validity (`bench.validity`). The model's own answers, before any
 repair, are scored too ("raw IoU"), so a gain from training is not hidden by the grammar repair
 or by fallbacks to the framing engine.
+
+A training output folder stands for its ``merged`` checkpoint, or, for a run saved with
+``merge: false``, for its adapter merged in memory into the base model the adapter names. Each
+checkpoint is asked the way its run trained it (think block or not, aspects), read from the
+run's train_config.json.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import json
 import math
 import os
 import time
@@ -40,6 +47,17 @@ class CheckpointResult:
     fallbacks: int            # photos where the framing engine stood in for the model
     photos: int
     seconds: float
+    reasoning: bool = False   # asked to think first
+    aspects: str | None = None  # the aspect spec in the prompt
+    adapter: bool = False     # an adapter-only run, merged in memory
+
+    def prompt(self) -> str:
+        """How the model was asked, for the report."""
+        parts = ["think, then answer" if self.reasoning else "direct answer",
+                 f"aspects {self.aspects}" if self.aspects else "no aspects"]
+        if self.adapter:
+            parts.append("adapter merged in memory")
+        return ", ".join(parts)
 
     def row(self) -> list[Any]:
         v = self.validity
@@ -55,7 +73,8 @@ class CheckpointResult:
                 "raw_mean_iou": self.raw.mean_iou, "raw_mean_bde": self.raw.mean_bde,
                 "validity": ({m: self.validity.rate(m) for m in self.validity.counts}
                              if self.validity is not None else None),
-                "fallbacks": self.fallbacks, "photos": self.photos, "seconds": self.seconds}
+                "fallbacks": self.fallbacks, "photos": self.photos, "seconds": self.seconds,
+                "reasoning": self.reasoning, "aspects": self.aspects, "adapter": self.adapter}
 
 
 HEADERS = (["checkpoint"] + [f"IoU {n}" for n in SHOT_NAMES] + ["IoU mean"]
@@ -92,7 +111,10 @@ class EvalReport:
                  f"- valid ('{VALID}') and eye line + no cut: shares of the photos whose shots "
                  "pass those shot-grammar checks against the human keypoints (n/a without "
                  "keypoints).",
-                 "- fallbacks: photos whose answer stayed unusable after one retry."]
+                 "- fallbacks: photos whose answer stayed unusable after one retry.",
+                 "", "How each checkpoint was asked (from its run's train_config.json unless "
+                 "set for the evaluation):", ""]
+        lines += [f"- `{r.checkpoint}`: {r.prompt()}" for r in self.results]
         return "\n".join(lines) + "\n"
 
     def write(self, path: str | os.PathLike, force: bool = False) -> Path:
@@ -116,16 +138,90 @@ class RecordingEngine(VLMEngine):
         return out
 
 
-def checkpoint_folder(ref: str | os.PathLike) -> str:
-    """A model folder or Hub id; a training output folder means its merged checkpoint."""
+#: Settings of a training run that change what the model must be asked (train_config.json).
+PROMPT_SETTINGS = ("reasoning", "aspects", "image_max_pixels")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What one `--checkpoint` names: the model to load, an adapter to merge into it (runs saved
+    with `merge: false`), and the prompt settings its training run used."""
+
+    ref: str
+    model: str
+    adapter: Path | None = None
+    #: reasoning / aspects / image_max_pixels from <run>/train_config.json ({} without one)
+    settings: dict = field(default_factory=dict)
+
+
+def _run_settings(run: Path | None) -> dict:
+    path = run / "train_config.json" if run is not None else None
+    if path is None or not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ShotCropError(f"{path} is not valid JSON ({e}); fix or delete it") from e
+    if not isinstance(data, dict):
+        raise ShotCropError(f"{path} must hold a mapping of settings")
+    return {k: data[k] for k in PROMPT_SETTINGS if k in data}
+
+
+def resolve_checkpoint(ref: str | os.PathLike) -> Checkpoint:
+    """A model folder, a Hub id, or a training output folder: its ``merged`` checkpoint, else
+    its ``adapter`` (merged into the base it names when loaded). A training run's
+    train_config.json (in the output folder, beside ``merged/`` and ``adapter/``) gives the
+    prompt settings the model was trained with."""
+    from .lora import adapter_folder, read_adapter_base
+
     p = Path(ref).expanduser()
-    if p.is_dir() and not (p / "config.json").is_file():
-        if (p / "merged" / "config.json").is_file():
-            return str(p / "merged")
-        if any((q / "adapter_config.json").is_file() for q in (p, p / "adapter")):
-            raise ShotCropError(f"{p} holds a LoRA adapter only; evaluate the merged checkpoint "
-                                "that training saves next to it (<out>/merged)")
-    return os.fspath(ref)
+    if not p.is_dir():
+        return Checkpoint(os.fspath(ref), os.fspath(ref))
+    if (p / "config.json").is_file():  # a model folder; maybe <run>/merged
+        run = p.parent if p.name == "merged" else p
+        return Checkpoint(os.fspath(ref), str(p), settings=_run_settings(run))
+    if (p / "merged" / "config.json").is_file():
+        return Checkpoint(os.fspath(ref), str(p / "merged"), settings=_run_settings(p))
+    if any((q / "adapter_config.json").is_file() for q in (p, p / "adapter")):
+        folder = adapter_folder(p)
+        base = read_adapter_base(folder)
+        if not base:
+            raise ShotCropError(f"{folder}/adapter_config.json names no base model "
+                                "(base_model_name_or_path); evaluate a merged checkpoint instead")
+        run = folder.parent if folder.name == "adapter" else folder
+        return Checkpoint(os.fspath(ref), base, adapter=folder, settings=_run_settings(run))
+    return Checkpoint(os.fspath(ref), os.fspath(ref))
+
+
+def load_checkpoint(checkpoint: Checkpoint, device: Any = "auto", dtype: Any = "auto") -> Any:
+    """The checkpoint as a `LoadedVLM` for the VLM backend; an adapter is merged in memory."""
+    from ..vlm.loading import load_vlm
+    from .sft import limit_image_pixels
+
+    try:
+        loaded = load_vlm(checkpoint.model, device=device, dtype=dtype)
+    except ShotCropError as e:
+        if checkpoint.adapter is None:
+            raise
+        raise ShotCropError(f"{checkpoint.ref} holds a LoRA adapter only, trained on "
+                            f"{checkpoint.model}, which cannot be loaded here: {e}") from e
+    if checkpoint.adapter is not None:
+        try:
+            from peft import PeftModel
+        except ImportError as e:
+            raise ShotCropError(f"{checkpoint.ref} holds a LoRA adapter only; applying it needs "
+                                "peft: pip install \"shotcrop[train]\" (or evaluate its merged "
+                                "checkpoint)") from e
+        try:
+            model = PeftModel.from_pretrained(loaded.model, str(checkpoint.adapter))
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            raise ShotCropError(f"Cannot apply the LoRA adapter {checkpoint.adapter} to "
+                                f"{checkpoint.model}: {e}") from e
+        model = model.merge_and_unload()  # plain weights again: generation as fast as merged
+        model.eval()
+        loaded = dataclasses.replace(loaded, model=model)
+    limit_image_pixels(loaded.processor, checkpoint.settings.get("image_max_pixels"))
+    return loaded
 
 
 def _free(loaded: Any) -> None:
@@ -141,23 +237,28 @@ def _free(loaded: Any) -> None:
 def evaluate_checkpoints(checkpoints: Sequence[str | os.PathLike], tsc_path: str | os.PathLike,
                          split: str | None = "test", keypoints: str | os.PathLike | None = None,
                          device: Any = "auto", batch_size: int = 8, *, dtype: Any = "auto",
-                         reasoning: bool = False, max_new_tokens: int | None = None,
+                         reasoning: bool | None = None, aspects: str | None = None,
+                         max_new_tokens: int | None = None,
                          images_root: str | os.PathLike | None = None) -> EvalReport:
     """Run each checkpoint through the VLM backend on the TSC split and score it.
 
-    `keypoints` (a COCO person_keypoints file, matched by image name) gives the backend its
-    landmarks for grammar repair, as at inference, and the validity columns; without it the
-    shots are only conformed to their aspects. `max_new_tokens` overrides the backend's budget.
+    Each checkpoint is asked as it was trained: `reasoning` and `aspects` come from its run's
+    train_config.json when there is one (stage 1 thinks, stages 2-3 do not); the arguments
+    override that for every checkpoint when given (not None). `keypoints` (a COCO
+    person_keypoints file, matched by image name) gives the backend its landmarks for grammar
+    repair, as at inference, and the validity columns; without it the shots are only conformed
+    to their aspects. `max_new_tokens` overrides the backend's budget.
     """
+    from ..framing import FramingOptions
     from ..imageio import load_image
     from ..perception.given import load_keypoints
     from ..vlm.backend import GenerationOptions
-    from ..vlm.loading import load_vlm
 
     if not checkpoints:
         raise ShotCropError("no checkpoint to evaluate: give at least one model folder or Hub id")
     if batch_size < 1:
         raise ShotCropError(f"batch_size must be at least 1, got {batch_size}")
+    resolved = [resolve_checkpoint(ref) for ref in checkpoints]  # a bad folder fails first
     examples = load_training_set(tsc_path, split, require_descriptions=False,
                                  images_root=images_root)
     data = TscDataset(tuple(e.sample for e in examples), str(tsc_path))
@@ -166,15 +267,18 @@ def evaluate_checkpoints(checkpoints: Sequence[str | os.PathLike], tsc_path: str
     people = [(people_for(e, kp) or []) if kp is not None else [] for e in examples]
     humans = [[p for p in ppl if p.n_visible >= 3] for ppl in people]
     names = [e.sample.name for e in examples]
-    options = GenerationOptions(reasoning=reasoning, batch_size=int(batch_size),
-                                max_new_tokens=max_new_tokens)
 
     report = EvalReport(str(tsc_path), split, keypoints=str(keypoints) if keypoints else None)
-    for ref in checkpoints:
-        loaded = load_vlm(checkpoint_folder(ref), device=device, dtype=dtype)
+    for ck in resolved:
+        think = bool(reasoning if reasoning is not None else ck.settings.get("reasoning", False))
+        spec = aspects if aspects is not None else ck.settings.get("aspects")
+        framing = FramingOptions.from_spec(spec)
+        options = GenerationOptions(reasoning=think, batch_size=int(batch_size),
+                                    max_new_tokens=max_new_tokens)
+        loaded = load_checkpoint(ck, device=device, dtype=dtype)
         engine = RecordingEngine(loaded, options)
         t0 = time.perf_counter()
-        shots = engine.propose(images, people)
+        shots = engine.propose(images, people, framing)
         seconds = time.perf_counter() - t0
         raw = {n: s for n, (s, _, _) in zip(names, engine.recorded) if s is not None}
         validity = None
@@ -184,13 +288,14 @@ def evaluate_checkpoints(checkpoints: Sequence[str | os.PathLike], tsc_path: str
                 if h:
                     validity.add(n, score_validity(s, h))
         report.results.append(CheckpointResult(
-            os.fspath(ref), score_tsc(dict(zip(names, shots)), data),
+            ck.ref, score_tsc(dict(zip(names, shots)), data),
             score_tsc(raw, data, missing_as_worst=True), validity,
-            fallbacks=len(names) - len(raw), photos=len(names), seconds=seconds))
+            fallbacks=len(names) - len(raw), photos=len(names), seconds=seconds,
+            reasoning=think, aspects=spec, adapter=ck.adapter is not None))
         del engine
         _free(loaded)
     return report
 
 
-__all__ = ["CheckpointResult", "EvalReport", "RecordingEngine", "checkpoint_folder",
-           "evaluate_checkpoints"]
+__all__ = ["Checkpoint", "CheckpointResult", "EvalReport", "RecordingEngine",
+           "evaluate_checkpoints", "load_checkpoint", "resolve_checkpoint"]

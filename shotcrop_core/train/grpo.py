@@ -4,10 +4,12 @@ Each prompt is the backend's own (`chat.prompt_messages`, the photo attached by 
 "image" column); the model samples `num_generations` answers per photo, every reward function
 of `rewards.reward_functions` scores each answer from the row's columns
 (`rewards.reward_columns`: expert boxes, landmarks, aspects, sizes), and GRPOConfig's
-`reward_weights` weighs them. The policy is the LoRA model; with `beta > 0` TRL keeps a frozen
-copy of the starting adapter as the KL reference (the base model itself for a fresh adapter),
-so no second model is loaded. Start stage 3 from the stage-2 ``merged`` folder with a fresh
-adapter, or continue the stage-2 adapter with `adapter:`.
+`reward_weights` weighs them. Landmarks for the joint-safety reward come from the keypoints
+file for the photos it names, and from the pose estimator (`perception`) for the others. The
+policy is the LoRA model; with `beta > 0` TRL keeps a frozen copy of the starting adapter as the
+KL reference (the base model itself for a fresh adapter), so no second model is loaded. Start
+stage 3 from the stage-2 ``merged`` folder with a fresh adapter, or continue the stage-2 adapter
+with `adapter:`.
 """
 
 from __future__ import annotations
@@ -54,9 +56,8 @@ def make_aesthetic_scorer(config: GrpoConfig) -> Any:
 
     clip = ClipScorer(device=config.device) if config.clip in (None, "default") else \
         ClipScorer(config.clip, device=config.device)
-    if config.aesthetic == "default":
-        return AestheticScorer(clip=clip).load()
-    return AestheticScorer(config.aesthetic, clip=clip).load()
+    head = () if config.aesthetic == "default" else (config.aesthetic,)
+    return AestheticScorer(*head, clip=clip, filename=config.aesthetic_file).load()
 
 
 def grpo_rows(examples: list, processor: Any, family: str, config: GrpoConfig,
@@ -85,15 +86,38 @@ def grpo_dataset(rows: list[dict]):
     return datasets.Dataset.from_list(rows).cast_column("image", image_feature(listed=False))
 
 
-def landmarks(examples: list, keypoints: str | None) -> dict:
-    """image path -> persons from the COCO keypoints file (empty without one)."""
-    if not keypoints:
-        return {}
-    from ..perception.given import load_keypoints
-    from .data import people_for
+def landmarks(examples: list, keypoints: str | None = None, perception: str = "auto",
+              device: Any = "auto") -> dict[str, list]:
+    """image path -> persons, for the joint-safety reward.
 
-    source = load_keypoints(keypoints)  # read once, matched by image name per photo
-    return {str(ex.image_path): people_for(ex, source) for ex in examples}
+    The keypoints file (COCO, matched by image name) gives the photos it names; the others get
+    the pose estimator `perception` picks (`perception.choose_estimator`: auto = the built-in
+    BlazePose), or no landmarks with "keypoints" / "none". The estimator is loaded only when
+    some photo needs it.
+    """
+    from ..perception import choose_estimator
+
+    out: dict[str, list] = {}
+    if keypoints:
+        from ..perception.given import load_keypoints
+        from .data import people_for
+
+        source = load_keypoints(keypoints)  # read once, matched by image name per photo
+        for ex in examples:
+            people = people_for(ex, source)
+            if people is not None:
+                out[str(ex.image_path)] = people
+    missing = [ex for ex in examples if str(ex.image_path) not in out]
+    if not missing or perception in ("keypoints", "none"):
+        return out
+    from ..imageio import load_image
+
+    estimator = choose_estimator(perception, have_keypoints=False, device=device)
+    log.info("GRPO: estimating landmarks with %s on %d photo(s) the keypoints file does not "
+             "name", estimator.name, len(missing))
+    for ex in missing:
+        out[str(ex.image_path)] = estimator.estimate(load_image(ex.image_path).image)
+    return out
 
 
 def run_grpo(config: GrpoConfig, callbacks: list | None = None) -> GrpoResult:
@@ -109,6 +133,7 @@ def run_grpo(config: GrpoConfig, callbacks: list | None = None) -> GrpoResult:
     from .rewards import reward_functions
 
     started = time.perf_counter()
+    config.check()
     examples = load_training_set(config.train_tsc, split=config.split,
                                  images_root=config.images_root)
     # Rewards first: a bad reward name fails before any model loads.
@@ -118,8 +143,28 @@ def run_grpo(config: GrpoConfig, callbacks: list | None = None) -> GrpoResult:
         raise ShotCropError("rewards lists aesthetic but no aesthetic predictor is set: set "
                             "aesthetic: default (or a Hub id / folder)")
     # (a stand-in scorer: only the names and weights are checked before the models load)
-    reward_functions(names, config.reward_weights, aesthetic=object() if wants_aesthetic else None)
-    people = landmarks(examples, config.keypoints)
+    _, weights = reward_functions(names, config.reward_weights,
+                                  aesthetic=object() if wants_aesthetic else None)
+    stage = dict(num_generations=config.num_generations,
+                 max_completion_length=config.max_completion_length,
+                 temperature=config.temperature, top_p=config.top_p, beta=config.beta,
+                 epsilon=config.epsilon, num_iterations=config.num_iterations,
+                 loss_type=config.loss_type, scale_rewards=config.scale_rewards,
+                 reward_weights=weights, log_completions=config.log_completions,
+                 remove_unused_columns=False)
+    # TRL's own checks of the settings, before minutes of model loading.
+    trl_args = build_trl_config(TrlGrpoConfig, common_args(config, Path(config.output_dir)) | stage,
+                                config.trainer_args, "GRPO config")
+    photos = trl_args.generation_batch_size // trl_args.num_generations
+    if len(examples) < photos:  # TRL's sampler drops incomplete batches: it would never step
+        raise ShotCropError(f"each GRPO step samples {photos} photos (batch_size x grad_accum / "
+                            f"num_generations) but {config.train_tsc} has {len(examples)} in split "
+                            f"{config.split!r}; lower batch_size or grad_accum")
+    people = landmarks(examples, config.keypoints, config.perception, config.device)
+    if (names is None or "joint_safety" in names) and not any(people.values()):
+        log.warning("GRPO: no training photo has landmarks (keypoints: %s, perception: %s), so "
+                    "the joint_safety reward is 1 for every answer and teaches nothing; give a "
+                    "keypoints file or perception: auto", config.keypoints, config.perception)
     out = check_output_dir(config)  # after the checks: a typo leaves no empty folder
     scorer = make_aesthetic_scorer(config) if wants_aesthetic else None
     funcs, weights = reward_functions(names, config.reward_weights, aesthetic=scorer)
@@ -129,20 +174,8 @@ def run_grpo(config: GrpoConfig, callbacks: list | None = None) -> GrpoResult:
                                              revision=config.revision, seed=config.seed)
     limit_image_pixels(processor, config.image_max_pixels)
     dataset = grpo_dataset(grpo_rows(examples, processor, family, config, people))
-    args = common_args(config, out, model)
-    args.update(num_generations=config.num_generations,
-                max_completion_length=config.max_completion_length,
-                temperature=config.temperature, top_p=config.top_p, beta=config.beta,
-                epsilon=config.epsilon, num_iterations=config.num_iterations,
-                loss_type=config.loss_type, scale_rewards=config.scale_rewards,
-                reward_weights=weights, log_completions=config.log_completions,
-                remove_unused_columns=False)
-    trl_args = build_trl_config(TrlGrpoConfig, args, config.trainer_args, "GRPO config")
-    photos = trl_args.generation_batch_size // trl_args.num_generations
-    if len(dataset) < photos:  # TRL's sampler drops incomplete batches: it would never step
-        raise ShotCropError(f"each GRPO step samples {photos} photos (batch_size x grad_accum / "
-                            f"num_generations) but {config.train_tsc} has {len(dataset)} in split "
-                            f"{config.split!r}; lower batch_size or grad_accum")
+    trl_args = build_trl_config(TrlGrpoConfig, common_args(config, out, model) | stage,
+                                config.trainer_args, "GRPO config")
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=trl_args, train_dataset=dataset,
                           processing_class=processor, callbacks=callbacks)
     attach_logging(trainer)
@@ -167,4 +200,5 @@ def run_grpo(config: GrpoConfig, callbacks: list | None = None) -> GrpoResult:
     return result
 
 
-__all__ = ["GrpoResult", "grpo_dataset", "grpo_rows", "run_grpo"]
+__all__ = ["GrpoResult", "grpo_dataset", "grpo_rows", "landmarks", "make_aesthetic_scorer",
+           "run_grpo"]

@@ -111,14 +111,19 @@ def prepare_model(base: str | os.PathLike, lora: LoraSettings | None = None, dev
     require_training_packages()
     from peft import PeftModel, get_peft_model
 
-    from ..vlm.loading import load_vlm
+    from ..vlm.loading import load_vlm, resolve_vlm
 
     lora = lora or LoraSettings()
     lora.check()
-    loaded = load_vlm(base, device=device, dtype=dtype, attention=attention, revision=revision)
+    folder = adapter_folder(adapter) if adapter is not None else None
+    path = resolve_vlm(base, revision=revision)
+    if folder is not None:
+        check_adapter_base(folder, base, path)  # before the weights load
+    # The absolute folder: peft records it in adapter_config.json, so the adapter alone names
+    # its base from any working directory (evaluation of adapter-only runs reads it).
+    loaded = load_vlm(path.resolve(), device=device, dtype=dtype, attention=attention)
     model = loaded.model
-    if adapter is not None:
-        folder = adapter_folder(adapter)
+    if folder is not None:
         try:
             model = PeftModel.from_pretrained(model, str(folder), is_trainable=True)
         except (OSError, ValueError, KeyError, RuntimeError) as e:
@@ -222,6 +227,53 @@ def _drop_pickles(folder: Path) -> None:
             path.unlink()
 
 
+def _identity(ref: str | os.PathLike) -> tuple[Path | None, str | None]:
+    """(absolute folder if it exists here, Hub repo id if `ref` is one or a Hub cache snapshot)."""
+    from ..model_files import looks_like_path
+
+    text = os.fspath(ref)
+    path = Path(text).expanduser()
+    folder = path.resolve() if path.is_dir() else None
+    cached = re.search(r"models--([^/\\]+?)--([^/\\]+)[/\\]snapshots[/\\]", text)
+    repo = f"{cached.group(1)}/{cached.group(2)}" if cached else None
+    if repo is None and folder is None and not looks_like_path(text):
+        repo = text
+    return folder, repo
+
+
+def check_adapter_base(adapter: str | os.PathLike, base: str | os.PathLike,
+                       resolved: str | os.PathLike | None = None) -> None:
+    """Refuse an adapter on another model than the one it was trained on.
+
+    The usual slip is `model: runs/stage1/merged` with `adapter: runs/stage1`: the merged folder
+    already holds stage 1's adapter, so loading it again would apply stage 1 twice. `resolved` is
+    the local folder `base` resolved to (a Hub id's snapshot). Bases that cannot be compared here
+    (a folder on another machine) only get a warning.
+    """
+    folder = adapter_folder(adapter)
+    recorded = read_adapter_base(folder)
+    if not recorded:
+        return
+    have_folder, have_repo = _identity(resolved if resolved is not None else base)
+    if have_repo is None:
+        have_repo = _identity(base)[1]
+    want_folder, want_repo = _identity(recorded)
+    if (have_folder is not None and have_folder == want_folder) or \
+            (have_repo is not None and have_repo == want_repo):
+        return
+    fix = (f"set model: {recorded} to continue this adapter, or drop adapter: to train a fresh "
+           f"adapter on {base}")
+    own_merged = {(folder / "merged").resolve(), (folder.parent / "merged").resolve()}
+    if want_folder is None and want_repo is None and have_folder not in own_merged:
+        log.warning("The adapter %s was trained on %s, which is not on this machine: cannot check "
+                    "that it matches model %s", folder, recorded, base)
+        return
+    twice = (" That folder already holds this adapter merged in: it would be applied twice."
+             if have_folder in own_merged else "")
+    raise ShotCropError(f"The LoRA adapter {folder} was trained on {recorded}, but model is "
+                        f"{base}.{twice} Fix: {fix}.")
+
+
 def read_adapter_base(path: str | os.PathLike) -> str | None:
     """The base model an adapter was trained on, as peft recorded it (None if unknown)."""
     try:
@@ -231,5 +283,6 @@ def read_adapter_base(path: str | os.PathLike) -> str | None:
     return config.get("base_model_name_or_path")
 
 
-__all__ = ["LoraSettings", "TEXT_PROJECTIONS", "adapter_folder", "prepare_model",
-           "read_adapter_base", "require_training_packages", "save_checkpoint", "trainable_names"]
+__all__ = ["LoraSettings", "TEXT_PROJECTIONS", "adapter_folder", "check_adapter_base",
+           "prepare_model", "read_adapter_base", "require_training_packages", "save_checkpoint",
+           "trainable_names"]

@@ -13,17 +13,20 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
 
+from ..bench.tsc import FORMAT_NAME, FORMAT_VERSION, load_tsc
 from ..errors import ShotCropError
+from ..files import write_new_text
 from ..framing import FramingOptions, compose
 from ..keypoints import Person
 from ..models import (DEFAULT_AESTHETIC_HEAD, DEFAULT_AESTHETIC_HEAD_FILE, DEFAULT_CLIP,
                       DEFAULT_JUDGE)
 from ..shots import SHOT_NAMES, ShotSet
+# The drafter's image path rule (relative to the TSC file's folder, POSIX separators).
+from .data import relative_image_path
 
 log = logging.getLogger("shotcrop")
 
@@ -344,18 +347,8 @@ def _given_people(keypoints, path: Path, index: int, size: tuple[int, int]) -> l
     return keypoints.people_for(path, index, image_size=size)
 
 
-def _relative(path: Path, start: Path) -> str:
-    try:
-        return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
-    except ValueError:  # another drive on Windows
-        return path.resolve().as_posix()
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)  # a crash never leaves half a file under the real name
+def _write_json(path: Path, data: Any, force: bool, what: str) -> None:
+    write_new_text(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n", force, what)
 
 
 def run_pseudo(config: PseudoConfig, *, engine=None,
@@ -408,7 +401,7 @@ def run_pseudo(config: PseudoConfig, *, engine=None,
             result.kept.append(path.name)
             shots = sel.kept.shots
             samples.append({
-                "image": _relative(path, root), "width": shots.width, "height": shots.height,
+                "image": relative_image_path(path, root), "width": shots.width, "height": shots.height,
                 "split": "train",
                 "shots": {s.name: {"box": s.box.to_list(), "description": s.description}
                           for s in shots},
@@ -418,11 +411,13 @@ def run_pseudo(config: PseudoConfig, *, engine=None,
         else:
             result.rejected.append(path.name)
         if sel.hard:
-            hard.append({"image": _relative(path, root), "reason": sel.reason,
+            hard.append({"image": relative_image_path(path, root), "reason": sel.reason,
                          "candidates": [{"source": c.source, **c.scores.to_dict()} for c in cands]})
-    _write_json(config.hard_out, hard)
+    _write_json(config.hard_out, hard, config.force, "hard-photo list")
     if samples:
-        _write_json(config.out, {"format": "shotcrop-tsc", "version": 1, "samples": samples})
+        _write_json(config.out, {"format": FORMAT_NAME, "version": FORMAT_VERSION,
+                                 "samples": samples}, config.force, "TSC file")
+        load_tsc(config.out)  # what was written must read back, as the drafter's does
         result.tsc = config.out
     else:
         log.warning("no photo was kept, so no TSC file was written (%d hard, %d rejected): "

@@ -18,11 +18,11 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import ModelUnavailableError, ShotCropError
-from ..model_files import (PICKLE_SUFFIXES, as_rgb, check_weights, looks_like_path, pick_device,
-                           pick_model_dtype)
-from ..models import DEFAULT_AESTHETIC_HEAD, DEFAULT_AESTHETIC_HEAD_FILE, DEFAULT_CLIP
+from ..errors import ShotCropError
 # The pose loader's dtype choice (fp16 on CUDA, else fp32) and RGB conversion suit CLIP as well.
+from ..model_files import (PICKLE_SUFFIXES, as_rgb, check_weights, pick_device, pick_model_dtype,
+                           resolve_snapshot)
+from ..models import DEFAULT_AESTHETIC_HEAD, DEFAULT_AESTHETIC_HEAD_FILE, DEFAULT_CLIP
 from ..shots import SHOT_NAMES, ShotSet
 
 log = logging.getLogger("shotcrop")
@@ -60,38 +60,6 @@ JUDGE_MAX_SIDE = 672
 
 
 # -- shared helpers ------------------------------------------------------------------------------
-def _unavailable(ref: str, what: str, revision: str | None, cache_dir, error: Exception,
-                 ) -> ModelUnavailableError:
-    from huggingface_hub import constants
-
-    cache = cache_dir or constants.HF_HUB_CACHE
-    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-    rev = f" --revision {revision}" if revision else ""
-    return ModelUnavailableError(
-        f"{what} '{ref}' is not available: it is not in the Hugging Face cache ({cache}) and "
-        f"could not be downloaded ({type(error).__name__}: {reason}).\n"
-        f"Fix: on a machine with internet access run `hf download {ref}{rev}` and copy its "
-        f"Hugging Face cache (HF_HOME) here, or pass a local folder instead of the repo id.")
-
-
-def _snapshot(ref: str, what: str, allow: list[str], revision: str | None, cache_dir) -> Path:
-    """A local folder for `ref`: the folder itself or its Hub snapshot (fetching only `allow`)."""
-    path = Path(ref).expanduser()
-    if path.is_dir():
-        return path
-    if path.exists():
-        raise ShotCropError(f"{what} {ref} is a file; give the model's folder or its Hub repo id.")
-    if looks_like_path(ref):
-        raise ShotCropError(f"{what} folder not found: {ref}")
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(ref, revision=revision, cache_dir=cache_dir,
-                                      allow_patterns=allow))
-    except Exception as e:  # offline / not cached / unknown repo / network: one fix for the user
-        raise _unavailable(ref, what, revision, cache_dir, e) from e
-
-
 def _pooled(out):
     # transformers 5.x returns a model output whose pooler_output is the projected embedding;
     # 4.x returns the tensor itself.
@@ -126,8 +94,8 @@ class ClipScorer:
         """Resolve (download if needed) and load the model and its processor (idempotent)."""
         if self._model is not None:
             return self
-        folder = _snapshot(self.ref, "CLIP model", CLIP_ALLOW_PATTERNS, self.revision,
-                           self.cache_dir)
+        folder = resolve_snapshot(self.ref, self.revision, self.cache_dir,
+                                  allow_patterns=CLIP_ALLOW_PATTERNS, what="CLIP model")
         check_weights(folder, self.ref)
         try:
             config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -288,7 +256,8 @@ def resolve_head(ref: str | os.PathLike, filename: str = DEFAULT_AESTHETIC_HEAD_
     if Path(filename).suffix != ".safetensors":
         raise ShotCropError(f"Aesthetic head file name {filename!r} must end in .safetensors. "
                             f"{convert}")
-    folder = _snapshot(ref, "Aesthetic head", [filename, "*.json"], revision, cache_dir)
+    folder = resolve_snapshot(ref, revision, cache_dir, allow_patterns=[filename, "*.json"],
+                              what="Aesthetic head")
     if (folder / filename).is_file():
         return folder / filename
     found = sorted(folder.glob("*.safetensors"))

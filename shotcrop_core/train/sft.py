@@ -67,21 +67,28 @@ def check_output_dir(config: TrainerSettings) -> Path:
 
 
 def limit_image_pixels(processor: Any, max_pixels: int | None) -> None:
-    """Cap the processor's resize at `max_pixels` (kept in the saved checkpoint's processor)."""
+    """Cap the processor's resize at `max_pixels` (kept in the saved checkpoint's processor).
+
+    Only ever lowers the processor's own limit: a model that already sees fewer pixels keeps
+    its size."""
     if not max_pixels:
         return
     patch = int(processor.image_processor.patch_size) * int(processor.image_processor.merge_size)
     if max_pixels < patch * patch * 4:
         raise ShotCropError(f"image_max_pixels {max_pixels} is too small; use at least "
                             f"{patch * patch * 4} (e.g. 1003520 = 1280 x 28 x 28)")
+
+    def capped(current: Any) -> int:
+        return min(int(current), int(max_pixels)) if current else int(max_pixels)
+
     image_processor = processor.image_processor
     size = dict(getattr(image_processor, "size", None) or {})
     if "longest_edge" in size or not size:
-        size["longest_edge"] = int(max_pixels)
-        size["shortest_edge"] = min(int(size.get("shortest_edge") or 56 * 56), int(max_pixels))
+        size["longest_edge"] = capped(size.get("longest_edge"))
+        size["shortest_edge"] = min(int(size.get("shortest_edge") or 56 * 56), size["longest_edge"])
         image_processor.size = size
     if hasattr(image_processor, "max_pixels"):  # transformers 4.x keeps the attribute too
-        image_processor.max_pixels = int(max_pixels)
+        image_processor.max_pixels = capped(image_processor.max_pixels)
 
 
 def image_feature(listed: bool = True) -> Any:
@@ -106,8 +113,9 @@ def precision_args(model) -> dict:
             "use_cpu": on_cpu}
 
 
-def common_args(config: TrainerSettings, out: Path, model) -> dict:
-    """TrainingArguments shared by SFTConfig and GRPOConfig, from our settings."""
+def common_args(config: TrainerSettings, out: Path, model=None) -> dict:
+    """TrainingArguments shared by SFTConfig and GRPOConfig, from our settings (the precision
+    flags from `model`'s dtype and device; without a model, none: for checking the settings)."""
     import transformers
     from packaging.version import Version
 
@@ -121,7 +129,8 @@ def common_args(config: TrainerSettings, out: Path, model) -> dict:
         logging_steps=config.logging_steps, seed=config.seed, report_to=config.report_to,
         save_strategy="steps" if config.save_steps > 0 else "no",
         save_only_model=True, dataloader_num_workers=0, disable_tqdm=True,
-        **precision_args(model))
+        # (TRL defaults to bf16, which a CPU-only machine refuses: the check runs without it)
+        **(precision_args(model) if model is not None else {"bf16": False, "fp16": False}))
     if config.save_steps > 0:
         args["save_steps"] = config.save_steps
     if config.gradient_checkpointing:
@@ -239,19 +248,23 @@ def run_sft(config: SftConfig, callbacks: list | None = None) -> SftResult:
     from .data import load_training_set
 
     started = time.perf_counter()
+    config.check()
     examples = load_training_set(config.train_tsc, split=config.split,
                                  images_root=config.images_root)
-    out = check_output_dir(config)  # after the data checks: a typo leaves no empty folder
+    stage = dict(max_length=config.max_length, completion_only_loss=True, packing=False,
+                 dataset_kwargs={"skip_prepare_dataset": True})
+    # TRL's own checks of the settings, before minutes of model loading.
+    build_trl_config(TrlSftConfig, common_args(config, Path(config.output_dir)) | stage,
+                     config.trainer_args, "SFT config")
+    out = check_output_dir(config)  # after the checks: a typo leaves no empty folder
     model, processor, family = prepare_model(config.model, config.lora, config.device, config.dtype,
                                              adapter=config.adapter, attention=config.attention,
                                              revision=config.revision, seed=config.seed)
     limit_image_pixels(processor, config.image_max_pixels)
     rows = sft_rows(examples, processor, family, config)
     dataset = sft_dataset(rows)
-    args = common_args(config, out, model)
-    args.update(max_length=config.max_length, completion_only_loss=True, packing=False,
-                dataset_kwargs={"skip_prepare_dataset": True})
-    trl_args = build_trl_config(TrlSftConfig, args, config.trainer_args, "SFT config")
+    trl_args = build_trl_config(TrlSftConfig, common_args(config, out, model) | stage,
+                                config.trainer_args, "SFT config")
     trainer = SFTTrainer(model=model, args=trl_args, train_dataset=dataset,
                          processing_class=processor, callbacks=callbacks)
     attach_logging(trainer)

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..errors import ModelUnavailableError, ShotCropError
+from ..errors import ShotCropError
 from ..models import DEFAULT_VLM
-from ..model_files import check_weights, looks_like_path, pick_device
+from ..model_files import (check_weights, hub_snapshot, looks_like_path, pick_device,
+                           resolve_snapshot)
 
 log = logging.getLogger("shotcrop")
 
@@ -26,6 +27,8 @@ FAMILIES = {"qwen3_vl": "qwen3_vl", "qwen2_5_vl": "qwen2_5_vl"}
 #: Configs, safetensors, tokenizer files (vocab/merges .txt, .model, .tiktoken), chat templates.
 #: Never *.bin / *.pt / *.pth / *.pkl: unpickling can run code.
 ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.jinja", "*.model", "*.tiktoken"]
+#: How the offline message names the model.
+WHAT = "Vision-language model"
 ATTENTIONS = ("sdpa", "flash_attention_2", "eager")
 QUANTIZATIONS = ("8bit", "4bit")
 
@@ -63,22 +66,6 @@ def family_of(config: Mapping[str, Any] | str | os.PathLike) -> str:
     return FAMILIES[model_type]
 
 
-def _unavailable(repo_id: str, revision: str | None, cache_dir, error: Exception,
-                 roots: list[Path] | None) -> ModelUnavailableError:
-    from huggingface_hub import constants
-
-    cache = cache_dir or constants.HF_HUB_CACHE
-    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-    rev = f" --revision {revision}" if revision else ""
-    where = f" There is no folder of that name in {', '.join(map(str, roots))} either." if roots else ""
-    return ModelUnavailableError(
-        f"Vision-language model '{repo_id}' is not available: it is not in the Hugging Face cache "
-        f"({cache}) and could not be downloaded ({type(error).__name__}: {reason}).{where}\n"
-        f"Fix: on a machine with internet access run `hf download {repo_id}{rev}` and copy its "
-        f"Hugging Face cache (HF_HOME, now {constants.HF_HOME}) here, or point HF_HOME at a copy, "
-        f"or pass a local model folder instead of the repo id.")
-
-
 def _inside_roots(ref: str, roots: list[Path]) -> Path | None:
     """The folder `ref` names inside one of `roots`, None if none has it; escapes are errors."""
     parts = Path(ref).parts
@@ -109,23 +96,19 @@ def resolve_vlm(ref: str | os.PathLike, revision: str | None = None,
     folders; a name found in none of them is tried as a Hub repo id.
     """
     ref = os.fspath(ref)
-    roots = [Path(r).expanduser() for r in allowed_roots] if allowed_roots is not None else None
-    folder = _inside_roots(ref, roots) if roots is not None else None
-    if folder is None:
-        local = Path(ref).expanduser()
-        if roots is None and local.is_dir():
-            folder = local
-        elif looks_like_path(ref):
-            raise ShotCropError(f"Model folder not found: {ref}"
-                                + (f" (looked in {', '.join(map(str, roots))})" if roots else ""))
-        else:
-            from huggingface_hub import snapshot_download
-
-            try:  # resumes partial downloads; shows huggingface_hub's own progress bars
-                folder = Path(snapshot_download(ref, revision=revision, cache_dir=cache_dir,
-                                                allow_patterns=ALLOW_PATTERNS))
-            except Exception as e:  # offline / not cached / unknown repo / network: same fix
-                raise _unavailable(ref, revision, cache_dir, e, roots) from e
+    if allowed_roots is None:
+        folder = resolve_snapshot(ref, revision, cache_dir, allow_patterns=ALLOW_PATTERNS,
+                                  what=WHAT)
+    else:
+        roots = [Path(r).expanduser() for r in allowed_roots]
+        folder = _inside_roots(ref, roots)
+        if folder is None:
+            where = ", ".join(map(str, roots))
+            if looks_like_path(ref):
+                raise ShotCropError(f"Model folder not found: {ref} (looked in {where})")
+            folder = hub_snapshot(ref, ALLOW_PATTERNS, what=WHAT, revision=revision,
+                                  cache_dir=cache_dir,
+                                  note=f" There is no folder of that name in {where} either.")
     check_weights(folder, ref)
     config = _read_config(folder)
     if config.get("auto_map"):
