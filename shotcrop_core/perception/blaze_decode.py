@@ -34,6 +34,7 @@ def _bilinear_table() -> np.ndarray:
 
 _TAB = _bilinear_table()
 _TAB32 = _TAB.astype(np.int32)  # 255 * 32768 * 4 fits in int32
+_TAB_FLAT = _TAB32.reshape(1024, 4)
 
 
 def _roi_corners(cx, cy, w, h, rotation) -> np.ndarray:
@@ -79,23 +80,29 @@ def crop_to_tensor(img_u8: np.ndarray, cx: float, cy: float, w: float, h: float,
         i = np.arange(size, dtype=np.float64)
         X = np.rint((Minv[0, 0] * i + Minv[0, 2]) * (32.0 / Minv[2, 2])).astype(np.int32)[None, :]
         Y = np.rint((Minv[1, 1] * i + Minv[1, 2]) * (32.0 / Minv[2, 2])).astype(np.int32)[:, None]
+        X, Y = np.broadcast_to(X, (size, size)), np.broadcast_to(Y, (size, size))
     else:
         g = _grid(size)
         den = Minv[2, 0] * g[1] + Minv[2, 1] * g[0] + Minv[2, 2]
         den = np.where(den != 0, 32.0 / den, 0.0)
         X = np.rint((Minv[0, 0] * g[1] + Minv[0, 1] * g[0] + Minv[0, 2]) * den).astype(np.int32)
         Y = np.rint((Minv[1, 0] * g[1] + Minv[1, 1] * g[0] + Minv[1, 2]) * den).astype(np.int32)
-    x0, y0, wt = X >> 5, Y >> 5, _TAB32[Y & 31, X & 31]
-    flat = img_u8.reshape(-1, img_u8.shape[2])
-    acc = np.zeros((size, size, 3), np.int32)
+    # Flat indices and np.take: 2-3x faster than 2-D fancy indexing, same integers.
+    x0, y0 = (X >> 5).ravel(), (Y >> 5).ravel()
+    wt = np.take(_TAB_FLAT, ((Y & 31) * 32 + (X & 31)).ravel(), axis=0)   # (n, 4)
+    C = img_u8.shape[2]
+    flat = img_u8.reshape(-1, C)
+    xa, xb = np.clip(x0, 0, W - 1), np.clip(x0 + 1, 0, W - 1)
+    ya, yb = np.clip(y0, 0, H - 1) * W, np.clip(y0 + 1, 0, H - 1) * W
+    if border == "zero":  # neighbours outside the image count as 0
+        okx0, okx1 = (x0 >= 0) & (x0 < W), (x0 + 1 >= 0) & (x0 + 1 < W)
+        oky0, oky1 = (y0 >= 0) & (y0 < H), (y0 + 1 >= 0) & (y0 + 1 < H)
+        wt = wt * np.stack([oky0 & okx0, oky0 & okx1, oky1 & okx0, oky1 & okx1], 1)
+    acc = np.zeros((x0.size, C), np.int32)
     # Gather the four neighbours from the uint8 image (converting the whole photo costs more).
-    for k, (dy, dx) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-        yy, xx = y0 + dy, x0 + dx
-        v = flat[np.clip(yy, 0, H - 1) * W + np.clip(xx, 0, W - 1)].astype(np.int32)
-        if border == "zero":
-            v *= ((xx >= 0) & (xx < W) & (yy >= 0) & (yy < H))[..., None]
-        acc += v * wt[..., k:k + 1]
-    u8 = np.clip((acc + (1 << 14)) >> 15, 0, 255)
+    for k, idx in enumerate((ya + xa, ya + xb, yb + xa, yb + xb)):
+        acc += np.take(flat, idx, axis=0).astype(np.int32) * wt[:, k:k + 1]
+    u8 = np.clip((acc + (1 << 14)) >> 15, 0, 255).reshape(size, size, C)
     return u8.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
 
 
@@ -220,18 +227,19 @@ def refine_with_heatmap(x_n: np.ndarray, y_n: np.ndarray, heatmap_logits: np.nda
     """RefineLandmarksFromHeatmapCalculator (kernel 9, as the stock solution runs), in place.
 
     `heatmap_logits` is (39, 64, 64)."""
-    hm = _sigmoid(heatmap_logits.astype(np.float64))
-    n = hm.shape[-1]
+    n = heatmap_logits.shape[-1]
     for i in range(len(x_n)):
         c, r = int(x_n[i] * n), int(y_n[i] * n)
         if not (0 <= c < n and 0 <= r < n):
             continue
         r0, r1, c0, c1 = max(0, r - half), min(n, r + half + 1), max(0, c - half), min(n, c + half + 1)
-        p = hm[i, r0:r1, c0:c1]
-        if p.max() >= min_conf and p.sum() > 0:
-            rows, cols = np.mgrid[r0:r1, c0:c1]
-            x_n[i] = (cols * p).sum() / n / p.sum()
-            y_n[i] = (rows * p).sum() / n / p.sum()
+        # Only the window is needed: the sigmoid of the whole (39, 64, 64) map cost ~3 ms.
+        p = _sigmoid(heatmap_logits[i, r0:r1, c0:c1].astype(np.float64))
+        total = p.sum()
+        if total > 0 and p.max() >= min_conf:
+            # Weighted mean of column and row indices, from the window's margins.
+            x_n[i] = float(p.sum(axis=0) @ np.arange(c0, c1)) / n / total
+            y_n[i] = float(p.sum(axis=1) @ np.arange(r0, r1)) / n / total
 
 
 def project(x_n, y_n, z_n, cx: float, cy: float, side: float, rot: float, W: int):
