@@ -234,3 +234,17 @@ def test_resized_size_follows_the_processor_without_running_it(processors, famil
     finally:
         proc.image_processor.size = tiny
     assert chat._RULE_CHECKED[proc] is True  # after one check, the rule alone answers
+
+
+def test_training_prompt_without_aspects_is_the_default_inference_prompt():
+    """A model trained with `aspects: null` gets the very same prompt from `shotcrop compose
+    --engine vlm` with no --aspect (every shot at the photo's own aspect)."""
+    from shotcrop_core.framing import FramingOptions
+    from shotcrop_core.train.chat import prompt_messages
+    from shotcrop_core.vlm.prompt import build_messages
+
+    default = FramingOptions().aspects
+    for family in ("qwen3_vl", "qwen2_5_vl"):
+        assert prompt_messages(family) == build_messages(None, False, family, default)
+    asked = build_messages(None, False, "qwen3_vl", "16:9")
+    assert "16:9" in asked[1]["content"][1]["text"]

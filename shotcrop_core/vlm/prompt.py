@@ -98,7 +98,10 @@ def _one_line(text: str, limit: int) -> str:
 
 def _aspect_text(aspects: dict | str) -> str:
     spec = parse_aspect_spec(aspects)
-    if all(a == "free" for a in spec.values()):
+    # The default (every shot at the photo's own aspect, which refine enforces anyway) and free
+    # shapes add no line, so the prompt a model was trained on without aspects (train/chat.py)
+    # is the prompt it gets at inference by default.
+    if all(a in ("free", "original") for a in spec.values()):
         return ""
     said = {"original": "the photo's aspect ratio", "free": "any shape"}
     if len(set(spec.values())) == 1:
