@@ -138,8 +138,11 @@ def test_bad_json_and_missing_file(tmp_path) -> None:
     p.write_text('{"format": "shotcrop-tsc",')
     with pytest.raises(TscFormatError, match=r"broken\.json: not valid JSON \(line 1"):
         load_tsc(p)
-    with pytest.raises(TscFormatError, match="cannot read"):
+    with pytest.raises(TscFormatError, match=r"nope\.json: no such TSC file.*shotcrop train draft"):
         load_tsc(tmp_path / "nope.json")
+    with pytest.raises(TscFormatError, match="cannot read"):
+        (tmp_path / "latin1.json").write_bytes(b'{"format": "\xe9"}')
+        load_tsc(tmp_path / "latin1.json")
 
 
 def test_annotator_errors_name_the_annotation() -> None:

@@ -79,6 +79,9 @@ class TscDataset:
 # -- loading ---------------------------------------------------------------------------------
 def load_tsc(path: str | os.PathLike[str]) -> TscDataset:
     src = str(path)
+    if not Path(path).is_file():
+        raise TscFormatError(f"{src}: no such TSC file (docs/tsc-format.md); write one, or draft "
+                             "one from COCO keypoints with `shotcrop train draft`")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
