@@ -159,10 +159,10 @@ def _load_vlm_slot(ref: str, device: str, dtype: str, attention: str,
     import comfy.model_management as mm
     import comfy.model_patcher
 
-    from ..shotcrop_core.vlm.loading import _pick_dtype, load_vlm
+    from ..shotcrop_core.vlm.loading import load_vlm, pick_vlm_dtype
 
     target = _torch_device(device)
-    dt = _pick_dtype(dtype, target)  # the dtype for where it runs, not for where it loads
+    dt = pick_vlm_dtype(dtype, target)  # the dtype for where it runs, not for where it loads
     roots = model_roots()
     if quantization:
         # bitsandbytes places weights at load time and they cannot move: no ModelPatcher.

@@ -111,22 +111,29 @@ def pick_device(device: Any):
     return torch.device("cpu")
 
 
-def pick_model_dtype(dtype: Any, device):
-    """torch dtype for a vision model (pose, CLIP): fp16 on CUDA by default, fp32 elsewhere."""
+def named_dtype(dtype: Any):
+    """The torch dtype for a name (fp16, bf16, fp32 and their spellings) or a torch dtype."""
     import torch
 
     if isinstance(dtype, torch.dtype):
         return dtype
-    if dtype == "auto":
-        # fp16 halves memory and uses tensor cores on CUDA; heads are read back in fp32 below.
-        # MPS and CPU stay fp32: half-precision kernels there are slow or incomplete.
-        return torch.float16 if device.type == "cuda" else torch.float32
     names = {"fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
              "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
              "fp32": torch.float32, "float32": torch.float32, "float": torch.float32}
     if dtype not in names:
         raise ShotCropError(f"Unknown dtype {dtype!r}; use auto, fp16, bf16 or fp32.")
     return names[dtype]
+
+
+def pick_model_dtype(dtype: Any, device):
+    """torch dtype for a vision model (pose, CLIP): fp16 on CUDA by default, fp32 elsewhere."""
+    import torch
+
+    if dtype == "auto":
+        # fp16 halves memory and uses tensor cores on CUDA; heads are read back in fp32 below.
+        # MPS and CPU stay fp32: half-precision kernels there are slow or incomplete.
+        return torch.float16 if device.type == "cuda" else torch.float32
+    return named_dtype(dtype)
 
 
 def as_rgb(image):

@@ -200,7 +200,8 @@ def run_bench(args) -> int:
     preds, found, skipped = run.preds, run.found, run.skipped
     sections: list[tuple[str, str]] = []
     src = "given keypoints" if estimator is None else f"{estimator.name} perception"
-    made_by = "the framing engine" if engine is None else f"{args.engine} model {args.model or DEFAULT_VLM}"
+    made_by = ("the framing engine" if engine is None else
+               f"{args.engine} model {args.model or DEFAULT_VLM}")
     print(f"shotcrop bench: {len(images)} photos from {img_dir}, landmarks from {src}, "
           f"shots from {made_by}")
 

@@ -163,10 +163,11 @@ def score_candidates(image, candidates: Sequence[Candidate], scorers: Scorers) -
     candidate score is None unless all three shots got a readable grade.
     """
     from ..imageio import crop
+    from ..model_files import as_rgb
 
     if not candidates:
         return []
-    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    rgb = as_rgb(image)
     crops = [crop(rgb, s.box) for c in candidates for s in c.shots]
     texts = [s.description for c in candidates for s in c.shots]
     sims = list(scorers.clip.similarity(crops, texts))

@@ -17,8 +17,8 @@ from typing import Any, Iterable, Mapping
 
 from ..errors import ShotCropError
 from ..models import DEFAULT_VLM
-from ..model_files import (check_weights, hub_snapshot, looks_like_path, pick_device,
-                           resolve_snapshot)
+from ..model_files import (check_weights, hub_snapshot, looks_like_path, named_dtype,
+                           pick_device, resolve_snapshot)
 
 log = logging.getLogger("shotcrop")
 
@@ -119,22 +119,17 @@ def resolve_vlm(ref: str | os.PathLike, revision: str | None = None,
     return folder
 
 
-def _pick_dtype(dtype: Any, device) -> Any:
+def pick_vlm_dtype(dtype: Any, device) -> Any:
+    """torch dtype for a VLM on `device`: bf16 on CUDA where supported (else fp16), fp16 on MPS,
+    fp32 on CPU; or the one named."""
     import torch
 
-    if isinstance(dtype, torch.dtype):
-        return dtype
     if dtype == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         # fp16 on Apple GPUs halves memory; CPU half-precision matmuls are slow, so fp32 there.
         return torch.float16 if device.type == "mps" else torch.float32
-    names = {"fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
-             "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-             "fp32": torch.float32, "float32": torch.float32, "float": torch.float32}
-    if dtype not in names:
-        raise ShotCropError(f"Unknown dtype {dtype!r}; use auto, bf16, fp16 or fp32.")
-    return names[dtype]
+    return named_dtype(dtype)
 
 
 def _pick_attention(attention: str, device) -> str:
@@ -183,7 +178,7 @@ def load_vlm(ref: str | os.PathLike = DEFAULT_VLM, device: Any = "auto", dtype: 
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     dev = pick_device(device)
-    dt = _pick_dtype(dtype, dev)
+    dt = pick_vlm_dtype(dtype, dev)
     kwargs: dict[str, Any] = dict(attn_implementation=_pick_attention(attention, dev),
                                   use_safetensors=True, trust_remote_code=False)
     # transformers < 4.56 knows only torch_dtype= (and would silently ignore dtype=).
