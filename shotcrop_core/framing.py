@@ -29,6 +29,8 @@ Rect = tuple[float, float, float, float]
 FREE_RATIO = {"close_up": 0.8, "medium": 0.8, "establishing": None}
 # The establishing shot aims at this share of the largest box of its aspect (room to compose).
 EST_SCALE = 0.96
+# Estimated landmarks: the top of the person (hair, hat, bowed head) as far as this above the eyes.
+EST_CROWN_U = 1.2
 # Penalty weights: grammar rules dominate, composition preferences break ties.
 # A shot may stick out of the next by a sliver (the grammar allows 10%); past 8% it is pulled in.
 NEST_KEEP = 0.92
@@ -374,6 +376,8 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     # a body that ends within a head of the photo's edge most likely runs on to it.
     mx, my = 0.2 * joint_pad_u * (bx1 - bx0), 0.2 * joint_pad_u * (by1 - by0)
     reach = u if joint_pad_u else 0.0
+    if joint_pad_u:  # hair, a hat or a bowed head reach up to ~1.5u above the eyes
+        by0 = max(min(by0, eye - EST_CROWN_U * u), 0.0)
     bx0, by0 = (0.0 if bx0 - mx < reach else bx0 - mx), (0.0 if by0 - my < reach else by0 - my)
     bx1 = float(W) if bx1 + mx > W - reach else bx1 + mx
     by1 = float(H) if by1 + my > H - reach else by1 + my
