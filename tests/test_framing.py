@@ -183,3 +183,33 @@ def test_refine_keeps_descriptions_and_a_detail_close_up():
     assert cu.x0 <= wx <= cu.x1 and cu.y0 <= wy <= cu.y1        # still on the hand
     assert not (cu.y0 <= a.eye_y <= cu.y1 and cu.x0 <= a.face_x <= cu.x1)  # not moved to the face
     assert cu.fraction_inside(out.medium.box) >= 0.9
+
+
+def test_estimated_landmarks_keep_clear_of_joints_and_hair():
+    """A pose model's landmarks (joint_uncertainty=ESTIMATED): the set still meets the grammar,
+    edges stay clear of joints by the uncertainty too, and the establishing shot keeps room for
+    hair or a hat above the landmark box (which stops about half a head above the eyes)."""
+    p = standing(cx=420, top=200, h=480)
+    a = measure(p)
+    # The box a landmark model would give: its top only 0.6u above the eyes.
+    tight = Person(p.keypoints, (p.box[0], a.eye_y - 0.6 * a.u, p.box[2], p.box[3]))
+    opts = FramingOptions(joint_uncertainty=FramingOptions.ESTIMATED)
+    s = compose([tight], 1000, 800, opts)
+    rep = G.check_set(boxes_of(s), a, 1000, 800)
+    assert rep.all_three, rep.failures
+    pad = FramingOptions.ESTIMATED * a.u
+    for shot in s:
+        b = shot.box
+        band = G.CUT_BAND * b.h + pad
+        for jx, jy in a.joints:
+            if b.x0 <= jx <= b.x1:
+                assert abs(b.y1 - jy) >= band, (shot.name, jx, jy)
+            if b.y0 <= jy <= b.y1:
+                assert min(abs(b.x0 - jx), abs(b.x1 - jx)) >= band, (shot.name, jx, jy)
+    # Head near the top of a wide photo, body running out at the bottom (COCO 519208): hair can
+    # reach 1.5u above the eyes, so the establishing shot goes up to the photo's top edge.
+    p = standing(cx=480, top=111, h=600)
+    a = measure(p)
+    tight = Person(p.keypoints, (p.box[0], a.eye_y - 0.6 * a.u, p.box[2], p.box[3]))
+    s = compose([tight], 640, 406, opts)
+    assert a.eye_y - 1.5 * a.u < 50 and s.establishing.box.y0 == 0
