@@ -203,7 +203,8 @@ class _Run:
 
     def _fail(self, path, e: ShotCropError) -> None:
         self.failed += 1
-        log.error("%s: %s", path, e)
+        msg = str(e)  # most messages name the file already: say it once
+        log.error("%s", msg if str(path) in msg else f"{path}: {msg}")
         if self.args.json:
             print(json.dumps({"image": str(path), "error": str(e)}), flush=True)
 

@@ -110,6 +110,7 @@ def test_bad_images_fail_alone(photos, tmp_path, capsys, name, message):
     assert message in lines[0]["error"].lower() and name in lines[0]["error"]
     assert "shots" in lines[1]                       # the batch went on
     assert err.count("ERROR") == 2 and "Traceback" not in err  # the image + the summary
+    assert err.count(str(d / name)) == 1             # the file is named once, not twice
 
 
 def test_never_overwrites(photos, tmp_path, capsys):
