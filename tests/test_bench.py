@@ -68,3 +68,41 @@ def test_bench_takes_compose_engine_options(data_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["bench", "--images", str(data_dir), "--engine", "vlm", "--max-new-tokens", "0"])
     assert "--max-new-tokens: must be a whole number >= 1" in capsys.readouterr().err
+
+
+def test_framing_noise_benchmark(data_dir, capsys):
+    """benchmarks/bench_framing_noise.py: pose-model-sized noise on the human keypoints, scored
+    against the clean ones; the exact column is the engine on the human keypoints themselves."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    from shotcrop_core.perception.given import load_keypoints
+
+    path = Path(__file__).parent.parent / "benchmarks" / "bench_framing_noise.py"
+    spec = importlib.util.spec_from_file_location("bench_framing_noise", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_framing_noise"] = bench
+    spec.loader.exec_module(bench)
+
+    human = load_keypoints(data_dir / "person_keypoints.json").people_for(
+        data_dir / "000000234748.jpg")[0]
+    moved = bench.like_a_pose_model(human, np.random.default_rng(0))
+    seen = human.keypoints[:, 2] > 0
+    assert not np.allclose(moved.keypoints[seen, :2], human.keypoints[seen, :2])
+    assert (moved.keypoints[~seen, 2] == 0).all()
+    x0, y0, x1, y1 = moved.box
+    pts = moved.keypoints[seen, :2]
+    assert (pts[:, 0] > x0).all() and (pts[:, 0] < x1).all() and (pts[:, 1] > y0).all()
+
+    bench.main(["--images", str(data_dir), "--keypoints", str(data_dir / "person_keypoints.json"),
+                "--draws", "2"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].startswith("all 2 photos")
+    # 000000234748 (one standing person) passes exactly and under this noise; 000000000790
+    # breaks "no cut" even with exact keypoints (an ankle 11 px above the photo's bottom edge).
+    row = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in out[1:-1]}
+    assert row["000000234748.jpg"] == [1.0, 1.0, 1.0, 1.0]
+    assert row["000000000790.jpg"][1] == 0.0
