@@ -39,6 +39,9 @@ NEST_KEEP = 0.92
 CUT_MARGIN = 0.006
 CUT_MARGIN_EST = 0.014
 W_CONTENT, W_NEST, W_EYE, W_CUT, W_LOOK, W_SOFT_CUT = 1000.0, 600.0, 300.0, 120.0, 40.0, 3.0
+# Clearance kept for landmark uncertainty (edges, eye line, joints) is a preference, not a rule:
+# it never outweighs a rule the landmarks say is met.
+W_MARGIN = 60.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class _Spec:
     core: Rect | None = None       # the head: never traded away for anything else
     joint_pad: float = 0.0         # extra clearance (px) around joints: landmark uncertainty
     eye_margin: float = 0.0        # likewise for the eye line (px)
+    edge_margin: float = 0.0       # likewise for top_max and bot_range (px)
     y_target: float | None = None
 
 
@@ -224,20 +228,28 @@ def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
     lo, hi = s.bot_range
     bot = pos(lo - Y1) + pos(Y1 - hi)
     cost += W_CONTENT * ((top > 0) + (bot > 0) + top + bot)
+    if s.edge_margin:  # estimated body lines may sit this far off: stay clear of the limits
+        m = s.edge_margin
+        near = pos(Y0 - (s.top_max - m)) + pos(lo + m - Y1) + pos(Y1 - (hi - m))
+        cost += W_MARGIN * ((near > 0) + near)
     if s.eye is not None:
         f = (s.eye - Y0) / h
-        m = s.eye_margin / h  # an estimated eye line may sit this far off: stay clear of the limits
-        eye_bad = np.maximum(0.225 + m - f, 0) + np.maximum(f - 0.425 + m, 0)
+        eye_bad = np.maximum(0.225 - f, 0) + np.maximum(f - 0.425, 0)
         cost += W_EYE * ((eye_bad > 0) + 10 * eye_bad) + 40 * (f - s.f_target) ** 2
+        if s.eye_margin:  # likewise for an estimated eye line
+            m = s.eye_margin / h
+            near = np.maximum(0.225 + m - f, 0) + np.maximum(f - 0.425 + m, 0)
+            cost += W_MARGIN * ((near > 0) + 10 * near)
     if len(s.ankles):
         ax, ay = s.ankles[None, :, 0], s.ankles[None, :, 1]
         inside = ((X0[:, None] <= ax) & (ax <= X1[:, None])
                   & (Y0[:, None] <= ay) & (ay <= Y1[:, None])).sum(axis=1)
         cost += W_CONTENT * inside
     if cuts is None:
-        cuts = (_cut_count(X0, Y0, X1, Y1, s.joints, G.CUT_BAND + CUT_MARGIN),
-                _cut_count(X0, Y0, X1, Y1, s.soft_joints, G.CUT_BAND))
-    cost += W_CUT * cuts[0] + W_SOFT_CUT * cuts[1]
+        hard = _cut_count(X0, Y0, X1, Y1, s.joints, G.CUT_BAND + CUT_MARGIN)
+        cuts = (hard, _cut_count(X0, Y0, X1, Y1, s.soft_joints, G.CUT_BAND), hard)
+    # cuts[2]: joints within the wider band kept for landmark uncertainty
+    cost += W_CUT * cuts[0] + W_SOFT_CUT * cuts[1] + W_MARGIN * (cuts[2] - cuts[0])
     if s.min_h:
         short = pos(s.min_h - h)
         cost += W_CONTENT * ((short > 0) + short)
@@ -287,9 +299,11 @@ def _solve(s: _Spec, W: int, H: int, inner: Rect | None = None, outer: Rect | No
            anchor: Rect | None = None, extra: np.ndarray | None = None) -> Rect:
     grid = _candidates(s, W, H, inner, outer, area_max)
     c = grid.boxes()
-    band = G.CUT_BAND + CUT_MARGIN + (CUT_MARGIN_EST if s.joint_pad else 0.0)
-    cuts = (grid.cut_count(_reachable(s.joints, c), band, s.joint_pad),
-            grid.cut_count(_reachable(s.soft_joints, c), G.CUT_BAND))
+    joints = _reachable(s.joints, c)
+    hard = grid.cut_count(joints, G.CUT_BAND + CUT_MARGIN)
+    wide = (grid.cut_count(joints, G.CUT_BAND + CUT_MARGIN + CUT_MARGIN_EST, s.joint_pad)
+            if s.joint_pad else hard)
+    cuts = (hard, grid.cut_count(_reachable(s.soft_joints, c), G.CUT_BAND), np.maximum(wide, hard))
     cost = _score(c, s, inner, outer, area_max, area_min, W, H, anchor, cuts)
     if extra is not None:  # boxes proposed from outside the grid (refine)
         c = np.hstack([c, extra.T])
@@ -394,11 +408,8 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
         spec.eye_margin = 0.5 * joint_pad_u * u
         if joint_pad_u and spec.eye is not None:
             # Estimated body lines may sit off by about the same as the joints: keep the top
-            # and bottom edges that much inside their limits (when the range allows it).
-            m = 0.5 * joint_pad_u * u
-            spec.top_max -= m
-            lo, hi = spec.bot_range
-            spec.bot_range = (lo + m, hi - m) if hi - lo > 4 * m else spec.bot_range
+            # and bottom edges that much inside their limits where nothing else suffers.
+            spec.edge_margin = 0.5 * joint_pad_u * u
     return {"close_up": cu, "medium": med, "establishing": est}
 
 

@@ -213,3 +213,23 @@ def test_estimated_landmarks_keep_clear_of_joints_and_hair():
     tight = Person(p.keypoints, (p.box[0], a.eye_y - 0.6 * a.u, p.box[2], p.box[3]))
     s = compose([tight], 640, 406, opts)
     assert a.eye_y - 1.5 * a.u < 50 and s.establishing.box.y0 == 0
+
+
+def test_uncertainty_margins_never_outweigh_a_rule():
+    """Clearance kept for landmark uncertainty is a preference: a box that meets every rule but
+    sits inside that clearance beats a box that keeps the clearance by breaking a rule."""
+    from shotcrop_core.framing import _score, _Spec
+
+    spec = _Spec("medium", None, req=(10, 10, 20, 20), h_target=110, bot_range=(100, 200),
+                 eye=25.0, f_target=0.3, x_target=40, edge_margin=20.0)
+    in_margin = (0.0, 0.0, 80.0, 110.0)    # bottom 10 px into the 20 px clearance; eyes at 23%
+    breaks_eye = (0.0, 0.0, 80.0, 125.0)   # bottom clear of it, but the eyes at 20%: too high
+    cost = _score(np.array([in_margin, breaks_eye], dtype=float).T, spec, None, None, None, None,
+                  400, 400)
+    assert cost[0] < cost[1]
+    # With no rule at stake (eyes lower: 25% and 23% down), the clearance decides.
+    clear = (0.0, 0.0, 100.0, 122.0)      # bottom 2 px past the clearance
+    spec.eye = 28.0
+    cost = _score(np.array([in_margin, clear], dtype=float).T, spec, None, None, None, None,
+                  400, 400)
+    assert cost[1] < cost[0]
