@@ -29,7 +29,9 @@ Rect = tuple[float, float, float, float]
 FREE_RATIO = {"close_up": 0.8, "medium": 0.8, "establishing": None}
 # The establishing shot aims at this share of the largest box of its aspect (room to compose).
 EST_SCALE = 0.96
-# Estimated landmarks: the top of the person (hair, hat, bowed head) as far as this above the eyes.
+# Estimated landmarks: the top of the person (hair, hat, bowed head) as far as this above the eyes
+# (COCO person boxes reach 0.4-1.5u above the eyes, median 0.7u; the margin and the snap to the
+# photo's edge below cover the rest).
 EST_CROWN_U = 1.2
 # Penalty weights: grammar rules dominate, composition preferences break ties.
 # A shot may stick out of the next by a sliver (the grammar allows 10%); past 8% it is pulled in.
@@ -40,8 +42,9 @@ CUT_MARGIN = 0.006
 CUT_MARGIN_EST = 0.014
 W_CONTENT, W_NEST, W_EYE, W_CUT, W_LOOK, W_SOFT_CUT = 1000.0, 600.0, 300.0, 120.0, 40.0, 3.0
 # Clearance kept for landmark uncertainty (edges, eye line, joints) is a preference, not a rule:
-# it never outweighs a rule the landmarks say is met.
-W_MARGIN = 60.0
+# each of the three kinds costs at most W_MARGIN (plus a sliver), so together they stay below
+# any one rule (W_CUT and up) and never outweigh a rule the landmarks say is met.
+W_MARGIN = 30.0
 
 
 @dataclass(frozen=True)
@@ -190,11 +193,12 @@ def _reachable(joints: np.ndarray, c: np.ndarray) -> np.ndarray:
     return joints[keep]
 
 
-def _cut_count(X0, Y0, X1, Y1, joints: np.ndarray, band_k: float) -> np.ndarray:
+def _cut_count(X0, Y0, X1, Y1, joints: np.ndarray, band_k: float, pad: float = 0.0
+               ) -> np.ndarray:
     if len(joints) == 0:
         return np.zeros(len(X0))
     jx, jy = joints[None, :, 0], joints[None, :, 1]
-    band = band_k * (Y1 - Y0)[:, None] + 1.5  # + rounding to whole pixels
+    band = band_k * (Y1 - Y0)[:, None] + 1.5 + pad  # + rounding to whole pixels
     inx = (X0[:, None] <= jx) & (jx <= X1[:, None])
     iny = (Y0[:, None] <= jy) & (jy <= Y1[:, None])
     bottom = inx & (np.abs(Y1[:, None] - jy) < band)
@@ -208,8 +212,8 @@ _CONTAINS = np.array([1.0, 1.0, -1.0, -1.0])[:, None]
 
 def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
            area_max: float | None, area_min: float | None, W: int, H: int,
-           anchor: Rect | None = None, cuts: tuple[np.ndarray, np.ndarray] | None = None
-           ) -> np.ndarray:
+           anchor: Rect | None = None,
+           cuts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     X0, Y0, X1, Y1 = c
     w, h = X1 - X0, Y1 - Y0
     scale = max(s.h_target, 1.0)
@@ -231,7 +235,7 @@ def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
     if s.edge_margin:  # estimated body lines may sit this far off: stay clear of the limits
         m = s.edge_margin
         near = pos(Y0 - (s.top_max - m)) + pos(lo + m - Y1) + pos(Y1 - (hi - m))
-        cost += W_MARGIN * ((near > 0) + near)
+        cost += W_MARGIN * ((near > 0) + np.minimum(near, 0.2))
     if s.eye is not None:
         f = (s.eye - Y0) / h
         eye_bad = np.maximum(0.225 - f, 0) + np.maximum(f - 0.425, 0)
@@ -239,7 +243,7 @@ def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
         if s.eye_margin:  # likewise for an estimated eye line
             m = s.eye_margin / h
             near = np.maximum(0.225 + m - f, 0) + np.maximum(f - 0.425 + m, 0)
-            cost += W_MARGIN * ((near > 0) + 10 * near)
+            cost += W_MARGIN * ((near > 0) + np.minimum(10 * near, 0.2))
     if len(s.ankles):
         ax, ay = s.ankles[None, :, 0], s.ankles[None, :, 1]
         inside = ((X0[:, None] <= ax) & (ax <= X1[:, None])
@@ -247,9 +251,11 @@ def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
         cost += W_CONTENT * inside
     if cuts is None:
         hard = _cut_count(X0, Y0, X1, Y1, s.joints, G.CUT_BAND + CUT_MARGIN)
-        cuts = (hard, _cut_count(X0, Y0, X1, Y1, s.soft_joints, G.CUT_BAND), hard)
-    # cuts[2]: joints within the wider band kept for landmark uncertainty
-    cost += W_CUT * cuts[0] + W_SOFT_CUT * cuts[1] + W_MARGIN * (cuts[2] - cuts[0])
+        wide = (_cut_count(X0, Y0, X1, Y1, s.joints, G.CUT_BAND + CUT_MARGIN + CUT_MARGIN_EST,
+                           s.joint_pad) if s.joint_pad else hard)
+        cuts = (hard, _cut_count(X0, Y0, X1, Y1, s.soft_joints, G.CUT_BAND), wide)
+    # cuts[2]: joints within the wider band kept for landmark uncertainty (any number: one cost)
+    cost += W_CUT * cuts[0] + W_SOFT_CUT * cuts[1] + W_MARGIN * (cuts[2] > cuts[0])
     if s.min_h:
         short = pos(s.min_h - h)
         cost += W_CONTENT * ((short > 0) + short)
@@ -303,7 +309,7 @@ def _solve(s: _Spec, W: int, H: int, inner: Rect | None = None, outer: Rect | No
     hard = grid.cut_count(joints, G.CUT_BAND + CUT_MARGIN)
     wide = (grid.cut_count(joints, G.CUT_BAND + CUT_MARGIN + CUT_MARGIN_EST, s.joint_pad)
             if s.joint_pad else hard)
-    cuts = (hard, grid.cut_count(_reachable(s.soft_joints, c), G.CUT_BAND), np.maximum(wide, hard))
+    cuts = (hard, grid.cut_count(_reachable(s.soft_joints, c), G.CUT_BAND), wide)
     cost = _score(c, s, inner, outer, area_max, area_min, W, H, anchor, cuts)
     if extra is not None:  # boxes proposed from outside the grid (refine)
         c = np.hstack([c, extra.T])
@@ -390,8 +396,9 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     # a body that ends within a head of the photo's edge most likely runs on to it.
     mx, my = 0.2 * joint_pad_u * (bx1 - bx0), 0.2 * joint_pad_u * (by1 - by0)
     reach = u if joint_pad_u else 0.0
-    if joint_pad_u:  # hair, a hat or a bowed head reach up to ~1.5u above the eyes
-        by0 = max(min(by0, eye - EST_CROWN_U * u), 0.0)
+    crown = max(min(by0, eye - EST_CROWN_U * u), 0.0)
+    if joint_pad_u and by1 - crown <= h_fit:  # room for hair, when the shot can hold it at all
+        by0 = crown
     bx0, by0 = (0.0 if bx0 - mx < reach else bx0 - mx), (0.0 if by0 - my < reach else by0 - my)
     bx1 = float(W) if bx1 + mx > W - reach else bx1 + mx
     by1 = float(H) if by1 + my > H - reach else by1 + my

@@ -101,7 +101,7 @@ def test_framing_noise_benchmark(data_dir, capsys):
                 "--draws", "2"])
     out = capsys.readouterr().out.splitlines()
     assert out[-1].startswith("all 2 photos")
-    # 000000234748 (one standing person) passes exactly and under this noise; 000000000790
+    # 000000234748 (one standing person) is valid exactly and under this noise; 000000000790
     # breaks "no cut" even with exact keypoints (an ankle 11 px above the photo's bottom edge).
     row = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in out[1:-1]}
     assert row["000000234748.jpg"][:3] == [1.0, 1.0, 1.0]

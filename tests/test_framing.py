@@ -206,13 +206,14 @@ def test_estimated_landmarks_keep_clear_of_joints_and_hair():
                 assert abs(b.y1 - jy) >= band, (shot.name, jx, jy)
             if b.y0 <= jy <= b.y1:
                 assert min(abs(b.x0 - jx), abs(b.x1 - jx)) >= band, (shot.name, jx, jy)
-    # Head near the top of a wide photo, body running out at the bottom (COCO 519208): hair can
-    # reach 1.5u above the eyes, so the establishing shot goes up to the photo's top edge.
+    # Head near the top of a wide photo, body running out at the bottom (COCO 519208, whose
+    # person box reaches 1.5u above the eyes): the subject's top is taken 1.2u above the eyes,
+    # which lies within a head of the photo's top edge, so the establishing shot reaches it.
     p = standing(cx=480, top=111, h=600)
     a = measure(p)
     tight = Person(p.keypoints, (p.box[0], a.eye_y - 0.6 * a.u, p.box[2], p.box[3]))
     s = compose([tight], 640, 406, opts)
-    assert a.eye_y - 1.5 * a.u < 50 and s.establishing.box.y0 == 0
+    assert s.establishing.box.y0 == 0
 
 
 def test_uncertainty_margins_never_outweigh_a_rule():
@@ -233,3 +234,12 @@ def test_uncertainty_margins_never_outweigh_a_rule():
     cost = _score(np.array([in_margin, clear], dtype=float).T, spec, None, None, None, None,
                   400, 400)
     assert cost[1] < cost[0]
+    # Every kind of clearance at once (an edge, three joints) still costs less than one cut.
+    spec = _Spec("medium", None, req=(10, 10, 20, 20), h_target=110, bot_range=(100, 200),
+                 x_target=40, edge_margin=20.0, joint_pad=10.0,
+                 joints=np.array([[30.0, 118.0], [40.0, 118.0], [50.0, 118.0], [40.0, 160.0]]))
+    all_margins = (0.0, 0.0, 80.0, 110.0)  # bottom in the edge clearance, 8 px above three joints
+    one_cut = (0.0, 0.0, 80.0, 161.0)      # clear of every clearance, but 1 px below a joint
+    cost = _score(np.array([all_margins, one_cut], dtype=float).T, spec, None, None, None, None,
+                  400, 400)
+    assert cost[0] < cost[1]
