@@ -23,9 +23,9 @@ from typing import Any
 
 from ..errors import ShotCropError
 from .config import GrpoConfig
-from .lora import prepare_model, require_training_packages, save_checkpoint
+from .lora import require_training_packages
 from .sft import (attach_logging, build_trl_config, check_output_dir, common_args,
-                  image_feature, limit_image_pixels, logged, write_run_files)
+                  image_feature, load_for_training, logged, save_trained, write_run_files)
 
 log = logging.getLogger("shotcrop")
 
@@ -169,10 +169,7 @@ def run_grpo(config: GrpoConfig, callbacks: list | None = None) -> GrpoResult:
     scorer = make_aesthetic_scorer(config) if wants_aesthetic else None
     funcs, weights = reward_functions(names, config.reward_weights, aesthetic=scorer)
 
-    model, processor, family = prepare_model(config.model, config.lora, config.device, config.dtype,
-                                             adapter=config.adapter, attention=config.attention,
-                                             revision=config.revision, seed=config.seed)
-    limit_image_pixels(processor, config.image_max_pixels)
+    model, processor, family = load_for_training(config)
     dataset = grpo_dataset(grpo_rows(examples, processor, family, config, people))
     trl_args = build_trl_config(TrlGrpoConfig, common_args(config, out, model) | stage,
                                 config.trainer_args, "GRPO config")
@@ -187,8 +184,7 @@ def run_grpo(config: GrpoConfig, callbacks: list | None = None) -> GrpoResult:
     bad = [v for v in losses if not math.isfinite(v)]
     if bad:
         raise ShotCropError(f"GRPO diverged: loss {bad[0]}; lower learning_rate or raise beta")
-    paths = save_checkpoint(trainer.accelerator.unwrap_model(trainer.model), processor, out,
-                            merged=config.merge)
+    paths = save_trained(trainer, processor, out, config)
     result = GrpoResult(output_dir=out, adapter=paths["adapter"], merged=paths.get("merged"),
                         family=family, examples=len(dataset),
                         steps=int(trainer.state.global_step), rewards=rewards,

@@ -202,6 +202,22 @@ def logged(history: list[dict], key: str) -> list[float]:
     return [float(h[key]) for h in history if key in h]
 
 
+def load_for_training(config: TrainerSettings):
+    """The base model with LoRA (continuing `config.adapter` if set) and its processor, capped at
+    the stage's image size: (model, processor, family)."""
+    model, processor, family = prepare_model(config.model, config.lora, config.device, config.dtype,
+                                             adapter=config.adapter, attention=config.attention,
+                                             revision=config.revision, seed=config.seed)
+    limit_image_pixels(processor, config.image_max_pixels)
+    return model, processor, family
+
+
+def save_trained(trainer, processor, out: Path, config: TrainerSettings) -> dict:
+    """Adapter (and merged checkpoint when `config.merge`) of a finished trainer's model."""
+    return save_checkpoint(trainer.accelerator.unwrap_model(trainer.model), processor, out,
+                           merged=config.merge)
+
+
 def write_run_files(out: Path, config: Any, summary: dict) -> None:
     (out / "train_config.json").write_text(json.dumps(to_dict(config), indent=2) + "\n",
                                            encoding="utf-8")
@@ -257,10 +273,7 @@ def run_sft(config: SftConfig, callbacks: list | None = None) -> SftResult:
     build_trl_config(TrlSftConfig, common_args(config, Path(config.output_dir)) | stage,
                      config.trainer_args, "SFT config")
     out = check_output_dir(config)  # after the checks: a typo leaves no empty folder
-    model, processor, family = prepare_model(config.model, config.lora, config.device, config.dtype,
-                                             adapter=config.adapter, attention=config.attention,
-                                             revision=config.revision, seed=config.seed)
-    limit_image_pixels(processor, config.image_max_pixels)
+    model, processor, family = load_for_training(config)
     rows = sft_rows(examples, processor, family, config)
     dataset = sft_dataset(rows)
     trl_args = build_trl_config(TrlSftConfig, common_args(config, out, model) | stage,
@@ -275,8 +288,7 @@ def run_sft(config: SftConfig, callbacks: list | None = None) -> SftResult:
     if not math.isfinite(train_loss):
         raise ShotCropError(f"SFT diverged: training loss is {train_loss}; lower learning_rate "
                             "or check the data")
-    paths = save_checkpoint(trainer.accelerator.unwrap_model(trainer.model), processor, out,
-                            merged=config.merge)
+    paths = save_trained(trainer, processor, out, config)
     result = SftResult(output_dir=out, adapter=paths["adapter"], merged=paths.get("merged"),
                        family=family, examples=len(rows), steps=int(trainer.state.global_step),
                        losses=losses, train_loss=train_loss,
