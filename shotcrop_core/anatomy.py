@@ -23,6 +23,8 @@ THIGH_U = 2.4   # hip line -> knee line
 SHIN_U = 2.2    # knee line -> ankle line
 CROWN_U = 0.55  # eye line -> crown (grammar)
 CHIN_U = 0.5    # eye line -> chin (grammar)
+#: `Anatomy.estimated` entry: no face seen and the box stops at the photo's top edge.
+FACE_OUT = "face outside the photo"
 
 
 @dataclass(frozen=True)
@@ -119,9 +121,16 @@ def measure(p: Person) -> Anatomy:
         elif q.has(KP["nose"]):
             eye = kp[KP["nose"]][1] - 0.25 * max(head, 0.05 * bh)
         elif shoulder is not None:
-            # No face at all (back view, hidden head): the box top is the crown.
+            # No face at all (back view, hidden head): the box top is the crown...
             u0 = max((shoulder - by0) / (1 + CROWN_U), 0.04 * bh)
             eye = by0 + CROWN_U * u0
+            hip_seen = q.mean_y(HIPS)
+            torso_u = (hip_seen - shoulder) / TORSO_U if hip_seen is not None else 0.0
+            if by0 <= 1.0 and shoulder < torso_u:
+                # ...unless the box stops at the photo's top edge and the torso's head size puts
+                # the eye line above that edge: the head is above the photo, not squeezed in.
+                eye = shoulder - torso_u
+                est.add(FACE_OUT)
         else:
             eye = by0 + 0.07 * bh  # box only: a standing adult's eye line
         est.add("eye line")
