@@ -23,7 +23,8 @@ THIGH_U = 2.4   # hip line -> knee line
 SHIN_U = 2.2    # knee line -> ankle line
 CROWN_U = 0.55  # eye line -> crown (grammar)
 CHIN_U = 0.5    # eye line -> chin (grammar)
-#: `Anatomy.estimated` entry: no face seen and the box stops at the photo's top edge.
+#: `Anatomy.estimated` entry: no face seen, the box stops at the photo's top edge and the torso
+#: puts the eye line above it (a body cut at the neck by the photo).
 FACE_OUT = "face outside the photo"
 
 
