@@ -1,5 +1,7 @@
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shotcrop_core.cli import main
@@ -107,3 +109,44 @@ def test_framing_noise_benchmark(data_dir, capsys):
     assert row["000000234748.jpg"][:3] == [1.0, 1.0, 1.0]
     assert row["000000000790.jpg"][1] == 0.0
     assert all(0.0 <= v <= 1.0 for r in row.values() for v in r)
+
+
+def test_pose_model_comparison_builds_people_and_scores_like_the_bench(coco, data_dir):
+    """tools/compare_pose_models.py (a developer tool; its models come from npm, so only its
+    offline parts run here): MoveNet output becomes a Person the way the BlazePose path builds
+    one, and its scoring gives the human keypoints what `shotcrop bench` gives them."""
+    import importlib.util
+
+    from shotcrop_core.bench.validity import score_validity
+    from shotcrop_core.framing import FramingOptions, compose
+    from shotcrop_core.imageio import load_image
+
+    spec = importlib.util.spec_from_file_location(
+        "compare_pose_models", Path(__file__).parents[1] / "tools" / "compare_pose_models.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    yx = np.zeros((17, 3))
+    yx[:, 0] = np.linspace(0.1, 0.9, 17)          # normalised y, head first
+    yx[:, 1] = 0.5
+    yx[:, 2] = 0.9
+    yx[9, 2] = 0.1                                 # a wrist the model is unsure of: dropped
+    p = tool.movenet_person(yx, lambda x, y: np.column_stack([x * 200, y * 100]))
+    assert p.keypoints[9, 2] == 0 and p.keypoints[0, 2] >= 0.5
+    eyes, shoulders = p.keypoints[[1, 2], 1].mean(), p.keypoints[[5, 6], 1].mean()
+    assert p.box[1] == pytest.approx(p.keypoints[[1, 2], 1].min() - 0.6 * (shoulders - eyes))
+    yx[:, 2] = 0.1
+    assert tool.movenet_person(yx, lambda x, y: np.column_stack([x, y])) is None
+
+    paths = [data_dir / n for n in coco.names]
+    found = {q.name: [h for h in coco.people_for(q) if h.n_visible >= 3] for q in paths}
+    valid, eye_cut, pck, n = tool.score(found, coco, paths)
+    opts = FramingOptions(joint_uncertainty=FramingOptions.ESTIMATED)
+    reps = []
+    for q in paths:
+        im = load_image(q).image
+        reps.append(score_validity(compose(found[q.name], *im.size, opts, image=im),
+                                   found[q.name]))
+    assert n == len(paths) and pck == 1.0
+    assert valid == sum(r.all_valid and r.coherent for r in reps)
+    assert eye_cut == sum(r.eye_line and r.no_cut for r in reps)
