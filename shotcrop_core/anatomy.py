@@ -23,9 +23,6 @@ THIGH_U = 2.4   # hip line -> knee line
 SHIN_U = 2.2    # knee line -> ankle line
 CROWN_U = 0.55  # eye line -> crown (grammar)
 CHIN_U = 0.5    # eye line -> chin (grammar)
-#: `Anatomy.estimated` entry: no face seen, the box stops at the photo's top edge and the torso
-#: puts the eye line above it (a body cut at the neck by the photo).
-FACE_OUT = "face outside the photo"
 
 
 @dataclass(frozen=True)
@@ -48,6 +45,9 @@ class Anatomy:
     joints: tuple[tuple[float, float], ...]        # elbows, wrists, knees, ankles present
     ankles: tuple[tuple[float, float], ...]
     face_points: tuple[tuple[float, float], ...]
+    #: No face seen and the torso puts the eye line above the photo: a body cut at the neck by
+    #: the photo's top edge (the eye line is then estimated above it, at a negative y).
+    face_out: bool = False
 
     @property
     def torso(self) -> float:
@@ -94,6 +94,7 @@ def measure(p: Person) -> Anatomy:
     q = _Pts(p)
     kp = q.kp
     est: set[str] = set()
+    face_out = False
     bx0, by0, bx1, by1 = p.box
     bh = max(by1 - by0, 1.0)
 
@@ -127,11 +128,12 @@ def measure(p: Person) -> Anatomy:
             eye = by0 + CROWN_U * u0
             hip_seen = q.mean_y(HIPS)
             torso_u = (hip_seen - shoulder) / TORSO_U if hip_seen is not None else 0.0
-            if by0 <= 1.0 and shoulder < torso_u:
-                # ...unless the box stops at the photo's top edge and the torso's head size puts
-                # the eye line above that edge: the head is above the photo, not squeezed in.
+            if shoulder < torso_u:
+                # ...unless the torso's head size puts the eye line above the photo's top edge:
+                # then no head fits above the shoulders inside the photo, whatever the box says
+                # (a box built from keypoints stops a few pixels above the shoulders).
                 eye = shoulder - torso_u
-                est.add(FACE_OUT)
+                face_out = True
         else:
             eye = by0 + 0.07 * bh  # box only: a standing adult's eye line
         est.add("eye line")
@@ -188,7 +190,7 @@ def measure(p: Person) -> Anatomy:
                    max(pt[1] for pt in ub)) if ub else face_box)
     return Anatomy(eye, u, shoulder, hip, knee, ankle, face_box, face_x, body_x, shoulders_x,
                    facing, p.box, frozenset(est), upright, upper_body, q.points(JOINTS),
-                   q.points(ANKLES), face_pts)
+                   q.points(ANKLES), face_pts, face_out)
 
 
 def _facing(q: _Pts, u: float) -> int:

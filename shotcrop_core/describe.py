@@ -7,7 +7,7 @@ keypoints (never guesses about identity, clothing or emotion that nothing measur
 
 from __future__ import annotations
 
-from .anatomy import FACE_OUT, Anatomy
+from .anatomy import Anatomy
 from .keypoints import ELBOWS, KP, SHOULDERS, WRISTS, Person
 from .shots import Box
 
@@ -67,14 +67,15 @@ def describe_shots(boxes: dict[str, Box], a: Anatomy, people: list[Person], subj
     lower = ("the knees" if med.y1 >= a.knee_y - 0.1 * a.torso
              else "mid-thigh" if med.y1 >= a.hip_y + 0.2 * (a.knee_y - a.hip_y)
              else "the waist")
-    if FACE_OUT in a.estimated:  # a body cropped at the neck by the photo: no head to describe
+    if a.face_out:  # a body cropped at the neck by the photo: no head to describe
         medium = f"A medium shot of the subject's body down to {lower}, the head out of frame"
     else:
         medium = f"A medium shot of the subject from the head down to {lower}, {_gaze(a)}"
     medium += (", " + ", ".join(cues) if cues else "") + ", showing body language and action."
 
-    if FACE_OUT in a.estimated:
-        close = "A close-up detail of the subject's upper body and hands, the head out of frame."
+    if a.face_out:
+        hands = " and hands" if p.visible(WRISTS) else ""
+        close = f"A close-up detail of the subject's upper body{hands}, the head out of frame."
     elif a.face_points:
         close = (f"A close-up of the subject's face and shoulders, {_gaze(a)}, "
                  f"capturing expression and emotion.")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import grammar as G
-from .anatomy import FACE_OUT, Anatomy, measure
+from .anatomy import Anatomy, measure
 from .aspect import aspect_ratio, parse_aspect_spec
 from .describe import describe_fallback, describe_shots
 from .errors import ShotCropError
@@ -502,7 +502,7 @@ def _integer_set(boxes: dict[str, Rect], ratios: dict[str, float | None], W: int
 
 def _warnings(name: str, failures: list[str], a: Anatomy, H: int) -> list[str]:
     out = []
-    if FACE_OUT in a.estimated and {"face", "forehead", "eye_line"} & set(failures):
+    if a.face_out and {"face", "forehead", "eye_line"} & set(failures):
         # One reason, not three rules that no box inside the photo could meet.
         out.append(f"{name}: the face is above the photo's top edge; framed on the body")
         failures = [r for r in failures if r not in ("face", "forehead", "eye_line")]

@@ -128,11 +128,12 @@ def test_pose_model_comparison_builds_people_and_scores_like_the_bench(coco, dat
 
     yx = np.zeros((17, 3))
     yx[:, 0] = np.linspace(0.1, 0.9, 17)          # normalised y, head first
-    yx[:, 1] = 0.5
+    yx[:, 1] = np.linspace(0.3, 0.7, 17)           # and x, so a swapped pair shows
     yx[:, 2] = 0.9
     yx[9, 2] = 0.1                                 # a wrist the model is unsure of: dropped
     p = tool.movenet_person(yx, lambda x, y: np.column_stack([x * 200, y * 100]))
     assert p.keypoints[9, 2] == 0 and p.keypoints[0, 2] >= 0.5
+    assert p.keypoints[16, :2] == pytest.approx((0.7 * 200, 0.9 * 100))
     eyes, shoulders = p.keypoints[[1, 2], 1].mean(), p.keypoints[[5, 6], 1].mean()
     assert p.box[1] == pytest.approx(p.keypoints[[1, 2], 1].min() - 0.6 * (shoulders - eyes))
     yx[:, 2] = 0.1

@@ -249,14 +249,12 @@ def test_head_above_the_photo_is_not_taken_for_a_tiny_head():
     """A body cut at the neck by the photo's top edge (COCO 160012: shoulders 13 px down, hips
     at 216): the head is above the photo. It used to be taken as a head squeezed into the 13 px
     above the shoulders, which gave a 51x37 px "close-up" of the neck."""
-    from shotcrop_core.anatomy import FACE_OUT
-
     full = standing(cx=320, top=-120, h=800)          # u = 100: eyes at -65, shoulders at 35
     kp = full.keypoints.copy()
     kp[:5, 2] = 0.0                                   # annotators label no point off the photo
     p = Person(kp, (full.box[0], 0.0, full.box[2], 480.0))
     a = measure(p)
-    assert FACE_OUT in a.estimated
+    assert a.face_out and "face" not in " ".join(a.estimated)
     assert a.eye_y < 0 and abs(a.u - 100) < 15       # from the torso, not from the box top
     s = compose([p], 640, 480)
     cu = s.close_up.box
@@ -264,9 +262,13 @@ def test_head_above_the_photo_is_not_taken_for_a_tiny_head():
     assert any("above the photo's top edge" in w for w in s.close_up.warnings)
     assert "head and shoulders" not in s.close_up.description
     assert "from the head" not in s.medium.description
-    # A back view whose box starts inside the photo still takes the box top as the crown.
-    whole = standing(cx=320, top=60, h=400)
-    kp = whole.keypoints.copy()
-    kp[:5, 2] = 0.0
-    back = measure(Person(kp, whole.box))
-    assert FACE_OUT not in back.estimated and abs(back.crown_y - 60) < 1
+    # A box built from keypoints stops a few pixels above the shoulders, inside the photo.
+    assert measure(Person(kp, (full.box[0], 4.0, full.box[2], 480.0))).face_out
+    # Back views whose heads are in the photo still take the box top as the crown, also when
+    # the crown touches the photo's top edge.
+    for top in (60.0, 0.0):
+        whole = standing(cx=320, top=top, h=400)
+        kp = whole.keypoints.copy()
+        kp[:5, 2] = 0.0
+        back = measure(Person(kp, whole.box))
+        assert not back.face_out and abs(back.crown_y - top) < 1

@@ -209,6 +209,8 @@ def measured_reasoning(shots: ShotSet, people: list[Person]) -> str:
     side = ("left" if a.face_x < 0.38 * W else "right" if a.face_x > 0.62 * W else "centre")
     facing = {1: "turned to the right of the frame", -1: "turned to the left of the frame",
               0: "facing the camera"}[a.facing] if a.face_points else "seen from behind"
+    if a.face_out:
+        facing = "the head above the photo's top edge"
     who = "one person" if len(people) == 1 else f"the most prominent of {len(people)} people"
     cu, med, est = shots.close_up.box, shots.medium.box, shots.establishing.box
     guessed = sorted(a.estimated)
