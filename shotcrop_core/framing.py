@@ -523,7 +523,7 @@ def _finish(boxes: dict[str, Rect], a: Anatomy, people: list[Person], subject: i
             descriptions: dict[str, str] | None = None, skip: frozenset = frozenset()) -> ShotSet:
     ratios = {n: aspect_ratio(aspects[n], W, H) for n in SHOT_NAMES}
     ints = _integer_set(boxes, ratios, W, H)
-    fl = {n: (float(b.x0), float(b.y0), float(b.x1), float(b.y1)) for n, b in ints.items()}
+    fl = {n: b.rect for n, b in ints.items()}
     rep = G.check_set(fl, a, W, H)
     set_warn = [] if rep.coherent else ["set: the shots do not nest cleanly (photo too tight)"]
     if not a.upright:
@@ -597,7 +597,7 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
     subject = choose_subject(people, W, H, subject_index, opts.subject_hint)
     a = measure(people[subject])
     specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty)
-    proposal = {n: tuple(float(v) for v in shots[n].box.to_list()) for n in SHOT_NAMES}
+    proposal = {n: shots[n].box.rect for n in SHOT_NAMES}
     out: dict[str, Rect] = {}
     inner = None
     for n in ("close_up", "medium", "establishing"):

@@ -82,6 +82,11 @@ class Box:
     def to_list(self) -> list[int]:
         return [self.x0, self.y0, self.x1, self.y1]
 
+    @property
+    def rect(self) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) as floats: the form the grammar checks and the engine work in."""
+        return (float(self.x0), float(self.y0), float(self.x1), float(self.y1))
+
     def inside(self, width: int, height: int) -> bool:
         return self.x0 >= 0 and self.y0 >= 0 and self.x1 <= width and self.y1 <= height
 

@@ -231,9 +231,10 @@ def score(found: dict[str, list[Person]], coco, paths: list[Path]) -> tuple[int,
         humans = [h for h in coco.people_for(p) if h.n_visible >= 3]
         if not humans:
             continue
-        W, H = load_image(p).image.size
+        image = load_image(p).image
+        W, H = image.size
         n += 1
-        rep = score_validity(compose(found[p.name], W, H, opts, image=load_image(p).image), humans)
+        rep = score_validity(compose(found[p.name], W, H, opts, image=image), humans)
         valid += bool(rep is not None and rep.all_valid and rep.coherent)
         eye_cut += bool(rep is not None and rep.eye_line and rep.no_cut)
         h = humans[choose_subject(humans, W, H)]

@@ -96,7 +96,7 @@ def score_validity(shots: ShotSet, humans: list[Person]) -> G.SetReport | None:
     person = match_subject(shots, humans)
     if person is None:
         return None
-    boxes = {s.name: tuple(float(v) for v in s.box.to_list()) for s in shots}
+    boxes = {s.name: s.box.rect for s in shots}
     return G.check_set(boxes, measure(person), shots.width, shots.height)
 
 

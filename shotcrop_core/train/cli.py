@@ -135,12 +135,10 @@ def run_train(args) -> int:
         result = handler(args)
     except ShotCropError:
         raise
-    except (ImportError, ModuleNotFoundError) as e:
+    except ImportError as e:  # ModuleNotFoundError included
         raise ShotCropError(f"train {step}: {e}. Install the training extras: "
                             "pip install \"shotcrop[train]\"") from e
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except Exception as e:  # noqa: BLE001 - a library failure mid-run: one line, trace with -v
+    except Exception as e:  # (KeyboardInterrupt and SystemExit are not Exceptions: they pass)  # noqa: BLE001 - a library failure mid-run: one line, trace with -v
         log.debug("train %s failed", step, exc_info=True)
         raise ShotCropError(f"train {step} failed: {type(e).__name__}: "
                             f"{str(e).strip().splitlines()[0] if str(e).strip() else ''} "

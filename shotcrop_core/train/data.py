@@ -24,6 +24,7 @@ from ..files import write_new_text
 from ..keypoints import ANKLES, ELBOWS, KNEES, WRISTS, Person
 from ..shots import SHOT_NAMES, ShotSet
 from ..vlm.parse import MIN_SIDE
+from .chat import _pct, _side
 
 log = logging.getLogger("shotcrop")
 
@@ -160,10 +161,6 @@ def people_for(item: TrainExample | TscSample | str | os.PathLike, keypoints: An
 
 
 # -- reasoning from measurements ----------------------------------------------------------------
-def _pct(v: float, size: int) -> int:
-    return round(100 * v / size)
-
-
 def _joint_lines(p: Person, H: int) -> str:
     kp = p.keypoints
     parts = []
@@ -175,10 +172,6 @@ def _joint_lines(p: Person, H: int) -> str:
     return ", ".join(parts)
 
 
-def _rect(b) -> tuple[float, float, float, float]:
-    return (float(b.x0), float(b.y0), float(b.x1), float(b.y1))
-
-
 def _clear(failures: list[str]) -> str:
     # Only what the grammar measured: a drafted triple may break a rule in a tight photo.
     return "edges clear of the joints" if "cut" not in failures else \
@@ -186,7 +179,7 @@ def _clear(failures: list[str]) -> str:
 
 
 def _shot_line(label: str, name: str, box, a, W: int, H: int) -> str:
-    fails = G.check_shot(name, _rect(box), a, W, H)
+    fails = G.check_shot(name, box.rect, a, W, H)
     eyes = _pct(a.eye_y - box.y0, box.h)
     band = "in" if "eye_line" not in fails else "outside"
     return (f"{label}: top edge at {_pct(box.y0, H)}%, bottom at {_pct(box.y1, H)}%, eyes "
@@ -206,7 +199,7 @@ def measured_reasoning(shots: ShotSet, people: list[Person]) -> str:
     if person is None:
         return draft_reasoning({s.name: (s.box, s.description) for s in shots}, W, H)
     a = measure(person)
-    side = ("left" if a.face_x < 0.38 * W else "right" if a.face_x > 0.62 * W else "centre")
+    side = _side(a.face_x, W)
     facing = {1: "turned to the right of the frame", -1: "turned to the left of the frame",
               0: "facing the camera"}[a.facing] if a.face_points else "seen from behind"
     if a.face_out:
@@ -224,7 +217,7 @@ def measured_reasoning(shots: ShotSet, people: list[Person]) -> str:
         _shot_line("Close-up", "close_up", cu, a, W, H),
         _shot_line("Medium", "medium", med, a, W, H),
         f"Establishing: {_pct(est.area, W * H)}% of the photo, the whole subject with room "
-        f"and the setting around; {_clear(G.check_shot('establishing', _rect(est), a, W, H))}.",
+        f"and the setting around; {_clear(G.check_shot('establishing', est.rect, a, W, H))}.",
     ]
     return "\n".join(lines)
 

@@ -224,9 +224,8 @@ def load_checkpoint(checkpoint: Checkpoint, device: Any = "auto", dtype: Any = "
     return loaded
 
 
-def _free(loaded: Any) -> None:
-    device = getattr(loaded, "device", None)
-    del loaded
+def _free_memory(device: Any) -> None:
+    """Give back a dropped model's memory (call once nothing refers to the model any more)."""
     gc.collect()
     if getattr(device, "type", "") == "cuda":
         import torch
@@ -292,8 +291,10 @@ def evaluate_checkpoints(checkpoints: Sequence[str | os.PathLike], tsc_path: str
             score_tsc(raw, data, missing_as_worst=True), validity,
             fallbacks=len(names) - len(raw), photos=len(names), seconds=seconds,
             reasoning=think, aspects=spec, adapter=ck.adapter is not None))
-        del engine
-        _free(loaded)
+        # Drop every reference before the next checkpoint loads: two models never sit in memory.
+        device = getattr(loaded, "device", None)
+        del engine, loaded
+        _free_memory(device)
     return report
 
 

@@ -165,10 +165,6 @@ def _each(name: str, completions: Sequence[Any], kwargs: Mapping[str, Any],
     return out
 
 
-def _rect(b: Box) -> tuple[float, float, float, float]:
-    return (float(b.x0), float(b.y0), float(b.x1), float(b.y1))
-
-
 # -- format ------------------------------------------------------------------------------------
 def _format_score(p: ParsedShots, w: int, h: int, text: str) -> float:
     loss = 0.0
@@ -314,7 +310,7 @@ def joint_safety_score(boxes: Mapping[str, Box], people: list[Person], width: in
     if not people:
         return 1.0
     a = measure(subject_for(people, (reference or boxes)["close_up"]))
-    rects = {n: _rect(boxes[n]) for n in SHOT_NAMES}
+    rects = {n: boxes[n].rect for n in SHOT_NAMES}
     parts = [0.0 if G.joint_cuts(rects[n], a.joints) else 1.0 for n in SHOT_NAMES]
     # Without visible eyes the eye line is a guess from the box: not a fair thing to reward.
     measured = "eye line" not in a.estimated
