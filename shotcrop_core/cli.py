@@ -14,10 +14,10 @@ from pathlib import Path
 
 from . import __version__
 from .errors import ShotCropError
+from .pipeline import PERCEPTIONS
 
 log = logging.getLogger("shotcrop")
 
-PERCEPTIONS = ("auto", "keypoints", "blazepose", "vitpose")
 
 
 def _add_framing_args(p: argparse.ArgumentParser) -> None:
@@ -33,7 +33,9 @@ def _add_framing_args(p: argparse.ArgumentParser) -> None:
                    help="where body landmarks come from: 'keypoints' (--keypoints FILE), "
                         "'blazepose' (built in, no download), 'vitpose' (RT-DETR + ViTPose "
                         "from the Hugging Face Hub, downloaded once); 'auto' uses --keypoints "
-                        "when given, else blazepose")
+                        "when given (a photo the file does not name gets blazepose's landmarks, "
+                        "flagged), else blazepose. With 'keypoints', a photo the file does not "
+                        "name is an error for that photo")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 
 
@@ -111,159 +113,68 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _make_estimator(args, keypoints):
-    """The landmark source for this run: given keypoints, or a pose model."""
-    from .perception import choose_estimator
-
-    return choose_estimator(args.perception, keypoints is not None, args.device)
-
-
-def _people(loaded, index, keypoints, estimator):
-    if estimator is None:
-        return keypoints.people_for(loaded.path, index, image_size=loaded.size)
-    return estimator.estimate(loaded.image)
-
-
-def _framing_options(args, estimator):
-    """The grammar's options from the command line; estimated landmarks get a safety margin."""
+def _framing(args):
     from .aspect import parse_aspect_spec
     from .framing import FramingOptions
 
-    return FramingOptions(aspects=parse_aspect_spec(args.aspect),
-                          subject_index=args.subject, subject_hint=args.subject_hint,
-                          joint_uncertainty=0.0 if estimator is None else
-                          FramingOptions.ESTIMATED)
+    return FramingOptions(aspects=parse_aspect_spec(args.aspect), subject_index=args.subject,
+                          subject_hint=args.subject_hint)
 
 
-def cmd_compose(args) -> int:
-    from .aspect import parse_aspect_spec
-    from .perception.given import load_keypoints
+def _engine(args):
+    from .pipeline import load_engine
+    from .vlm.backend import GenerationOptions
 
-    parse_aspect_spec(args.aspect)  # a bad spec fails before any model loads
-    out = Path(args.out)
-    if not args.no_files and out.exists() and not out.is_dir():
-        raise ShotCropError(f"output folder {out} is a file: choose another --out folder")
-    keypoints = load_keypoints(args.keypoints) if args.keypoints else None
-    engine = _make_vlm(args) if args.engine in ("vlm", "vllm") else None
-    estimator = _make_estimator(args, keypoints)
-    options = _framing_options(args, estimator)
-    from .progress import progress
-
-    run = _Run(args, out, keypoints, estimator, options)
-    if engine is None:
-        for i, path in enumerate(progress(run.paths, desc="composing", unit="photo")):
-            prepared = run.prepare(i, path)
-            if prepared is not None:
-                run.emit(path, *prepared, _compose_one(prepared, options))
-    else:
-        for path, prepared, shots, _ in _propose_chunks(engine, run.paths, run.prepare, options,
-                                                        "composing"):
-            run.emit(path, *prepared, shots)
-    if run.failed:
-        log.error("%d of %d image(s) failed", run.failed, len(args.images))
-    return 1 if run.failed else 0
-
-
-def _propose_chunks(engine, paths, prepare, options, desc: str):
-    """(path, (loaded, people), shots, seconds per photo) for each photo `prepare(i, path)`
-    accepts (it returns None for one it skips), the model reading them in batches."""
-    import time
-
-    from .progress import progress
-
-    # A bounded chunk keeps decoded photos in memory; the engine batches within it.
-    chunk = max(engine.options.batch_size, 1) * 4
-    for start in progress(range(0, len(paths), chunk), desc=desc, unit="batch"):
-        ready = [(path, p) for i, path in enumerate(paths[start:start + chunk], start)
-                 if (p := prepare(i, path)) is not None]
-        if not ready:
-            continue
-        t0 = time.perf_counter()
-        shots = engine.propose([p[0].image for _, p in ready], [p[1] for _, p in ready], options)
-        seconds = (time.perf_counter() - t0) / len(ready)
-        for (path, p), s in zip(ready, shots):
-            yield path, p, s, seconds
-
-
-def _compose_one(prepared, options):
-    from .framing import compose
-
-    loaded, people = prepared
-    return compose(people, loaded.width, loaded.height, options, image=loaded.image)
-
-
-class _Run:
-    """One compose run: per-photo loading, landmarks and output, each failure on its own."""
-
-    def __init__(self, args, out: Path, keypoints, estimator, options) -> None:
-        self.args, self.out, self.keypoints, self.estimator = args, out, keypoints, estimator
-        self.options = options
-        self.paths = list(args.images)
-        self.failed = 0
-
-    def _fail(self, path, e: ShotCropError) -> None:
-        self.failed += 1
-        msg = str(e)  # most messages name the file already: say it once
-        log.error("%s", msg if str(path) in msg else f"{path}: {msg}")
-        if self.args.json:
-            print(json.dumps({"image": str(path), "error": str(e)}), flush=True)
-
-    def prepare(self, i: int, path):
-        from .imageio import load_image
-
-        try:
-            loaded = load_image(path)
-            return loaded, _people(loaded, i, self.keypoints, self.estimator)
-        except ShotCropError as e:
-            self._fail(path, e)
-            return None
-
-    def emit(self, path, loaded, people, shots) -> None:
-        from .export import write_outputs
-
-        try:
-            if not self.args.no_files:
-                write_outputs(loaded, shots, self.out, force=self.args.force, people=people)
-            for w in shots.all_warnings:
-                log.warning("%s: %s", path, w)
-            if self.args.json:
-                print(shots.to_json(image=str(path)), flush=True)
-            elif not self.args.no_files:
-                log.info("%s -> %s", path, self.out)
-        except ShotCropError as e:
-            self._fail(path, e)
-
-
-def _make_vlm(args):
-    """Load the vision-language model once for the whole run."""
-    from .models import DEFAULT_VLM
-    from .vlm.backend import GenerationOptions, VLMEngine
-
+    if args.engine == "framing":
+        return None
     options = GenerationOptions(intent=args.intent, reasoning=args.reasoning, seed=args.seed,
                                 batch_size=args.batch_size, compile=args.compile,
                                 max_new_tokens=args.max_new_tokens)
-    if args.engine == "vllm":
-        from .vlm.vllm_engine import VLLMEngine, load_vllm
+    return load_engine(args.engine, args.model, options=options, device=args.device,
+                       dtype=args.dtype, attention=args.attention,
+                       quantization=args.quantization, revision=args.revision)
 
-        model = load_vllm(args.model or DEFAULT_VLM, revision=args.revision, dtype=args.dtype,
-                          seed=args.seed or 0)
-        # vLLM schedules its own batches: hand it a large chunk of photos at once.
-        return VLLMEngine(model, GenerationOptions(**{**options.__dict__, "compile": False,
-                                                      "batch_size": max(args.batch_size, 64)}))
-    from .vlm.loading import load_vlm
 
-    loaded = load_vlm(args.model or DEFAULT_VLM, device=args.device, dtype=args.dtype,
-                      attention=args.attention, quantization=args.quantization,
-                      revision=args.revision)
-    return VLMEngine(loaded, options)
+def cmd_compose(args) -> int:
+    from .pipeline import Pipeline, people_source, write_result
+    from .progress import progress
+
+    framing = _framing(args)  # a bad spec fails before any model loads
+    out = Path(args.out)
+    if not args.no_files and out.exists() and not out.is_dir():
+        raise ShotCropError(f"output folder {out} is a file: choose another --out folder")
+    people = people_source(args.perception, args.keypoints, args.device)
+    pipe = Pipeline(people, framing, _engine(args), keep_images=not args.no_files)
+    failed = 0
+    for r in pipe.run(progress(args.images, desc="composing", unit="photo")):
+        if not args.no_files:
+            write_result(r, out, force=args.force)
+        if not r.ok:
+            failed += 1
+            # Most messages name the file already: say it once.
+            log.error("%s", r.error if r.name in r.error else f"{r.name}: {r.error}")
+            if args.json:
+                print(json.dumps({"image": r.name, "error": r.error}), flush=True)
+            continue
+        for w in r.shots.all_warnings:
+            log.warning("%s: %s", r.name, w)
+        if args.json:
+            print(r.shots.to_json(image=r.name), flush=True)
+        elif not args.no_files:
+            log.info("%s -> %s", r.name, out)
+    if failed:
+        log.error("%d of %d image(s) failed", failed, len(args.images))
+    return 1 if failed else 0
 
 
 def cmd_bench(args) -> int:
     from .bench.validity import run_bench
+    from .models import DEFAULT_VLM
 
-    if not args.keypoints and not args.tsc:
-        raise ShotCropError("bench needs --keypoints COCO.json (shot validity) and/or --tsc FILE")
-    return run_bench(args)
+    return run_bench(args.images, keypoints=args.keypoints, tsc=args.tsc, report=args.report,
+                     force=args.force, perception=args.perception, device=args.device,
+                     framing=_framing(args), engine=lambda: _engine(args),
+                     engine_name=f"{args.engine} model {args.model or DEFAULT_VLM}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -127,6 +127,29 @@ def _upright_rgb(im: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     return (im if im.mode == "RGB" else im.convert("RGB")), None
 
 
+def check_size(w: int, h: int, what: str | Path) -> None:
+    """The size rules every photo meets, from a file or from memory (see module doc)."""
+    if w * h > MAX_PIXELS:
+        raise _too_big(what, w, h)
+    if min(w, h) < MIN_SIDE:
+        raise ShotCropError(f"{what}: the image is too small ({w}x{h} pixels); ShotCrop "
+                            f"needs at least {MIN_SIDE} px on each side. Use a larger image.")
+
+
+def from_memory(image: Image.Image, name: str) -> LoadedImage:
+    """An in-memory photo (a ComfyUI IMAGE, a caller's PIL image), checked by the same rules as
+    a file; `name` says which photo in messages ("image 3")."""
+    if not isinstance(image, Image.Image):
+        raise ShotCropError(f"{name}: expected a PIL image, got {type(image).__name__}")
+    check_size(image.width, image.height, name)
+    try:
+        rgb, rgba = _upright_rgb(image)
+    except (ValueError, OSError) as e:
+        raise ShotCropError(f"{name}: cannot convert its {image.mode} colour mode to RGB ({e})") \
+            from None
+    return LoadedImage(rgb, Path(name), None, image.mode, rgba is not None, rgba, None)
+
+
 def load_image(path: str | Path) -> LoadedImage:
     """Open a photo: upright (EXIF orientation applied), RGB, size-checked. See module doc."""
     path = Path(path)
@@ -153,12 +176,7 @@ def load_image(path: str | Path) -> LoadedImage:
             raise _corrupt(path, e) from None
         with im:
             w, h = im.size
-            if w * h > MAX_PIXELS:
-                raise _too_big(path, w, h)
-            if min(w, h) < MIN_SIDE:
-                raise ShotCropError(f"{path}: the image is too small ({w}x{h} pixels); ShotCrop "
-                                    f"needs at least {MIN_SIDE} px on each side. Use a larger "
-                                    "image.")
+            check_size(w, h, path)
             fmt, mode = im.format, im.mode
             try:
                 im.load()

@@ -152,10 +152,17 @@ def test_keypoints_that_match_nothing_or_are_malformed(photos, tmp_path, capsys)
     d, kp = photos
     other = tmp_path / "other.jpg"
     Image.open(d / "good.jpg").save(other)
+    # --perception keypoints: the file only, a photo it does not name is that photo's error.
     rc, lines, err = run(["compose", other, d / "good.jpg", "--keypoints", kp, "--json",
-                          "--no-files"], capsys)
+                          "--no-files", "--perception", "keypoints"], capsys)
     assert rc == 1 and "no image named 'other.jpg'" in lines[0]["error"]
     assert "shots" in lines[1]
+    # auto (the default): the built-in pose model stands in for that photo, and says so.
+    rc, lines, err = run(["compose", other, d / "good.jpg", "--keypoints", kp, "--json",
+                          "--no-files"], capsys)
+    assert rc == 0 and [len(x["shots"]) for x in lines] == [3, 3]
+    assert any("does not name this photo" in w for w in lines[0].get("warnings", []))
+    assert not any("does not name" in w for w in lines[1].get("warnings", []))
     bad = tmp_path / "bad.json"
     for text in ("{not json", '[{"image": "good.jpg", "people": [{"keypoints": [1, 2]}]}]'):
         bad.write_text(text)
@@ -189,3 +196,16 @@ def test_console_script_starts_without_torch(tmp_path):
     line = json.loads(r.stdout)
     assert line["image"].endswith("photo.jpg") and len(line["shots"]) == 3
     assert (tmp_path / "o" / "photo_preview.png").is_file()
+
+
+def test_a_photo_that_fails_framing_does_not_stop_the_batch(data_dir, capsys):
+    """Issue #12 drift 1: --subject out of range on the first photo (1 person) is that photo's
+    JSON error line; the second photo (4 people) still gets its shots."""
+    kp = data_dir / "person_keypoints.json"
+    one, four = data_dir / "000000234748.jpg", data_dir / "000000000790.jpg"
+    rc, lines, err = run(["compose", one, four, "--subject", "1", "--keypoints", kp, "--json",
+                          "--no-files"], capsys)
+    assert rc == 1 and len(lines) == 2
+    assert lines[0]["image"] == str(one) and "subject index 1 is out of range" in lines[0]["error"]
+    assert lines[1]["image"] == str(four) and lines[1]["subject"]["index"] == 1
+    assert "Traceback" not in err

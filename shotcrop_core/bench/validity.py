@@ -10,19 +10,22 @@ around, matched by box.
 from __future__ import annotations
 
 import logging
-import time
-
-import numpy as np
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
 
 from .. import grammar as G
 from ..anatomy import measure
 from ..errors import ShotCropError
+from ..framing import FramingOptions
 from ..keypoints import Person
-from ..models import DEFAULT_VLM
 from ..shots import ShotSet
 from .report import format_table, markdown_table, write_report
+
+if TYPE_CHECKING:
+    from ..pipeline import Pipeline
 
 log = logging.getLogger("shotcrop")
 
@@ -112,44 +115,21 @@ class Composed:
     fallbacks: list[str] = field(default_factory=list)
 
 
-def _compose_all(args, images: list[Path], keypoints, estimator, options,
-                 engine=None) -> Composed:
-    """Shots for every photo: the framing engine, or `engine` (a VLM engine) in batches; the
-    people from the run's landmark source go to either (the model's shots are repaired on them)."""
-    from ..cli import _compose_one, _people, _propose_chunks
-    from ..imageio import load_image
+def compose_all(pipe: "Pipeline", images: list[Path]) -> Composed:
+    """Shots for every photo through the one pipeline (framing engine or VLM + repair)."""
     from ..progress import progress
 
     out = Composed()
-
-    def prepare(i: int, path: Path):
-        try:
-            loaded = load_image(path)
-            people = _people(loaded, i, keypoints, estimator)
-        except ShotCropError as e:
-            out.skipped.append((path.name, str(e)))
-            return None
-        out.found[path.name] = people
-        return loaded, people
-
-    if engine is not None:
-        for path, _, shots, seconds in _propose_chunks(engine, images, prepare, options, "bench"):
-            out.preds[path.name] = shots
-            out.seconds.append(seconds)
-            if shots.source == "framing":  # the engine's own fallback, flagged in its warnings
-                out.fallbacks.append(path.name)
-        return out
-    for i, path in enumerate(progress(images, desc="bench", unit="photo")):
-        prepared = prepare(i, path)
-        if prepared is None:
+    for r in pipe.run(progress(images, desc="bench", unit="photo")):
+        name = Path(r.name).name
+        if not r.ok:
+            out.skipped.append((name, r.error))
             continue
-        t0 = time.perf_counter()
-        try:
-            out.preds[path.name] = _compose_one(prepared, options)
-        except ShotCropError as e:
-            out.skipped.append((path.name, str(e)))
-            continue
-        out.seconds.append(time.perf_counter() - t0)
+        out.found[name] = r.people
+        out.preds[name] = r.shots
+        out.seconds.append(r.seconds)
+        if pipe.engine is not None and r.shots.source == "framing":  # flagged in its warnings
+            out.fallbacks.append(name)
     return out
 
 
@@ -163,47 +143,57 @@ def pck(pred: Person, human: Person, alpha: float = 0.1) -> float | None:
     return float(np.mean(d <= alpha * max(human.box_w, human.box_h)))
 
 
-def run_bench(args) -> int:
-    from ..cli import _framing_options, _make_estimator, _make_vlm
+def run_bench(images_dir: str | Path, keypoints: str | Path | None = None,
+              tsc: str | Path | None = None, report: str | Path | None = None,
+              force: bool = False, perception: str = "auto", device: str = "auto",
+              framing: FramingOptions | None = None, engine: Any = None,
+              engine_name: str = "the framing engine",
+              echo: Callable[[str], None] = print) -> int:
+    """Score shots against human keypoints (`keypoints`, COCO) and/or expert boxes (`tsc`).
+
+    Landmarks come from `perception` (`pipeline.people_source`: auto = the human keypoints);
+    `engine` is a VLM engine or a callable that loads one (None: the framing engine). Tables go
+    to `echo` line by line, and with `report` to a markdown file (never overwritten unless
+    `force`)."""
     from ..perception.given import CocoKeypoints, load_keypoints
+    from ..pipeline import Pipeline, people_source
     from .tsc import load_tsc, score_tsc
 
-    img_dir = Path(args.images)
+    if not keypoints and not tsc:
+        raise ShotCropError("bench needs --keypoints COCO.json (shot validity) and/or --tsc FILE")
+    img_dir = Path(images_dir)
     if not img_dir.is_dir():
         raise ShotCropError(f"--images {img_dir} is not a folder of photos")
-    coco = load_keypoints(args.keypoints) if args.keypoints else None
+    coco = load_keypoints(keypoints) if keypoints else None
     if coco is not None and not isinstance(coco, CocoKeypoints):
-        raise ShotCropError(f"{args.keypoints}: bench needs a COCO person_keypoints file "
+        raise ShotCropError(f"{keypoints}: bench needs a COCO person_keypoints file "
                             "(human keypoints matched by file name)")
-    tsc = load_tsc(args.tsc) if args.tsc else None
-    if args.report and Path(args.report).exists() and not args.force:  # before any model loads
-        raise ShotCropError(f"report {args.report} already exists; pass --force to overwrite "
+    tsc_data = load_tsc(tsc) if tsc else None
+    if report and Path(report).exists() and not force:  # before any model loads
+        raise ShotCropError(f"report {report} already exists; pass --force to overwrite "
                             "it, or choose another --report path")
-    estimator = _make_estimator(args, coco)
-
     names: list[str] = []
     if coco is not None:
         names += coco.names
-    if tsc is not None:
-        names += [Path(s.image).name for s in tsc.samples if Path(s.image).name not in names]
+    if tsc_data is not None:
+        names += [Path(s.image).name for s in tsc_data.samples if Path(s.image).name not in names]
     images = [img_dir / n for n in names if (img_dir / n).is_file()]
     missing = [n for n in names if not (img_dir / n).is_file()]
     if not images:
         raise ShotCropError(f"none of the {len(names)} images named in the annotations is in "
                             f"{img_dir}")
-    if estimator is None and coco is None:
-        raise ShotCropError("--tsc alone needs a pose model: use --perception vitpose, or "
-                            "give --keypoints")
-    options = _framing_options(args, estimator)
-    engine = _make_vlm(args) if args.engine in ("vlm", "vllm") else None
-    run = _compose_all(args, images, coco, estimator, options, engine)
+    source = people_source(perception, coco, device)
+    estimated = source.keypoints is None  # landmarks from a model, scored against the humans
+    if callable(engine) and not hasattr(engine, "propose"):
+        engine = engine()
+    pipe = Pipeline(source, framing or FramingOptions(), engine)
+    run = compose_all(pipe, images)
     preds, found, skipped = run.preds, run.found, run.skipped
     sections: list[tuple[str, str]] = []
-    src = "given keypoints" if estimator is None else f"{estimator.name} perception"
-    made_by = ("the framing engine" if engine is None else
-               f"{args.engine} model {args.model or DEFAULT_VLM}")
-    print(f"shotcrop bench: {len(images)} photos from {img_dir}, landmarks from {src}, "
-          f"shots from {made_by}")
+    src = source.name if estimated else "given keypoints"
+    made_by = "the framing engine" if engine is None else engine_name
+    echo(f"shotcrop bench: {len(images)} photos from {img_dir}, landmarks from {src}, "
+         f"shots from {made_by}")
 
     if coco is not None:
         res = ValidityResult(skipped=skipped)
@@ -214,7 +204,7 @@ def run_bench(args) -> int:
                 continue
             shots = preds[path.name]
             res.add(path.name, score_validity(shots, humans))
-            if estimator is not None:
+            if estimated:
                 # PCK of the main subject: the human subject (the most prominent annotated
                 # person) against the predicted person matched to it; a miss scores 0.
                 from ..subject import choose_subject
@@ -226,41 +216,42 @@ def run_bench(args) -> int:
                 best = max((pck(p, h) or 0.0 for p in cand), default=0.0)
                 pcks.append(best)
         head, rows = res.table()
-        print("\nShot validity against human keypoints (shot grammar)")
-        print(format_table(head, rows))
-        if estimator is not None and pcks:
+        echo("\nShot validity against human keypoints (shot grammar)")
+        echo(format_table(head, rows))
+        if estimated and pcks:
             line = (f"PCK@0.1 of the main subject: {np.mean(pcks):.3f} over {len(pcks)} photos "
                     f"(a subject the model missed counts 0)")
-            print(line)
+            echo(line)
             sections.append(("Landmarks", line))
         fail_lines = "\n".join(f"- {img}: " + "; ".join(f"{k}: {', '.join(v)}"
-                                                         for k, v in f.items())
-                               for img, f in res.failures)
+                                                          for k, v in f.items())
+                                for img, f in res.failures)
         sections.append(("Shot validity against human keypoints",
                          f"{res.scored} photos, landmarks from {src}.\n\n"
                          + markdown_table(head, rows)
                          + (f"\n\nFailures:\n\n{fail_lines}" if fail_lines else "")))
-    if tsc is not None:
-        result = score_tsc(preds, tsc)
+    if tsc_data is not None:
+        result = score_tsc(preds, tsc_data)
         head, rows = result.table()
-        print(f"\nTSC: IoU and BDE against expert boxes ({len(result.rows)}/{result.total} scored)")
-        print(format_table(head, rows))
+        echo(f"\nTSC: IoU and BDE against expert boxes ({len(result.rows)}/{result.total} scored)")
+        echo(format_table(head, rows))
         for img, why in result.errors:
-            print(f"  not scored: {img}: {why}")
+            echo(f"  not scored: {img}: {why}")
         sections.append(("TSC IoU / BDE", markdown_table(head, rows)))
     if run.seconds:
         ms = 1000 * sum(run.seconds) / len(run.seconds)
-        print(f"{args.engine}: {ms:.2f} ms per photo (mean of {len(run.seconds)})")
+        echo(f"{'framing' if engine is None else 'model'}: {ms:.2f} ms per photo "
+             f"(mean of {len(run.seconds)})")
     if engine is not None:
         line = (f"{len(run.fallbacks)} of {len(preds)} photo(s) fell back to the framing engine "
                 "(the model's answer was unusable twice)")
-        print(line + (f": {', '.join(run.fallbacks[:10])}" if run.fallbacks else ""))
+        echo(line + (f": {', '.join(run.fallbacks[:10])}" if run.fallbacks else ""))
         sections.insert(0, ("Engine", f"Shots from {made_by}; {line}."))
     for name, why in skipped:
-        print(f"  skipped {name}: {why}")
+        echo(f"  skipped {name}: {why}")
     if missing:
-        print(f"  {len(missing)} annotated image(s) not found in {img_dir}")
-    if args.report:
-        write_report(args.report, "ShotCrop benchmark", sections, force=args.force)
-        print(f"report written to {args.report}")
+        echo(f"  {len(missing)} annotated image(s) not found in {img_dir}")
+    if report:
+        write_report(report, "ShotCrop benchmark", sections, force=force)
+        echo(f"report written to {report}")
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Sequence
 
 from ..framing import FramingOptions, compose, conform, refine
 from ..keypoints import Person
@@ -124,28 +125,39 @@ class VLMEngine:
 
     # -- shots --------------------------------------------------------------------------------
     def propose(self, images: list, people: list[list[Person]] | None = None,
-                framing: FramingOptions | None = None) -> list[ShotSet]:
+                framing: FramingOptions | Sequence[FramingOptions] | None = None
+                ) -> list[ShotSet]:
         """One shot set per photo: the model's, repaired by the grammar; or the engine's."""
-        framing = framing or FramingOptions()
+        return [shots for shots, _ in self.propose_with_answers(images, people, framing)]
+
+    def propose_with_answers(self, images: list, people: list[list[Person]] | None = None,
+                             framing: FramingOptions | Sequence[FramingOptions] | None = None
+                             ) -> list[tuple[ShotSet, ShotSet | None]]:
+        """(shots, the model's own answer before repair or None when unusable) per photo.
+
+        `framing` is one FramingOptions for all photos or one per photo (the clearance differs
+        between human and estimated landmarks); the aspects asked for are the first photo's."""
+        if framing is None or isinstance(framing, FramingOptions):
+            framing = [framing or FramingOptions()] * len(images)
         people = people if people is not None else [[] for _ in images]
+        answers = self.answers(images, framing[0].aspects if framing else None)
         out = []
-        for img, ppl, (shots, text, err) in zip(images, people, self.answers(images,
-                                                                             framing.aspects)):
+        for img, ppl, opts, (shots, text, err) in zip(images, people, framing, answers):
             W, H = img.size
             if shots is None:
                 log.debug("unusable model answer: %r", text[:500])
-                base = compose(ppl, W, H, framing, image=img)
+                base = compose(ppl, W, H, opts, image=img)
                 note = (f"vlm: the model's answer could not be used twice ({err}); "
                         "these are the framing engine's shots")
-                out.append(ShotSet(base.width, base.height, *base, subject=base.subject,
-                                   fallback=base.fallback, source="framing",
-                                   warnings=base.warnings + (note,)))
+                out.append((ShotSet(base.width, base.height, *base, subject=base.subject,
+                                    fallback=base.fallback, source="framing",
+                                    warnings=base.warnings + (note,)), None))
                 continue
             if ppl:
-                detail = bool(self.options.intent) and not _holds_face(shots, ppl, framing)
-                out.append(refine(shots, ppl, framing, detail_close_up=detail))
+                detail = bool(self.options.intent) and not _holds_face(shots, ppl, opts)
+                out.append((refine(shots, ppl, opts, detail_close_up=detail), shots))
             else:
-                out.append(conform(shots, framing.aspects))
+                out.append((conform(shots, opts.aspects), shots))
         return out
 
 

@@ -1,0 +1,410 @@
+"""The one path from a photo to its shots: photo -> people -> subject -> shots -> outputs.
+
+The CLI, the benchmark, every training stage, the ComfyUI nodes and the tools run photos through
+`Pipeline.run`, so a rule decided here holds everywhere:
+
+- Every photo is validated the same way (`imageio.load_image` for files, `imageio.from_memory`
+  for images already in memory) and read only when its turn comes: photos stream, a few at a
+  time, never all decoded at once.
+- People come from one `PeopleSource`: a keypoint file, a pose model, or both. The policy for a
+  photo the keypoint file does not name is `PeopleSource.uncovered` (see `people_source`).
+- Landmarks from a pose model (ours, or a controlnet_aux POSE_KEYPOINT) are a few pixels off:
+  their shots keep the extra edge clearance (`FramingOptions.ESTIMATED`); human keypoints do not.
+- Shots come from the framing engine, or from a VLM engine whose answers the grammar repairs.
+- Anything wrong with one photo becomes that photo's `PhotoResult.error`; the run goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Literal, Sequence
+
+from .errors import ShotCropError
+from .framing import FramingOptions
+from .keypoints import Person
+from .shots import ShotSet
+
+log = logging.getLogger("shotcrop")
+
+#: --perception choices: where landmarks come from (see `people_source`).
+PERCEPTIONS = ("auto", "keypoints", "blazepose", "vitpose")
+#: What a source does with a photo its keypoint file does not name.
+Uncovered = Literal["error", "estimate"]
+#: Photos decoded at once per VLM batch (times its batch size): bounded memory.
+CHUNK_BATCHES = 4
+
+
+# -- people --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Found:
+    """The people of one photo and where they came from."""
+
+    people: list[Person]
+    #: From a pose model: a few pixels off, so edges keep extra clearance.
+    estimated: bool
+    #: A note for the shot set's warnings (e.g. landmarks estimated for a photo not in the file).
+    note: str | None = None
+
+
+class PeopleSource:
+    """Given keypoints and a pose model behind one interface.
+
+    `keypoints` (a `perception.given.KeypointSource`, or per-image frames as ComfyUI hands
+    POSE_KEYPOINT over) answers for the photos it covers; `estimator` (a pose model, or a
+    zero-argument callable that loads one on first use) for every other photo when
+    `uncovered="estimate"`. With `uncovered="error"`, a photo the file does not name is an error
+    for that photo. `keypoints_estimated` says the file itself holds a pose model's output
+    (POSE_KEYPOINT from DWPose/OpenPose), not human labels.
+    """
+
+    def __init__(self, keypoints: Any = None, estimator: Any = None, *,
+                 uncovered: Uncovered = "error", keypoints_estimated: bool | None = None,
+                 frames: Sequence[list[Person]] | None = None) -> None:
+        if uncovered not in ("error", "estimate"):
+            raise ShotCropError(f"uncovered must be 'error' or 'estimate', got {uncovered!r}")
+        self.keypoints, self.frames = keypoints, frames
+        self._estimator = estimator
+        self.uncovered = uncovered
+        kind = getattr(keypoints, "kind", None)
+        self.keypoints_estimated = (kind == "pose_keypoint" or frames is not None
+                                    if keypoints_estimated is None else keypoints_estimated)
+
+    @property
+    def has_file(self) -> bool:
+        return self.keypoints is not None or self.frames is not None
+
+    @property
+    def estimator(self):
+        """The pose model, loaded on first use."""
+        if self._estimator is not None and not hasattr(self._estimator, "estimate"):
+            self._estimator = self._estimator()  # a loader: a model used only when needed
+        return self._estimator
+
+    @property
+    def name(self) -> str:
+        parts = []
+        if self.keypoints is not None:
+            parts.append(f"keypoints from {getattr(self.keypoints, 'path', 'the file')}")
+        if self.frames is not None:
+            parts.append("POSE_KEYPOINT frames")
+        if self._estimator is not None:
+            model = getattr(self._estimator, "name", "the pose model")
+            parts.append(f"{model} perception" if not parts else f"{model} for the other photos"
+                         if self.uncovered == "estimate" else model)
+        return ", ".join(parts) or "no landmarks"
+
+    def covers(self, name: str | None, index: int) -> bool:
+        """Whether the keypoint file (or the frames) answer for this photo."""
+        if self.frames is not None:
+            return 0 <= index < len(self.frames)
+        if self.keypoints is None:
+            return False
+        names = getattr(self.keypoints, "names", None)
+        if names:  # matched by file name
+            folded = {n.casefold() for n in names}
+            return name is not None and Path(str(name)).name.casefold() in folded
+        return 0 <= index < len(self.keypoints)  # matched by position
+
+    def find(self, image, index: int, name: str | None = None) -> Found:
+        """People in `image` (upright RGB PIL), the `index`-th photo of the run, named `name`."""
+        size = image.size
+        if self.has_file and self.covers(name, index):
+            if self.frames is not None:  # already in the photo's pixels
+                people = self.frames[index]
+            else:
+                people = self.keypoints.people_for(name or "", index, image_size=size)
+            return Found(list(people), self.keypoints_estimated)
+        if self.has_file and (self.uncovered == "error" or self._estimator is None):
+            if self.frames is not None:
+                raise ShotCropError(f"POSE_KEYPOINT has {len(self.frames)} frame(s) but this is "
+                                    f"image {index}: connect the pose node that ran on these "
+                                    "same images")
+            # The source's own message names the file, what it holds, and how photos match.
+            self.keypoints.people_for(name or "", index, image_size=size)
+            raise ShotCropError(f"{name}: not in the keypoint file")  # pragma: no cover
+        if self._estimator is None:
+            return Found([], False)
+        if not self.has_file:
+            return Found(list(self.estimator.estimate(image)), True)
+        try:
+            estimator = self.estimator
+        except ShotCropError as e:
+            raise ShotCropError(f"{name}: the keypoint file does not name this photo, and its "
+                                f"landmarks cannot be estimated instead: {e}") from None
+        note = (f"landmarks estimated by {estimator.name}: the keypoint file does not name "
+                "this photo")
+        return Found(list(estimator.estimate(image)), True, note)
+
+
+def people_source(perception: str = "auto", keypoints: Any = None, device: Any = "auto",
+                  ) -> PeopleSource:
+    """The landmark source of a run, the same for every command:
+
+    - ``auto``: the keypoint file when given; a photo it does not name gets the built-in
+      BlazePose's landmarks (flagged in its warnings). Without a file: BlazePose for every photo.
+    - ``keypoints``: the keypoint file only; a photo it does not name is an error for that photo.
+    - ``blazepose`` / ``vitpose``: that pose model for every photo (a keypoint file is then only
+      the benchmark's ground truth).
+    - ``none``: no landmarks (training configs): the shots of the centre/saliency fallback, or
+      the VLM's answer conformed to its aspects.
+
+    `keypoints` is a path or a loaded `perception.given.KeypointSource`. Models load once, up
+    front, except the stand-in for photos the file does not name, which loads on first use.
+    """
+    from .perception import BACKENDS, choose_estimator
+    from .perception.given import KeypointSource, load_keypoints
+
+    if perception not in (*PERCEPTIONS, "none"):
+        raise ShotCropError(f"unknown perception {perception!r}: use one of "
+                            f"{', '.join(PERCEPTIONS)} (or none)")
+    if keypoints is not None and not isinstance(keypoints, KeypointSource):
+        keypoints = load_keypoints(keypoints)
+    if perception == "none":
+        return PeopleSource()
+    if perception in BACKENDS:
+        return PeopleSource(estimator=choose_estimator(perception, False, device))
+    if perception == "keypoints":
+        if keypoints is None:
+            raise ShotCropError("perception 'keypoints' needs a keypoint file (--keypoints FILE)")
+        return PeopleSource(keypoints)
+    if keypoints is None:
+        return PeopleSource(estimator=choose_estimator("blazepose", False, device))
+    return PeopleSource(keypoints, lambda: choose_estimator("blazepose", False, device),
+                        uncovered="estimate")
+
+
+# -- results -------------------------------------------------------------------------------------
+@dataclass
+class PhotoResult:
+    """One photo's outcome: its shots, or the error that stopped it."""
+
+    index: int                   # position in the input
+    name: str                    # the path as given, or "image N" for an in-memory photo
+    shots: ShotSet | None = None
+    error: str | None = None
+    people: list[Person] = field(default_factory=list)
+    #: The decoded photo (`imageio.LoadedImage`), for writing outputs; dropped by `Pipeline.run`
+    #: unless it keeps images.
+    image: Any = None
+    #: With `each_person`: the person these shots are about.
+    person: int | None = None
+    #: The options the shots were framed with (subject, aspects, clearance).
+    framing: FramingOptions | None = None
+    #: Seconds spent proposing this photo's shots (a share of its batch for a VLM).
+    seconds: float = 0.0
+    #: VLM only: the model's own parsed answer before repair (None when unusable).
+    raw: ShotSet | None = None
+    #: Where the landmarks came from was a pose model.
+    estimated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.name)
+
+
+@dataclass
+class _Ready:
+    index: int
+    name: str
+    image: Any                   # LoadedImage
+    found: Found
+    person: int | None = None
+
+
+def _as_loaded(photo: Any, index: int):
+    """A LoadedImage for a path, a PIL image or a LoadedImage: one validation for all."""
+    from PIL import Image
+
+    from .imageio import LoadedImage, from_memory, load_image
+
+    if isinstance(photo, LoadedImage):
+        return photo
+    if isinstance(photo, Image.Image):
+        return from_memory(photo, f"image {index}")
+    if isinstance(photo, (str, Path)):
+        return load_image(photo)
+    raise ShotCropError(f"image {index}: expected a file path or an image, got "
+                        f"{type(photo).__name__}")
+
+
+def _photo_name(photo: Any, index: int) -> str:
+    return str(photo) if isinstance(photo, (str, Path)) else f"image {index}"
+
+
+# -- the pipeline --------------------------------------------------------------------------------
+@dataclass
+class Pipeline:
+    """Photos in, one `PhotoResult` per photo (per person with `each_person`) out, in order.
+
+    `engine` proposes the shots: None for the framing engine, or a VLM engine
+    (`vlm.backend.VLMEngine` or `vlm.vllm_engine.VLLMEngine`) whose answers the grammar repairs
+    on the photo's landmarks. `framing` holds the aspects and the subject choice; the clearance
+    for estimated landmarks is set per photo from where its people came from.
+    """
+
+    people: PeopleSource = field(default_factory=PeopleSource)
+    framing: FramingOptions = field(default_factory=FramingOptions)
+    engine: Any = None
+    #: One shot set per person of each photo (the framing engine only).
+    each_person: bool = False
+    #: Keep each result's decoded photo (`PhotoResult.image`), e.g. to write outputs.
+    keep_images: bool = False
+
+    def __post_init__(self) -> None:
+        if self.each_person and self.engine is not None:
+            raise ShotCropError("one shot set per person works with the framing engine; with a "
+                                "VLM, pick one subject index or let it choose")
+
+    def options_for(self, found: Found, person: int | None = None) -> FramingOptions:
+        """This photo's framing options: clearance for estimated landmarks, the chosen person."""
+        o = self.framing
+        clearance = FramingOptions.ESTIMATED if found.estimated else 0.0
+        if o.joint_uncertainty != clearance:
+            o = dataclasses.replace(o, joint_uncertainty=clearance)
+        if person is not None:
+            o = dataclasses.replace(o, subject_index=person if found.people else None)
+        return o
+
+    def run(self, photos: Iterable[Any], *,
+            on_result: Callable[[PhotoResult], None] | None = None) -> Iterator[PhotoResult]:
+        """One result per photo (paths, PIL images or LoadedImages), in input order."""
+        chunk = 1 if self.engine is None else max(1, int(
+            getattr(self.engine.options, "batch_size", 1))) * CHUNK_BATCHES
+        batch: list[_Ready | PhotoResult] = []
+        for index, photo in enumerate(photos):
+            batch.extend(self._prepare(index, photo))
+            if sum(isinstance(b, _Ready) for b in batch) >= chunk:
+                yield from self._flush(batch, on_result)
+                batch = []
+        if batch:
+            yield from self._flush(batch, on_result)
+
+    def run_all(self, photos: Iterable[Any]) -> list[PhotoResult]:
+        return list(self.run(photos))
+
+    # -- steps ------------------------------------------------------------------------------
+    def _prepare(self, index: int, photo: Any) -> list[_Ready | PhotoResult]:
+        name = _photo_name(photo, index)
+        try:
+            loaded = _as_loaded(photo, index)
+            found = self.people.find(loaded.image, index, name)
+        except ShotCropError as e:
+            return [PhotoResult(index, name, error=str(e))]
+        if not self.each_person:
+            return [_Ready(index, name, loaded, found)]
+        return [_Ready(index, name, loaded, found, k) for k in range(max(len(found.people), 1))]
+
+    def _flush(self, batch: list, on_result) -> Iterator[PhotoResult]:
+        ready = [b for b in batch if isinstance(b, _Ready)]
+        done = dict(zip(map(id, ready), self._propose(ready))) if ready else {}
+        for b in batch:
+            result = done[id(b)] if isinstance(b, _Ready) else b
+            if on_result is not None:
+                on_result(result)
+            yield result
+            if not self.keep_images:
+                result.image = None  # streaming: the pixels go once the caller is done
+
+    def _propose(self, ready: list[_Ready]) -> list[PhotoResult]:
+        if self.engine is None:
+            return [self._frame_one(r) for r in ready]
+        try:
+            return self._vlm_batch(ready)
+        except ShotCropError as e:
+            if len(ready) == 1:
+                return [self._failed(ready[0], str(e))]
+            # One photo's problem must not sink its batch: ask again photo by photo.
+            return [x for r in ready for x in self._propose([r])]
+
+    def _failed(self, r: _Ready, error: str) -> PhotoResult:
+        return PhotoResult(r.index, r.name, error=error, people=r.found.people, image=r.image,
+                           person=r.person, estimated=r.found.estimated)
+
+    def _result(self, r: _Ready, shots: ShotSet, options: FramingOptions, seconds: float,
+                raw: ShotSet | None = None) -> PhotoResult:
+        if r.found.note:
+            shots = dataclasses.replace(shots, warnings=shots.warnings + (r.found.note,))
+        return PhotoResult(r.index, r.name, shots, people=r.found.people, image=r.image,
+                           person=r.person, framing=options, seconds=seconds, raw=raw,
+                           estimated=r.found.estimated)
+
+    def _frame_one(self, r: _Ready) -> PhotoResult:
+        from .framing import compose
+
+        options = self.options_for(r.found, r.person)
+        t0 = time.perf_counter()
+        try:
+            shots = compose(r.found.people, r.image.width, r.image.height, options,
+                            image=r.image.image)
+        except ShotCropError as e:
+            return self._failed(r, str(e))
+        return self._result(r, shots, options, time.perf_counter() - t0)
+
+    def _vlm_batch(self, ready: list[_Ready]) -> list[PhotoResult]:
+        options = [self.options_for(r.found) for r in ready]
+        t0 = time.perf_counter()
+        pairs = self.engine.propose_with_answers([r.image.image for r in ready],
+                                                 [r.found.people for r in ready], options)
+        seconds = (time.perf_counter() - t0) / len(ready)
+        return [self._result(r, shots, o, seconds, raw)
+                for r, o, (shots, raw) in zip(ready, options, pairs)]
+
+
+# -- outputs -------------------------------------------------------------------------------------
+def write_result(result: PhotoResult, out: str | Path, force: bool = False) -> PhotoResult:
+    """Write a result's crops, preview and JSON into `out` (never overwriting unless `force`);
+    a failure becomes the result's error. Needs the result's decoded photo (`keep_images`)."""
+    from .export import write_outputs
+
+    if not result.ok:
+        return result
+    if result.image is None:
+        raise ShotCropError("write_result needs the photo: run the pipeline with keep_images")
+    try:
+        write_outputs(result.image, result.shots, out, force=force, people=result.people)
+    except ShotCropError as e:
+        result.error = str(e)
+    return result
+
+
+
+
+# -- engines -------------------------------------------------------------------------------------
+def load_engine(kind: str = "framing", model: str | None = None, *, options: Any = None,
+                device: Any = "auto", dtype: Any = "auto", attention: str = "sdpa",
+                quantization: str | None = None, revision: str | None = None):
+    """Who proposes the shots: None for the framing engine ("framing"), else a loaded VLM engine
+    ("vlm": transformers; "vllm": vLLM, which schedules its own large batches). `options` is a
+    `vlm.backend.GenerationOptions`; the model is loaded once for the whole run."""
+    if kind == "framing":
+        return None
+    if kind not in ("vlm", "vllm"):
+        raise ShotCropError(f"unknown engine {kind!r}: use framing, vlm or vllm")
+    from .models import DEFAULT_VLM
+    from .vlm.backend import GenerationOptions, VLMEngine
+
+    options = options or GenerationOptions()
+    if kind == "vllm":
+        from .vlm.vllm_engine import VLLMEngine, load_vllm
+
+        loaded = load_vllm(model or DEFAULT_VLM, revision=revision, dtype=dtype,
+                           seed=options.seed or 0)
+        return VLLMEngine(loaded, dataclasses.replace(
+            options, compile=False, batch_size=max(options.batch_size, 64)))
+    from .vlm.loading import load_vlm
+
+    loaded = load_vlm(model or DEFAULT_VLM, device=device, dtype=dtype, attention=attention,
+                      quantization=quantization, revision=revision)
+    return VLMEngine(loaded, options)
+
+
+__all__ = ["Found", "PERCEPTIONS", "PeopleSource", "PhotoResult", "Pipeline", "load_engine",
+           "people_source", "write_result"]
