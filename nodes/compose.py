@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from comfy_api.latest import io, ui
 
-from ..shotcrop_core import (ASPECTS, SHOT_NAMES, FramingOptions, ShotCropError, compose,
-                             parse_aspect)
+from ..shotcrop_core import ASPECTS, SHOT_NAMES, FramingOptions, ShotCropError, parse_aspect
 from ..shotcrop_core.cropping import unify_batch
 from ..shotcrop_core.perception.given import pose_keypoint_frames
+from ..shotcrop_core.pipeline import PeopleSource, Pipeline
 from ..shotcrop_core.render import draw_shots
+from ..shotcrop_core.vlm.backend import GenerationOptions, VLMEngine
 from .types import (CATEGORY, FramedShots, PoseKeypoint, ShotCropModel, Shots, from_pil,
                     image_batch, log, shots_json, to_pil, to_tensor, user_errors)
 
@@ -86,92 +87,47 @@ class TripleShotCompose(io.ComfyNode):
             aspects = {n: parse_aspect(a) for n, a in
                        zip(SHOT_NAMES, (establishing_aspect, medium_aspect, close_up_aspect))}
             h, w = images[0].shape[:2]
-            frames = None
             if pose_keypoint is not None:
                 frames = pose_keypoint_frames(pose_keypoint, image_size=(w, h))
                 if len(frames) != len(images):
                     raise ShotCropError(
                         f"POSE_KEYPOINT has {len(frames)} frame(s) but the IMAGE batch has "
                         f"{len(images)}: connect the pose node that ran on these same images")
-            # Keypoints here always come from a pose model (ours or DWPose/OpenPose), a few
-            # pixels off: edges keep the extra clearance the library uses for estimates.
-            opts = FramingOptions(aspects=aspects,
-                                  subject_index=None if subject_index < 0 else subject_index,
-                                  joint_uncertainty=FramingOptions.ESTIMATED)
-            pils = [to_pil(a) for a in images]
-            pbar = comfy.utils.ProgressBar(len(images) * (2 if model.is_vlm else 1))
+                people = PeopleSource(frames=frames)  # a pose model's: edges keep clearance
+            else:
+                people = PeopleSource(estimator=model.pose)  # loaded on first use
+            engine = None
+            if model.is_vlm:
+                engine = VLMEngine(model.vlm(), GenerationOptions(intent=intent.strip() or None,
+                                                                  seed=seed or None))
+            framing = FramingOptions(aspects=aspects,
+                                     subject_index=None if subject_index < 0 else subject_index)
+            pipe = Pipeline(people, framing, engine, each_person=subject_index == EACH_PERSON,
+                            keep_images=True)
+            pbar = comfy.utils.ProgressBar(len(images))
+            results = []
             try:
-                people = []
-                for i, pil in enumerate(pils):
+                for r in pipe.run(to_pil(a) for a in images):
+                    if not r.ok:
+                        raise ShotCropError(r.error if len(images) > 1 or r.error.startswith(
+                            "image ") else f"image {r.index}: {r.error}")
+                    results.append(r)
+                    pbar.update_absolute(r.index + 1)
                     mm.throw_exception_if_processing_interrupted()
-                    with _about_image(i, len(images)):
-                        people.append(frames[i] if frames is not None
-                                      else model.pose().estimate(pil))
-                    pbar.update(1)
-                if subject_index == EACH_PERSON and model.is_vlm:
-                    raise ShotCropError("subject_index -2 (every person) works with the framing "
-                                        "backends; with a VLM, pick one subject index or -1")
-                if subject_index == EACH_PERSON:
-                    # One shot set per person: repeat each photo (and its people) per person.
-                    order = [(i, k) for i, ppl in enumerate(people) for k in range(max(len(ppl), 1))]
-                    pils = [pils[i] for i, _ in order]
-                    images = [images[i] for i, _ in order]
-                    people = [people[i] for i, _ in order]
-                    per = [FramingOptions(aspects=aspects, subject_index=k if people[j] else None,
-                                          joint_uncertainty=FramingOptions.ESTIMATED)
-                           for j, (_, k) in enumerate(order)]
-                else:
-                    per = [opts] * len(pils)
-                if model.is_vlm:
-                    sets = cls._vlm_sets(model, pils, people, opts, intent, seed, pbar)
-                else:
-                    sets = []
-                    for i, (pil, ppl, o) in enumerate(zip(pils, people, per)):
-                        with _about_image(i, len(images)):
-                            sets.append(compose(ppl, pil.width, pil.height, o, image=pil))
             finally:
                 model.after_run()
-            sets = [FramedShots.wrap(s, p, o) for s, p, o in zip(sets, people, per)]
-            for i, s in enumerate(sets):
+            sets = [FramedShots.wrap(r.shots, r.people, r.framing) for r in results]
+            for r, s in zip(results, sets):
                 # A fallback repeats "no person found" per shot: say it once.
                 for warning in (s.warnings if s.fallback else s.all_warnings):
-                    log.warning("%s: image %d: %s", NODE, i, warning)
-            previews = [from_pil(draw_shots(pil, s, p)) for pil, s, p in zip(pils, sets, people)]
+                    log.warning("%s: image %d: %s", NODE, r.index, warning)
+            previews = [from_pil(draw_shots(r.image.image, s, r.people))
+                        for r, s in zip(results, sets)]
             preview = to_tensor(unify_batch(previews, "largest")[0])
             text = shots_json(sets)
+            # With subject_index -2 each photo comes once per person: Crop By Shot lines up.
+            photos = [images[r.index] for r in results]
         # The shot sets ride along in the UI payload too: /history and the web editor read them.
         shown = {**ui.PreviewImage(preview, cls=cls).as_dict(), "shotcrop_shots": [text]}
-        return io.NodeOutput(sets, preview, text, to_tensor(unify_batch(images, "first")[0]),
+        return io.NodeOutput(sets, preview, text, to_tensor(unify_batch(photos, "first")[0]),
                              ui=shown)
-
-    @classmethod
-    def _vlm_sets(cls, model, pils, people, opts, intent, seed, pbar):
-        import comfy.model_management as mm
-
-        from ..shotcrop_core.vlm.backend import GenerationOptions, VLMEngine
-
-        engine = VLMEngine(model.vlm(), GenerationOptions(intent=intent.strip() or None,
-                                                          seed=seed or None))
-        step = max(1, engine.options.batch_size)
-        sets = []
-        for start in range(0, len(pils), step):  # batched generate; interruptible between
-            mm.throw_exception_if_processing_interrupted()
-            chunk = slice(start, start + step)
-            sets += engine.propose(pils[chunk], people[chunk], opts)
-            pbar.update(len(pils[chunk]))
-        return sets
-
-
-class _about_image:
-    """Prefix errors with the image's place in the batch (only when there is a batch)."""
-
-    def __init__(self, i: int, n: int) -> None:
-        self.i, self.n = i, n
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, e, tb) -> bool:
-        if e is not None and isinstance(e, ShotCropError) and self.n > 1:
-            raise ShotCropError(f"image {self.i}: {e}") from None
-        return False

@@ -18,9 +18,9 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
+import logging
 import math
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -32,6 +32,8 @@ from ..errors import ShotCropError
 from ..shots import SHOT_NAMES, ShotSet
 from ..vlm.backend import VLMEngine
 from .data import load_training_set, people_for
+
+log = logging.getLogger("shotcrop")
 
 #: Validity metrics shown in the comparison (bench.validity.METRICS names).
 VALID = "all valid + coherent"
@@ -125,17 +127,6 @@ class EvalReport:
     def to_dict(self) -> dict:
         return {"tsc": self.tsc_path, "split": self.split, "keypoints": self.keypoints,
                 "results": [r.to_dict() for r in self.results]}
-
-
-class RecordingEngine(VLMEngine):
-    """The VLM engine, keeping the model's parsed answers (before repair) of its last run."""
-
-    recorded: list[tuple[ShotSet | None, str, str | None]] = []
-
-    def answers(self, images, aspects=None):
-        out = super().answers(images, aspects)
-        self.recorded = out
-        return out
 
 
 #: Settings of a training run that change what the model must be asked (train_config.json).
@@ -238,19 +229,22 @@ def evaluate_checkpoints(checkpoints: Sequence[str | os.PathLike], tsc_path: str
                          device: Any = "auto", batch_size: int = 8, *, dtype: Any = "auto",
                          reasoning: bool | None = None, aspects: str | None = None,
                          max_new_tokens: int | None = None,
-                         images_root: str | os.PathLike | None = None) -> EvalReport:
+                         images_root: str | os.PathLike | None = None,
+                         perception: str = "auto") -> EvalReport:
     """Run each checkpoint through the VLM backend on the TSC split and score it.
 
     Each checkpoint is asked as it was trained: `reasoning` and `aspects` come from its run's
     train_config.json when there is one (stage 1 thinks, stages 2-3 do not); the arguments
-    override that for every checkpoint when given (not None). `keypoints` (a COCO
-    person_keypoints file, matched by image name) gives the backend its landmarks for grammar
-    repair, as at inference, and the validity columns; without it the shots are only conformed
-    to their aspects. `max_new_tokens` overrides the backend's budget.
+    override that for every checkpoint when given (not None). Photos go through the same
+    pipeline as `shotcrop bench --engine vlm` (`pipeline.Pipeline`): landmarks for the grammar
+    repair from `perception` (`pipeline.people_source`: auto = `keypoints` where it names the
+    photo, else the built-in BlazePose), photos decoded one batch at a time. `keypoints` (a COCO
+    person_keypoints file, matched by image name) also gives the validity columns.
+    `max_new_tokens` overrides the backend's budget.
     """
     from ..framing import FramingOptions
-    from ..imageio import load_image
     from ..perception.given import load_keypoints
+    from ..pipeline import Pipeline, people_source
     from ..vlm.backend import GenerationOptions
 
     if not checkpoints:
@@ -261,42 +255,42 @@ def evaluate_checkpoints(checkpoints: Sequence[str | os.PathLike], tsc_path: str
     examples = load_training_set(tsc_path, split, require_descriptions=False,
                                  images_root=images_root)
     data = TscDataset(tuple(e.sample for e in examples), str(tsc_path))
-    images = [load_image(e.image_path).image for e in examples]
     kp = load_keypoints(keypoints) if keypoints is not None else None
-    people = [(people_for(e, kp) or []) if kp is not None else [] for e in examples]
-    humans = [[p for p in ppl if p.n_visible >= 3] for ppl in people]
+    source = people_source(perception, kp, device)
     names = [e.sample.name for e in examples]
 
     report = EvalReport(str(tsc_path), split, keypoints=str(keypoints) if keypoints else None)
     for ck in resolved:
         think = bool(reasoning if reasoning is not None else ck.settings.get("reasoning", False))
         spec = aspects if aspects is not None else ck.settings.get("aspects")
-        framing = FramingOptions.from_spec(spec)
         options = GenerationOptions(reasoning=think, batch_size=int(batch_size),
                                     max_new_tokens=max_new_tokens)
         loaded = load_checkpoint(ck, device=device, dtype=dtype)
-        engine = RecordingEngine(loaded, options)
-        t0 = time.perf_counter()
-        shots = engine.propose(images, people, framing)
-        seconds = time.perf_counter() - t0
-        raw = {n: s for n, (s, _, _) in zip(names, engine.recorded) if s is not None}
-        validity = None
-        if kp is not None:
-            validity = ValidityResult()
-            for n, s, h in zip(names, shots, humans):
-                if h:
-                    validity.add(n, score_validity(s, h))
+        pipe = Pipeline(source, FramingOptions.from_spec(spec), VLMEngine(loaded, options))
+        shots, raw, seconds = {}, {}, 0.0
+        validity = ValidityResult() if kp is not None else None
+        for e, r in zip(examples, pipe.run(e.image_path for e in examples)):
+            name = e.sample.name
+            if not r.ok:  # not scored: TSC counts it as missing
+                log.warning("%s: %s", name, r.error)
+                continue
+            shots[name], seconds = r.shots, seconds + r.seconds
+            if r.raw is not None:
+                raw[name] = r.raw
+            if validity is not None:
+                humans = [p for p in people_for(e, kp) or [] if p.n_visible >= 3]
+                if humans:
+                    validity.add(name, score_validity(r.shots, humans))
         report.results.append(CheckpointResult(
-            ck.ref, score_tsc(dict(zip(names, shots)), data),
-            score_tsc(raw, data, missing_as_worst=True), validity,
-            fallbacks=len(names) - len(raw), photos=len(names), seconds=seconds,
+            ck.ref, score_tsc(shots, data), score_tsc(raw, data, missing_as_worst=True),
+            validity, fallbacks=len(shots) - len(raw), photos=len(names), seconds=seconds,
             reasoning=think, aspects=spec, adapter=ck.adapter is not None))
         # Drop every reference before the next checkpoint loads: two models never sit in memory.
-        device = getattr(loaded, "device", None)
-        del engine, loaded
-        _free_memory(device)
+        device_of = getattr(loaded, "device", None)
+        del pipe, loaded
+        _free_memory(device_of)
     return report
 
 
-__all__ = ["Checkpoint", "CheckpointResult", "EvalReport", "RecordingEngine",
+__all__ = ["Checkpoint", "CheckpointResult", "EvalReport",
            "evaluate_checkpoints", "load_checkpoint", "resolve_checkpoint"]
