@@ -8,13 +8,14 @@ import numpy as np
 from comfy_api.latest import io
 
 from ..shotcrop_core import SHOT_NAMES
-from ..shotcrop_core.cropping import FIT_MODES, SNAPS, UNIFY_RULES, crop_shot, unify_batch
-from ..shotcrop_core.prompting import shot_name
-from .types import (CATEGORY, Shots, check_shot_name, image_batch, pair_with_images,
-                    parse_hex_color, shot_sets, to_tensor, user_errors)
+from ..shotcrop_core.cropping import (FIT_MODES, MAX_SIDE, SNAPS, UNIFY_RULES, crop_shot,
+                                      unify_batch)
+from ..shotcrop_core.colour import parse_colour
+from ..shotcrop_core.shots import shot_name
+from .types import (CATEGORY, Shots, check_shot_name, image_batch, pair_with_images, shot_sets,
+                    to_tensor, user_errors)
 
 NODE = "Crop By Shot"
-MAX_SIDE = 16384
 #: ComfyUI >= 0.3.6x has a BOUNDING_BOX type ({x, y, width, height}); 0.3.64 does not.
 BoundingBox = getattr(io, "BoundingBox", None)
 
@@ -88,7 +89,7 @@ class CropByShot(io.ComfyNode):
             name = shot_name(shot)
             images = image_batch(image)
             sets = pair_with_images(shot_sets(shots), images, NODE)
-            pad = parse_hex_color(pad_color, "pad_color", allow_empty=True)
+            pad = parse_colour(pad_color, "pad_color", allow_empty=True)
             crops = [crop_shot(im, s[name].box, fit, width, height, long_side, int(snap), pad)
                      for im, s in zip(images, sets)]
             batch, placements = unify_batch([c.image for c in crops], batch_rule,

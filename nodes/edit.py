@@ -9,7 +9,7 @@ from comfy_api.latest import io
 
 from ..shotcrop_core import Box, Shot, ShotCropError, refine
 from ..shotcrop_core.framing import conform
-from ..shotcrop_core.prompting import shot_name
+from ..shotcrop_core.shots import shot_name
 from .types import CATEGORY, FramedShots, Shots, shot_sets, shots_json, user_errors
 
 NODE = "Edit Shots"

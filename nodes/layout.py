@@ -5,13 +5,12 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..shotcrop_core import SHOT_NAMES, ShotCropError
-from ..shotcrop_core.cropping import crop_shot
+from ..shotcrop_core.colour import parse_colour
+from ..shotcrop_core.cropping import MAX_SIDE, crop_shot
 from ..shotcrop_core.layout import LAYOUTS, poster_layout
-from .types import (CATEGORY, Shots, image_batch, pair_with_images, parse_hex_color, shot_sets,
-                    to_tensor, user_errors)
+from .types import CATEGORY, Shots, image_batch, pair_with_images, shot_sets, to_tensor, user_errors
 
 NODE = "Shot Poster Layout"
-MAX_SIDE = 16384
 
 
 class ShotPosterLayout(io.ComfyNode):
@@ -58,7 +57,7 @@ class ShotPosterLayout(io.ComfyNode):
                 background: str, establishing=None, medium=None, close_up=None, shots=None,
                 image=None) -> io.NodeOutput:
         with user_errors(NODE):
-            bg = parse_hex_color(background, "background")
+            bg = parse_colour(background, "background")
             given = {"establishing": establishing, "medium": medium, "close_up": close_up}
             if all(v is not None for v in given.values()):
                 batches = {n: image_batch(v) for n, v in given.items()}

@@ -20,6 +20,7 @@ import folder_paths
 from comfy_api.latest import io
 
 from ..shotcrop_core import ShotCropError
+from ..shotcrop_core.model_options import ATTENTIONS, DTYPES, QUANTIZATIONS
 from ..shotcrop_core.models import KNOWN_VLMS
 from .types import CATEGORY, ShotCropModel, user_errors
 
@@ -29,9 +30,6 @@ BLAZEPOSE = "framing: BlazePose (built in, no download)"
 VITPOSE = "framing: ViTPose (Hub download)"
 FRAMING_BACKENDS = {BLAZEPOSE: "blazepose", VITPOSE: "vitpose"}
 VLM_PREFIX = "vlm: "
-DTYPES = ("auto", "bf16", "fp16", "fp32")
-ATTENTIONS = ("sdpa", "flash_attention_2", "eager")  # as shotcrop_core.vlm.loading (kept lazy)
-QUANTIZATIONS = ("none", "8bit", "4bit")
 KEEP = ("keep", "offload to CPU", "unload")
 NODE = "Load ShotCrop"
 
@@ -264,7 +262,7 @@ class LoadShotCrop(io.ComfyNode):
                 io.Combo.Input("attention", options=list(ATTENTIONS), default="sdpa",
                                tooltip="VLM attention kernel; flash_attention_2 falls back to "
                                        "sdpa when it is not installed."),
-                io.Combo.Input("quantization", options=list(QUANTIZATIONS), default="none",
+                io.Combo.Input("quantization", options=["none", *QUANTIZATIONS], default="none",
                                tooltip="VLM 8/4-bit weights (bitsandbytes, CUDA only). A "
                                        "quantized model stays on its GPU: ComfyUI cannot "
                                        "offload it."),

@@ -17,7 +17,7 @@ import numpy as np
 from comfy_api.latest import io
 
 from ..shotcrop_core import SHOT_NAMES, FramingOptions, ShotCropError, ShotSet
-from ..shotcrop_core.prompting import shot_name
+from ..shotcrop_core.shots import shot_name
 
 log = logging.getLogger("shotcrop")
 
@@ -54,7 +54,7 @@ def user_errors(node: str) -> Iterator[None]:
 
 def check_shot_name(value: Any, node: str) -> bool | str:
     """validate_inputs helper: True, or a message naming the node and the fix (a saved workflow
-    can hold a renamed or mistyped shot; 'close-up' and 'closeup' are accepted as aliases)."""
+    can hold a renamed or mistyped shot; the aliases `shot_name` knows, such as 'cu', work)."""
     if value is None:  # linked from another node: checked at run time
         return True
     try:
@@ -96,24 +96,6 @@ def to_pil(array: np.ndarray):
 
 def from_pil(image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-
-
-def parse_hex_color(text: str, what: str, allow_empty: bool = False
-                    ) -> tuple[float, float, float] | None:
-    """'#RRGGBB' / 'RRGGBB' / '#RGB' -> (r, g, b) in 0..1; '' -> None when allowed."""
-    t = str(text or "").strip().lstrip("#")
-    if not t and allow_empty:
-        return None
-    if len(t) == 3:
-        t = "".join(c * 2 for c in t)
-    try:
-        if len(t) != 6:
-            raise ValueError
-        return tuple(int(t[i:i + 2], 16) / 255.0 for i in (0, 2, 4))  # type: ignore[return-value]
-    except ValueError:
-        empty = " or leave it empty" if allow_empty else ""
-        raise ShotCropError(f"{what} {text!r} is not a colour: write it as hex, e.g. #000000 "
-                            f"(black) or #ffffff (white){empty}") from None
 
 
 # -- SHOTS ---------------------------------------------------------------------------------------

@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 
 from .errors import ShotCropError
-from .shots import SHOT_NAMES
+from .shots import SHOT_NAMES, shot_name
 
 #: The aspects offered in menus (any W:H with positive numbers is accepted too).
 ASPECTS = ("original", "free", "1:1", "4:5", "3:4", "2:3", "9:16", "16:9", "4:3", "3:2", "21:9")
-_ALIASES = {"close-up": "close_up", "closeup": "close_up", "cu": "close_up", "ms": "medium",
-            "med": "medium", "est": "establishing", "wide": "establishing", "ls": "establishing"}
 _RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:x/]\s*(\d+(?:\.\d+)?)\s*$")
 
 
@@ -60,9 +58,9 @@ def parse_aspect_spec(spec: str | dict | None) -> dict[str, str]:
             k, v = part.split("=", 1)
             items.append((k, v))
     for k, v in items:
-        name = _ALIASES.get(k.strip().lower(), k.strip().lower())
-        if name not in SHOT_NAMES:
-            raise ShotCropError(f"unknown shot {k.strip()!r} in aspect spec: use "
-                                f"{', '.join(SHOT_NAMES)}")
+        try:
+            name = shot_name(k)
+        except ShotCropError as e:
+            raise ShotCropError(f"aspect spec: {e}") from None
         out[name] = parse_aspect(v)
     return out

@@ -27,12 +27,15 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from .colour import parse_colour
 from .errors import ShotCropError
 from .shots import Box
 
 FIT_MODES: tuple[str, ...] = ("native", "width", "height", "long_side", "size")
 SNAPS: tuple[int, ...] = (1, 8, 16, 32, 64)
 UNIFY_RULES: tuple[str, ...] = ("first", "largest", "stretch")
+#: Largest side of any output (crop, sheet) in pixels; the nodes' size inputs stop here too
+#: (the same as ComfyUI's MAX_RESOLUTION).
 MAX_SIDE = 16384
 
 Rect = tuple[int, int, int, int]
@@ -74,17 +77,6 @@ def _check_side(name: str, value: int) -> int:
             or not 0 < value <= MAX_SIDE:
         raise ShotCropError(f"{name} must be a whole number from 1 to {MAX_SIDE}, got {value!r}")
     return int(value)
-
-
-def _check_colour(colour: Sequence[float], name: str) -> tuple[float, float, float]:
-    try:
-        c = tuple(float(v) for v in colour)
-    except (TypeError, ValueError):
-        c = ()
-    if len(c) != 3 or not all(0.0 <= v <= 1.0 for v in c):
-        raise ShotCropError(f"{name} must be three numbers in 0..1 (R, G, B), got {colour!r}: "
-                            f"e.g. (0, 0, 0) for black, (1, 1, 1) for white")
-    return c  # type: ignore[return-value]
 
 
 def _snap(value: float, snap: int) -> int:
@@ -173,7 +165,8 @@ def crop_shot(image: np.ndarray, box: Box, fit: str = "native", width: int = 0, 
 
     native: box pixels as they are; width / height / long_side: scaled keeping the aspect so that
     side equals the value; size: exactly width x height, letterboxed with `pad_color` if given,
-    else the box is re-cut around its centre to the target aspect (never distorted).
+    else the box is re-cut around its centre to the target aspect (never distorted). A colour
+    is (R, G, B) in 0..1 or hex text (`colour.parse_colour`).
     """
     img = _check_image(image)
     H0, W0 = img.shape[:2]
@@ -183,7 +176,7 @@ def crop_shot(image: np.ndarray, box: Box, fit: str = "native", width: int = 0, 
     if snap not in SNAPS:
         raise ShotCropError(f"snap {snap!r} is not offered: use one of "
                             f"{', '.join(map(str, SNAPS))} (1 = no snapping)")
-    pad = None if pad_color is None else _check_colour(pad_color, "pad_color")
+    pad = parse_colour(pad_color, "pad_color", allow_empty=True)
 
     content: Rect | None = None
     if fit == "size":
@@ -237,7 +230,7 @@ def unify_batch(images: list[np.ndarray], rule: str = "first",
     if not images:
         raise ShotCropError("no images to batch: pass at least one crop")
     imgs = [_check_image(im, f"image {i}") for i, im in enumerate(images)]
-    pad = _check_colour(pad_color, "pad_color")
+    pad = parse_colour(pad_color, "pad_color")
     c = max(im.shape[2] for im in imgs)
     imgs = [im if im.shape[2] == c else
             np.concatenate([im, np.ones(im.shape[:2] + (1,), np.float32)], axis=2) for im in imgs]

@@ -21,7 +21,7 @@ from .describe import describe_fallback, describe_shots
 from .errors import ShotCropError
 from .keypoints import Person
 from .shots import SHOT_NAMES, Box, Shot, ShotSet, Subject
-from .subject import choose_subject
+from .subject import choose_subject, match_person
 
 Rect = tuple[float, float, float, float]
 
@@ -590,10 +590,8 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
     if subject_index is None:
         subject_index = opts.subject_index
     if subject_index is None and shots.subject is not None:
-        # The person whose box best matches the proposal's subject.
-        sb = shots.subject.box
-        ious = [Box.from_floats(*p.clipped(W, H).box, width=W, height=H).iou(sb) for p in people]
-        subject_index = int(np.argmax(ious))
+        # The person whose box best matches the proposal's subject, however little they overlap.
+        subject_index = match_person(shots.subject.box, people, W, H, min_iou=0.0)
     subject = choose_subject(people, W, H, subject_index, opts.subject_hint)
     a = measure(people[subject])
     specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cropping import MAX_SIDE, _check_colour, fit_box_to_aspect, resize
+from .colour import parse_colour
+from .cropping import _check_side, fit_box_to_aspect, resize
 from .errors import ShotCropError
-from .shots import SHOT_NAMES, Box
+from .shots import SHOT_NAMES, Box, shot_name
 
 LAYOUTS: tuple[str, ...] = ("triptych", "poster", "stack")
 MIN_PANEL = 16  # px; smaller panels show nothing useful
 POSTER_TOP = 0.6  # share of the usable height given to the establishing shot
-_ALIASES = {"close-up": "close_up", "closeup": "close_up"}
 
 Rect = tuple[int, int, int, int]
 
@@ -82,14 +82,13 @@ def poster_layout(crops: dict[str, np.ndarray], layout: str = "triptych", width:
     """One float32 height x width x 3 sheet with the three crops (see module docstring)."""
     if layout not in LAYOUTS:
         raise ShotCropError(f"layout {layout!r} is unknown: use one of {', '.join(LAYOUTS)}")
-    for name, v in (("width", width), ("height", height)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 < v <= MAX_SIDE:
-            raise ShotCropError(f"{name} must be a whole number from 1 to {MAX_SIDE}, got {v!r}")
+    _check_side("width", width)
+    _check_side("height", height)
     for name, v in (("gutter", gutter), ("margin", margin)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
             raise ShotCropError(f"{name} must be a whole number >= 0, got {v!r}")
-    bg = _check_colour(background, "background")
-    named = {_ALIASES.get(k, k): v for k, v in dict(crops).items()}
+    bg = parse_colour(background, "background")
+    named = {shot_name(k): v for k, v in dict(crops).items()}
     missing = [n for n in SHOT_NAMES if n not in named]
     if missing:
         raise ShotCropError(f"layout needs crops for {', '.join(SHOT_NAMES)}; missing "

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelUnavailableError, ShotCropError
+from .model_options import DTYPE_NAMES, DTYPES
 
 #: Pickle-based weight files: loading them can run arbitrary code, so they are refused.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -117,12 +118,11 @@ def named_dtype(dtype: Any):
 
     if isinstance(dtype, torch.dtype):
         return dtype
-    names = {"fp16": torch.float16, "float16": torch.float16, "half": torch.float16,
-             "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-             "fp32": torch.float32, "float32": torch.float32, "float": torch.float32}
-    if dtype not in names:
-        raise ShotCropError(f"Unknown dtype {dtype!r}; use auto, fp16, bf16 or fp32.")
-    return names[dtype]
+    name = DTYPE_NAMES.get(dtype) if isinstance(dtype, str) else None
+    if name is None:
+        raise ShotCropError(f"Unknown dtype {dtype!r}; use {', '.join(DTYPES[:-1])} or "
+                            f"{DTYPES[-1]}.")
+    return getattr(torch, name)
 
 
 def pick_model_dtype(dtype: Any, device):

@@ -10,25 +10,13 @@ from __future__ import annotations
 import math
 import re
 
-from .errors import ShotCropError
-from .shots import SHOT_NAMES, ShotSet
+from .shots import ShotSet, shot_name
 
 SHOT_WORDS: dict[str, str] = {"establishing": "establishing shot", "medium": "medium shot",
                               "close_up": "close-up"}
-_ALIASES = {"close-up": "close_up", "closeup": "close_up", "close up": "close_up"}
 #: CLIP reads 77 tokens including its start and end tokens: 75 for the text.
 CLIP_TOKENS = 75
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
-
-
-def shot_name(name: str) -> str:
-    """Canonical shot name; accepts 'close-up' / 'closeup' and any case."""
-    key = " ".join(str(name).strip().lower().split())
-    key = _ALIASES.get(key, key)
-    if key not in SHOT_NAMES:
-        raise ShotCropError(f"unknown shot {name!r}: use one of {', '.join(SHOT_NAMES)} "
-                            f"('close-up' and 'closeup' also work)")
-    return key
 
 
 def estimate_clip_tokens(text: str) -> int:

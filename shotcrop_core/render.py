@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .colour import hex_to_rgb8
 from .errors import ShotCropError
 from .imageio import LoadedImage
 from .keypoints import MIN_SCORE, Person
@@ -23,11 +24,6 @@ COCO_SKELETON: tuple[tuple[int, int], ...] = (
     (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
     (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6))
 _ASPECT_TOLERANCE = 0.02
-
-
-def _rgb(hex_colour: str) -> tuple[int, int, int]:
-    h = hex_colour.lstrip("#")
-    return (int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16))
 
 
 def _text_colour(bg: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -80,7 +76,7 @@ def draw_shots(image: Image.Image | LoadedImage, shotset: ShotSet,
         b = shot.box
         x0, y0 = b.x0 * sx, b.y0 * sy
         x1, y1 = b.x1 * sx - 1, b.y1 * sy - 1  # x1/y1 are exclusive
-        colour = _rgb(SHOT_COLORS[shot.name])
+        colour = hex_to_rgb8(SHOT_COLORS[shot.name])
         # A dark halo keeps the line visible on light and busy backgrounds alike.
         draw.rectangle((x0, y0, x1, y1), outline=(0, 0, 0, 110), width=lw + 2)
         draw.rectangle((x0 + 1, y0 + 1, x1 - 1, y1 - 1), outline=colour + (255,), width=lw)
@@ -107,7 +103,7 @@ def draw_shots(image: Image.Image | LoadedImage, shotset: ShotSet,
             cy = min(max(max(p[3] for p in placed), 0), H - th)
             rect = (cx, cy, cx + tw, cy + th)
         placed.append(rect)
-        colour = _rgb(SHOT_COLORS[shot.name])
+        colour = hex_to_rgb8(SHOT_COLORS[shot.name])
         draw.rectangle(rect, fill=colour + (235,))
         draw.text((rect[0] + pad - l, rect[1] + pad - t), text, font=font,
                   fill=_text_colour(colour) + (255,))
@@ -121,7 +117,7 @@ def _draw_skeleton(draw: ImageDraw.ImageDraw, person: Person, sx: float, sy: flo
                    width: int) -> None:
     kp = person.keypoints
     pts = {i: (kp[i, 0] * sx, kp[i, 1] * sy) for i in range(17) if kp[i, 2] >= MIN_SCORE}
-    colour = _rgb(SKELETON_COLOR) + (200,)
+    colour = hex_to_rgb8(SKELETON_COLOR) + (200,)
     for a, b in COCO_SKELETON:
         if a in pts and b in pts:
             draw.line((pts[a], pts[b]), fill=colour, width=width)

@@ -8,12 +8,43 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
+from . import boxmath
 from .errors import ShotCropError
 
 SHOT_NAMES: tuple[str, ...] = ("establishing", "medium", "close_up")
+#: Other names a user may give each shot (CLI, nodes, aspect specs, layouts, prompts). Case,
+#: spaces, hyphens and underscores do not count: "Close Up" is "close-up" is "closeup".
+SHOT_ALIASES: dict[str, tuple[str, ...]] = {
+    "establishing": ("est", "wide", "ls"),
+    "medium": ("med", "ms"),
+    "close_up": ("close-up", "closeup", "cu"),
+}
+
+
+def shot_key(text: str) -> str:
+    """`text` as the shot-name tables compare it: lower case, no spaces, hyphens or underscores."""
+    return re.sub(r"[\s_-]+", "", text.lower())
+
+
+#: Every accepted spelling as a `shot_key` -> its name in SHOT_NAMES. The VLM answer parser
+#: (vlm/parse.py) adds the looser labels models write on top of this table.
+SHOT_KEYS: dict[str, str] = {shot_key(spelling): name for name in SHOT_NAMES
+                              for spelling in (name, *SHOT_ALIASES[name])}
+
+
+def shot_name(text: str) -> str:
+    """The name in SHOT_NAMES for a shot name or alias in any spelling ('Close Up', 'CU',
+    'wide'); a ShotCropError that lists what is accepted otherwise."""
+    name = SHOT_KEYS.get(shot_key(text)) if isinstance(text, str) else None
+    if name is None:
+        also = "; ".join(f"{', '.join(a)} for {n}" for n, a in SHOT_ALIASES.items())
+        raise ShotCropError(f"unknown shot {text!r}: use one of {', '.join(SHOT_NAMES)} "
+                            f"(also accepted: {also})")
+    return name
 
 
 class ShotSetError(ShotCropError, ValueError):
@@ -96,8 +127,7 @@ class Box:
         return max(0, w) * max(0, h)
 
     def iou(self, other: "Box") -> float:
-        inter = self.intersection(other)
-        return inter / (self.area + other.area - inter)
+        return boxmath.iou(self, other)
 
     def fraction_inside(self, outer: "Box") -> float:
         """Share of this box's area that lies inside `outer`."""

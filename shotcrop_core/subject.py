@@ -1,13 +1,28 @@
-"""Choosing the main subject of a photo with several people."""
+"""Which person the shots are about, in a photo with several people.
+
+* `choose_subject`: before framing, the main subject (an index, a hint, else the most prominent).
+* `match_person` / `match_subject`: afterwards, the person a box (a shot set's subject box) shows:
+  the best IoU between the box and each person box clipped to the image, at least MATCH_IOU;
+  ties go to the first person. `people_matching` lists every person that reaches it.
+* `subject_of_close_up`: the person a close-up is about when there is no subject box: the most
+  face points (nose, eyes, ears, present from MIN_SCORE) inside it, then the largest person box.
+"""
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
+from .boxmath import iou
 from .errors import ShotCropError
-from .keypoints import FACE, Person
+from .keypoints import FACE, MIN_SCORE, Person
+from .shots import Box, ShotSet
 
 HINTS = ("largest", "left", "right", "center", "front")
+#: A person box and a subject box show the same person from this IoU up (each person box is
+#: clipped to the image first: annotators and pose models draw boxes past the photo's edge).
+MATCH_IOU = 0.3
 
 
 def _sharpness(gray: np.ndarray | None, box, width: int, height: int) -> float:
@@ -52,8 +67,9 @@ def choose_subject(people: list[Person], width: int, height: int, index: int | N
         raise ShotCropError("no person to choose a subject from")
     if index is not None:
         if not 0 <= index < len(people):
+            n = len(people)
             raise ShotCropError(f"subject index {index} is out of range: this photo has "
-                                f"{len(people)} people (indices 0-{len(people) - 1}, "
+                                f"{n} {'person' if n == 1 else 'people'} (indices 0-{n - 1}, "
                                 f"ordered by the perception backend)")
         return index
     score = prominence(people, width, height, gray)
@@ -72,3 +88,54 @@ def choose_subject(people: list[Person], width: int, height: int, index: int | N
         raise ShotCropError(f"subject hint {hint!r} is not understood: use one of "
                             f"{', '.join(HINTS)}, or a subject index")
     return int(np.argmax(score))
+
+
+def _overlaps(box: Box | Sequence[float], people: Sequence[Person], width: int,
+              height: int) -> list[float]:
+    return [iou(p.clipped(width, height).box, box) for p in people]
+
+
+def match_person(box: Box | Sequence[float], people: Sequence[Person], width: int, height: int,
+                 min_iou: float = MATCH_IOU) -> int | None:
+    """Index of the person whose box, clipped to the width x height image, overlaps `box` most;
+    ties go to the first; None when there is nobody or the best IoU is below `min_iou`."""
+    scores = _overlaps(box, people, width, height)
+    if not scores:
+        return None
+    best = max(range(len(scores)), key=scores.__getitem__)
+    return best if scores[best] >= min_iou else None
+
+
+def people_matching(box: Box | Sequence[float], people: Sequence[Person], width: int,
+                    height: int, min_iou: float = MATCH_IOU) -> list[int]:
+    """Indices, in order, of every person whose clipped box overlaps `box` by at least `min_iou`
+    (e.g. the predicted people that may be a human-annotated one)."""
+    return [i for i, v in enumerate(_overlaps(box, people, width, height)) if v >= min_iou]
+
+
+def match_subject(shots: ShotSet, people: Sequence[Person]) -> Person | None:
+    """The person `shots` were built around: `match_person` for its subject box; None when the
+    set has no subject or nobody overlaps it by MATCH_IOU."""
+    if shots.subject is None:
+        return None
+    i = match_person(shots.subject.box, people, shots.width, shots.height)
+    return None if i is None else people[i]
+
+
+def face_points_inside(person: Person, box: Box, points: Sequence[int] = FACE) -> int:
+    """How many of `points` (COCO-17 indices) the person shows inside `box`, edges included."""
+    kp = person.keypoints
+    return sum(1 for i in points if kp[i, 2] >= MIN_SCORE
+               and box.x0 <= kp[i, 0] <= box.x1 and box.y0 <= kp[i, 1] <= box.y1)
+
+
+def subject_of_close_up(people: Sequence[Person], close_up: Box) -> int:
+    """Index of the person a close-up is about: the most face points inside it, then the largest
+    person box (without faces inside it, the largest person); the first on a full tie."""
+    if not people:
+        raise ShotCropError("no person to find the close-up's subject among")
+
+    def key(i: int) -> tuple[int, float]:
+        p = people[i]
+        return face_points_inside(p, close_up), p.box_w * p.box_h
+    return max(range(len(people)), key=key)

@@ -21,7 +21,7 @@ from shotcrop_core.errors import ModelUnavailableError, ShotCropError  # noqa: E
 from shotcrop_core.keypoints import Person  # noqa: E402
 from shotcrop_core.models import DEFAULT_PERSON_DETECTOR, DEFAULT_POSE_MODEL  # noqa: E402
 from shotcrop_core.perception import PoseEstimator  # noqa: E402
-from shotcrop_core.perception.hub_pose import HubPoseEstimator, _nms, resolve_model_dir  # noqa: E402
+from shotcrop_core.perception.hub_pose import HubPoseEstimator, resolve_model_dir  # noqa: E402
 from tiny_models import build_tiny_rtdetr, build_tiny_vitpose, save_to_hub_cache  # noqa: E402
 
 PHOTO = Path(__file__).parent / "data" / "000000229358.jpg"
@@ -141,12 +141,6 @@ def test_pickle_only_folder_is_refused(tmp_path, tiny):
 def test_missing_local_folder(tiny):
     with pytest.raises(ShotCropError, match="not found"):
         HubPoseEstimator(detector="./no/such/model", pose_model=str(tiny["pose"])).load()
-
-
-def test_nms_keeps_best_of_duplicates():
-    boxes = np.array([[0, 0, 10, 20], [0.5, 0, 10, 20], [30, 0, 40, 20]], dtype=float)
-    scores = np.array([0.6, 0.9, 0.5])
-    assert _nms(boxes, scores, 0.7).tolist() == [1, 2]
 
 
 def test_import_does_not_pull_in_torch():

@@ -157,10 +157,11 @@ def test_image_tensor_numpy_roundtrip(pack):
     assert t.image_batch(torch.rand(1, 4, 4, 1))[0].shape == (4, 4, 3)  # grey -> RGB
     pil = t.to_pil(arrays[0])
     assert pil.size == (7, 5) and np.abs(t.from_pil(pil) - arrays[0]).max() <= 0.5 / 255 + 1e-6
-    assert t.parse_hex_color("#fff", "c") == (1.0, 1.0, 1.0)
-    assert t.parse_hex_color("", "c", allow_empty=True) is None
+    colour = pack.shotcrop_core.colour  # what the nodes' colour inputs go through
+    assert colour.parse_colour("#fff", "c") == (1.0, 1.0, 1.0)
+    assert colour.parse_colour("", "c", allow_empty=True) is None
     with pytest.raises(Exception, match="hex"):
-        t.parse_hex_color("red", "pad_color")
+        colour.parse_colour("red", "pad_color")
 
 
 def test_shots_json_roundtrip(composed, pack):
@@ -303,9 +304,20 @@ def test_errors_name_the_node_and_the_fix(N, composed, photo, pack):
     with pytest.raises(Err, match=r"^Triple-Shot Compose: image 1: subject index 3 is out of"):
         N["ShotCropTripleShotCompose"].execute(photo.repeat(2, 1, 1, 1), _FewerPeopleLater(pack),
                                                "original", "original", "original", "", 3, 0)
-    assert N["ShotCropCropByShot"].validate_inputs("close-up") is True
-    msg = N["ShotCropCropByShot"].validate_inputs("closeup_")
-    assert msg.startswith("Crop By Shot: unknown shot 'closeup_'") and "'shot' menu" in msg
+    # Issue #12 drift 6: a 4x4 photo is refused by the same check as a file (it used to fail
+    # inside PIL's ImageDraw); in a batch, the message says which image.
+    with pytest.raises(Err, match=r"^Triple-Shot Compose: image 0: the image is too small "
+                                  r"\(4x4 pixels\)"):
+        N["ShotCropTripleShotCompose"].execute(torch.rand(1, 4, 4, 3), _FewerPeopleLater(pack),
+                                               "original", "original", "original", "", -1, 0)
+    with pytest.raises(Err, match=r"^Triple-Shot Compose: image 0: the image is too small"):
+        N["ShotCropTripleShotCompose"].execute(torch.rand(3, 4, 4, 3), _FewerPeopleLater(pack),
+                                               "original", "original", "original", "", -1, 0)
+    # One alias table for every shot name ('cu' now works in a node as in --aspect).
+    for alias in ("close-up", "Close Up", "cu", "CU"):
+        assert N["ShotCropCropByShot"].validate_inputs(alias) is True
+    msg = N["ShotCropCropByShot"].validate_inputs("closeupp")
+    assert msg.startswith("Crop By Shot: unknown shot 'closeupp'") and "'shot' menu" in msg
 
 
 class _FewerPeopleLater:

@@ -72,4 +72,4 @@ def test_aliases(alias):
 
 def test_unknown_shot_lists_names():
     with pytest.raises(ShotCropError, match="establishing, medium, close_up"):
-        shot_prompt(shotset(), "wide")
+        shot_prompt(shotset(), "portrait")

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from shotcrop_core import SHOT_NAMES, Box, Shot, ShotSet, ShotSetError, Subject
+from shotcrop_core import SHOT_NAMES, Box, Shot, ShotCropError, ShotSet, ShotSetError, Subject
 
 
 def make_set(**kw):
@@ -63,3 +63,47 @@ def test_box_geometry():
     assert a.iou(b) == pytest.approx(50 / 150)
     assert a.fraction_inside(b) == 0.5
     assert Box.from_floats(-3.2, 2.6, 700.4, 99.5, 640, 480) == Box(0, 3, 640, 100)
+
+
+# -- shot names ------------------------------------------------------------------------------
+SPELLINGS = {
+    "establishing": ["establishing", "Establishing", " ESTABLISHING ", "est", "EST", "wide",
+                     "Wide", "ls", "LS"],
+    "medium": ["medium", "Medium", "med", "MED", "ms", "MS"],
+    "close_up": ["close_up", "close-up", "closeup", "Close Up", "close up", " CLOSE-UP ",
+                 "Close_Up", "cu", "CU"],
+}
+
+
+@pytest.mark.parametrize("text, name", [(t, n) for n, ts in SPELLINGS.items() for t in ts])
+def test_every_spelling_gives_its_shot_name(text, name):
+    from shotcrop_core.aspect import parse_aspect_spec
+    from shotcrop_core.prompting import SHOT_WORDS, shot_prompt
+    from shotcrop_core.shots import shot_name
+
+    assert shot_name(text) == name
+    # the aspect spec and the prompt builder accept the same words
+    assert parse_aspect_spec(f"{text}=1:1")[name] == "1:1"
+    assert shot_prompt(make_set(), text, "{shot}")[0] == SHOT_WORDS[name]
+
+
+@pytest.mark.parametrize("bad", ["portrait", "close", "mediums", "", "c u p", 3, None])
+def test_unknown_shot_name_lists_what_is_accepted(bad):
+    from shotcrop_core.shots import shot_name
+
+    with pytest.raises(ShotCropError) as e:
+        shot_name(bad)
+    msg = str(e.value)
+    assert msg.startswith(f"unknown shot {bad!r}: use one of establishing, medium, close_up")
+    assert "est, wide, ls for establishing; med, ms for medium; close-up, closeup, cu for close_up" \
+        in msg
+
+
+def test_answer_parser_builds_on_the_same_table():
+    from shotcrop_core.shots import SHOT_ALIASES, shot_key
+    from shotcrop_core.vlm.parse import answer_shot_name
+
+    for name, aliases in SHOT_ALIASES.items():
+        for spelling in (name, *aliases):
+            assert answer_shot_name(spelling) == name, spelling
+    assert shot_key(" Close-Up_shot ") == "closeupshot"

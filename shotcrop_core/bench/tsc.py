@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ..boxmath import bde, iou
 from ..errors import ShotCropError
 from ..shots import SHOT_NAMES, Box, ShotSet, ShotSetError
 
@@ -196,29 +197,12 @@ def _basename(path: str) -> str:
     return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
 
 
-# -- metrics ---------------------------------------------------------------------------------
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two crop rectangles, in pixel area (x1/y1 exclusive)."""
-    return a.iou(b)
-
-
-def bde(a: Box, b: Box, width: int, height: int) -> float:
-    """Boundary Displacement Error: mean over the 4 edges of |edge difference|, x edges divided
-    by the image width and y edges by its height; 0 is a perfect match, 1 the worst possible.
-
-    Same as `compute_iou_and_disp` in bcmi/Human-Centric-Image-Cropping test.py and
-    bo-zhang-cs/CACNet-Pytorch test.py (sum of the 4 normalised edge offsets, later divided by 4),
-    the FCDB/FLMS protocol reported by GAIC (Zeng et al.) and VPN (Wei et al.).
-    """
-    return (abs(a.x0 - b.x0) / width + abs(a.x1 - b.x1) / width
-            + abs(a.y0 - b.y0) / height + abs(a.y1 - b.y1) / height) / 4
-
-
+# -- metrics (per crop: boxmath.iou and boxmath.bde) -----------------------------------------
 def best_reference(pred: Box, refs: list[Box], width: int, height: int
                    ) -> tuple[int, float, float]:
     """(index, IoU, BDE) against the reference with the highest IoU, ties to the lowest BDE.
 
-    Both numbers come from the same reference, as in the cited evaluation code, rather than
+    Both numbers come from the same reference, as in the evaluation code `bde` cites, rather than
     taking max IoU and min BDE independently (which could mix two references).
     """
     scored = [(iou(pred, r), bde(pred, r, width, height), k) for k, r in enumerate(refs)]

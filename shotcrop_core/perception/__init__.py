@@ -22,8 +22,13 @@ class PoseEstimator(Protocol):
         ...
 
 
-#: Perception backends by name (the CLI's --perception choices that run a model).
+#: Perception backends by name (the --perception choices that run a model).
 BACKENDS = ("blazepose", "vitpose")
+#: --perception choices (the one list the CLI, the pipeline and the training configs share):
+#: "keypoints" is the keypoint file, "auto" the file when given, else BlazePose.
+PERCEPTIONS = ("auto", "keypoints", *BACKENDS)
+#: Training configs may also ask for no landmarks at all (see pipeline.people_source).
+PERCEPTIONS_OR_NONE = (*PERCEPTIONS, "none")
 
 
 def get_estimator(name: str, **kw) -> PoseEstimator:
@@ -68,4 +73,4 @@ def choose_estimator(choice: str, have_keypoints: bool, device="auto") -> PoseEs
     return estimator
 
 
-__all__ = ["BACKENDS", "Person", "PoseEstimator", "choose_estimator", "get_estimator"]
+__all__ = ["BACKENDS", "PERCEPTIONS", "PERCEPTIONS_OR_NONE", "Person", "PoseEstimator", "choose_estimator", "get_estimator"]

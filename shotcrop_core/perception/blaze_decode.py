@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from ..boxmath import iou
+
 # -- crop (ImageToTensorCalculator, CPU path) ------------------------------------------------
 
 
@@ -171,23 +173,15 @@ def decode(raw: np.ndarray, scores: np.ndarray, anchors: np.ndarray, scale: floa
              "kps": kps[j]} for j, i in enumerate(idx) if ok[j]]
 
 
-def _iou(a, b) -> float:
-    ix, iy = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
-    if ix <= 0 or iy <= 0:
-        return 0.0
-    inter = ix * iy
-    u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / u if u > 0 else 0.0
-
-
 def weighted_nms(dets: list[dict], thr: float = 0.3) -> list[dict]:
     """MediaPipe's WEIGHTED NMS: score-weighted mean of the overlapping boxes and keypoints,
-    keeping the top score."""
+    keeping the top score. The overlap is boxmath.iou: MediaPipe's OverlapSimilarity (IoU of the
+    normalised boxes, no +1 pixel term)."""
     rem, out = sorted(dets, key=lambda d: -d["score"]), []
     while rem:
         top = rem[0]
-        cand = [d for d in rem if _iou(d["box"], top["box"]) > thr]
-        rest = [d for d in rem if not _iou(d["box"], top["box"]) > thr]
+        cand = [d for d in rem if iou(d["box"], top["box"]) > thr]
+        rest = [d for d in rem if not iou(d["box"], top["box"]) > thr]
         ws = np.array([d["score"] for d in cand])
         box = (np.array([d["box"] for d in cand]) * ws[:, None]).sum(0) / ws.sum()
         kps = (np.array([d["kps"] for d in cand]) * ws[:, None, None]).sum(0) / ws.sum()

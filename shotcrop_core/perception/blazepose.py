@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..boxmath import iou
 from ..errors import ShotCropError
 from ..keypoints import Person
 from . import blaze_decode as D
@@ -202,13 +203,9 @@ def _dedupe(people: list[Person]) -> list[Person]:
     """Two detections of one body give the same landmarks: keep the first (higher score)."""
     kept: list[Person] = []
     for p in people:
-        if all(_box_iou(p.box, q.box) < 0.6 for q in kept):
+        if all(iou(p.box, q.box) < 0.6 for q in kept):
             kept.append(p)
     return kept
-
-
-def _box_iou(a, b) -> float:
-    return D._iou(a, b)
 
 
 def _face_points(f: dict, W: int, H: int) -> dict:

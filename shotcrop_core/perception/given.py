@@ -319,23 +319,7 @@ def _simple_entry(d: dict, where: str) -> _Entry:
     people = d.get("people")
     if not isinstance(people, list):
         raise KeypointFormatError(f"{where} must have a 'people' list, got {_kind(people)}")
-    out = []
-    for j, p in enumerate(people):
-        pw = f"{where}.people[{j}]"
-        if not isinstance(p, dict) or "keypoints" not in p:
-            raise KeypointFormatError(f"{pw} must be an object with 'keypoints' "
-                                      "(17 COCO points as 51 numbers x, y, score)")
-        kp = _triples(p["keypoints"], f"{pw}.keypoints", (51,))
-        box = None
-        if p.get("box") is not None:
-            box = tuple(_number(v, f"{pw}.box[{k}]")
-                        for k, v in enumerate(_as_list(p["box"], f"{pw}.box", 4)))
-        score = _number(p["score"], f"{pw}.score") if p.get("score") is not None else 1.0
-        feet = _triples(p["feet"], f"{pw}.feet") if p.get("feet") else None
-        if box is None and not (kp[:, 2] >= MIN_SCORE).any():
-            raise KeypointFormatError(f"{pw} has no 'box' and no keypoint with a score of at "
-                                      f"least {MIN_SCORE}: give a box [x0, y0, x1, y1]")
-        out.append(Person.from_keypoints(kp, box, score, feet))
+    out = [Person.from_dict(p, f"{where}.people[{j}]") for j, p in enumerate(people)]
     return _Entry(out, _size_of(d, where))
 
 

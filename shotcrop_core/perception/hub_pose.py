@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..boxmath import nms
 from ..errors import ShotCropError
 from ..keypoints import Person
 from ..model_files import as_rgb, check_weights, pick_device, pick_model_dtype, resolve_snapshot
@@ -34,23 +35,6 @@ def resolve_model_dir(ref: str, *, revision: str | None = None, cache_dir: str |
                                           "`--keypoints FILE`")
     check_weights(folder, ref)
     return folder
-
-
-def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Indices kept by greedy NMS, highest score first (a few dozen boxes: numpy is plenty)."""
-    order = np.argsort(-scores, kind="stable")
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    keep: list[int] = []
-    while order.size:
-        i, rest = order[0], order[1:]
-        keep.append(int(i))
-        xx0 = np.maximum(boxes[i, 0], boxes[rest, 0])
-        yy0 = np.maximum(boxes[i, 1], boxes[rest, 1])
-        xx1 = np.minimum(boxes[i, 2], boxes[rest, 2])
-        yy1 = np.minimum(boxes[i, 3], boxes[rest, 3])
-        inter = np.clip(xx1 - xx0, 0, None) * np.clip(yy1 - yy0, 0, None)
-        order = rest[inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9) <= iou]
-    return np.asarray(keep, dtype=np.int64)
 
 
 class HubPoseEstimator:
@@ -172,7 +156,7 @@ class HubPoseEstimator:
             ok = np.isfinite(boxes).all(1) & np.isfinite(scores)
             ok &= (boxes[:, 2] - boxes[:, 0] >= MIN_BOX_SIDE) & (boxes[:, 3] - boxes[:, 1] >= MIN_BOX_SIDE)
             boxes, scores = boxes[ok], scores[ok]
-            keep = _nms(boxes, scores, NMS_IOU)[: self.max_people]
+            keep = nms(boxes, scores, NMS_IOU)[: self.max_people]
             dets.append((boxes[keep], scores[keep]))
         return dets
 

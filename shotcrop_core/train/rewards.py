@@ -32,8 +32,9 @@ from .. import grammar as G
 from ..anatomy import measure
 from ..aspect import aspect_ratio, parse_aspect_spec
 from ..errors import ShotCropError
-from ..keypoints import FACE, MIN_SCORE, Person
+from ..keypoints import NoLandmarksError, Person
 from ..shots import SHOT_NAMES, Box
+from ..subject import subject_of_close_up
 from ..vlm.parse import REPAIRED, ParsedShots, parse_answer, split_thinking
 from ..vlm.prompt import normalize_family
 from .chat import completion_text
@@ -210,7 +211,7 @@ def _iou_score(p: ParsedShots, w: int, h: int, reference: Any) -> float:
 
 def iou_reward(prompts=None, completions=(), **kwargs) -> list[float]:
     """Mean over the three shots of the IoU between the predicted and the expert box (TSC-Bench's
-    metric, `bench.tsc.iou`); with several annotators, each shot's best match."""
+    metric, `boxmath.iou`); with several annotators, each shot's best match."""
     return _each("iou", completions, kwargs, _iou_score, "reference")
 
 
@@ -260,37 +261,18 @@ def aspect_reward(prompts=None, completions=(), **kwargs) -> list[float]:
 # -- joint safety (the shot grammar) -------------------------------------------------------------
 def people_from_json(raw: Any) -> list[Person]:
     """Persons from the `keypoints` column: a JSON list of 51-number COCO-17 lists (x, y and a
-    score or COCO visibility; present from MIN_SCORE up)."""
+    score or COCO visibility; present from MIN_SCORE up), or of `Person.to_dict` objects."""
     if raw is None or raw == "":
         return []
     v = json.loads(raw) if isinstance(raw, str) else raw
     people = []
-    for k in v:
-        if isinstance(k, dict):  # {"keypoints": [...], "box": [...]} as Person.to_dict writes
-            box = k.get("box")
-            k = k["keypoints"]
-        else:
-            box = None
-        vals = [float(x) for x in k]
-        if len(vals) != 51 or not all(math.isfinite(x) for x in vals):
-            raise ValueError("a person needs 51 finite numbers")
+    for i, k in enumerate(v):
         try:
-            people.append(Person.from_keypoints(vals, box))
-        except ValueError:
+            people.append(Person.from_dict(k if isinstance(k, dict) else {"keypoints": k},
+                                           f"keypoints[{i}]"))
+        except NoLandmarksError:
             continue  # nothing labelled: not a person the grammar can judge
     return people
-
-
-def subject_for(people: list[Person], close_up: Box) -> Person:
-    """The person the shots are about: most face points inside the (reference) close-up, then
-    the largest; without faces inside it, the largest person."""
-    def key(p: Person) -> tuple[int, float]:
-        kp = p.keypoints
-        inside = sum(1 for i in FACE if kp[i, 2] >= MIN_SCORE
-                     and close_up.x0 <= kp[i, 0] <= close_up.x1
-                     and close_up.y0 <= kp[i, 1] <= close_up.y1)
-        return inside, p.box_w * p.box_h
-    return max(people, key=key)
 
 
 def _eye_score(box: tuple[float, float, float, float], a) -> float:
@@ -309,7 +291,7 @@ def joint_safety_score(boxes: Mapping[str, Box], people: list[Person], width: in
     people = [p for p in people if p.n_visible]
     if not people:
         return 1.0
-    a = measure(subject_for(people, (reference or boxes)["close_up"]))
+    a = measure(people[subject_of_close_up(people, (reference or boxes)["close_up"])])
     rects = {n: boxes[n].rect for n in SHOT_NAMES}
     parts = [0.0 if G.joint_cuts(rects[n], a.joints) else 1.0 for n in SHOT_NAMES]
     # Without visible eyes the eye line is a guess from the box: not a fair thing to reward.

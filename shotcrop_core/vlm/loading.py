@@ -19,6 +19,7 @@ from ..errors import ShotCropError
 from ..models import DEFAULT_VLM
 from ..model_files import (check_weights, hub_snapshot, looks_like_path, named_dtype,
                            pick_device, resolve_snapshot)
+from ..model_options import ATTENTIONS, QUANTIZATIONS
 
 log = logging.getLogger("shotcrop")
 
@@ -29,8 +30,6 @@ FAMILIES = {"qwen3_vl": "qwen3_vl", "qwen2_5_vl": "qwen2_5_vl"}
 ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.jinja", "*.model", "*.tiktoken"]
 #: How the offline message names the model.
 WHAT = "Vision-language model"
-ATTENTIONS = ("sdpa", "flash_attention_2", "eager")
-QUANTIZATIONS = ("8bit", "4bit")
 
 
 @dataclass

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ShotCropError
+from ..model_options import DTYPE_NAMES
 from .backend import GenerationOptions, VLMEngine
 from .loading import family_of, input_sizes, resolve_vlm
 
@@ -38,7 +39,7 @@ def load_vllm(ref: str, revision: str | None = None, dtype: str = "auto",
     family = family_of(path)
     gpus = tensor_parallel or max(torch.cuda.device_count(), 1)
     llm = LLM(model=str(path), tensor_parallel_size=gpus, trust_remote_code=False,
-              dtype={"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(dtype, dtype),
+              dtype=DTYPE_NAMES.get(dtype, dtype),
               limit_mm_per_prompt={"image": 1}, seed=seed)
     processor = AutoProcessor.from_pretrained(str(path), trust_remote_code=False)
     return _VLLMModel(llm, processor, family, path)
