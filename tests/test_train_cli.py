@@ -119,7 +119,7 @@ def test_shipped_recipe_configs_load():
     assert stage3.perception == "auto" and stage3.aesthetic_file == "model.safetensors"
     funcs, _ = reward_functions(stage3.rewards, stage3.reward_weights, aesthetic=object())
     assert len(funcs) == 6
-    from shotcrop_core.train.pseudo import PseudoConfig
+    from shotcrop_core.train.config import PseudoConfig
 
     labels = load_config(folder / "stage2_pseudo_labels.yaml", PseudoConfig)
     assert str(labels.out) == stage2.train_tsc and labels.model == stage1.output_dir + "/merged"

@@ -103,7 +103,8 @@ class FixedScores:
 def pseudo_tsc(work, data_dir):
     """Stage 2a as the recipe runs it: run_pseudo on the test photos (framing-only candidates,
     every candidate passing), writing the TSC file stage 2 trains on."""
-    from shotcrop_core.train.pseudo import PseudoConfig, Scorers, Thresholds, run_pseudo
+    from shotcrop_core.train.config import PseudoConfig, Thresholds
+    from shotcrop_core.train.pseudo import Scorers, run_pseudo
 
     fixed = FixedScores()
     config = PseudoConfig(images=data_dir, out=work["root"] / "pseudo" / "pseudo.json", model=None,
@@ -213,7 +214,8 @@ def test_loss_is_on_the_answer_only(work):
 def test_qwen25_rows_use_the_resized_pixels(tmp_path, work):
     from shotcrop_core.train.chat import resized_size
     from shotcrop_core.train.data import load_training_set
-    from shotcrop_core.train.sft import limit_image_pixels, sft_rows
+    from shotcrop_core.train.sft import sft_rows
+    from shotcrop_core.train.trainer import limit_image_pixels
     from shotcrop_core.vlm.loading import load_vlm
     from shotcrop_core.vlm.parse import parse_answer
 

@@ -22,7 +22,7 @@ from shotcrop_core.errors import ShotCropError
 from shotcrop_core.shots import SHOT_NAMES, Box, ShotSet
 from shotcrop_core.vlm import parse as P
 from shotcrop_core.vlm.parse import (AnswerError, ParsedShots, clean_description, parse_answer,
-                                     shot_name, to_shotset)
+                                     answer_shot_name, to_shotset)
 from shotcrop_core.vlm.prompt import (MAX_NEW_TOKENS, MAX_NEW_TOKENS_REASONING, build_messages,
                                       retry_message, task_text)
 
@@ -307,7 +307,7 @@ def test_unnamed_shots_are_assigned_by_size() -> None:
     ("medium shot", "medium"), ("Medium", "medium"), ("MS", "medium"), ("cowboy shot", "medium"),
     ("woman", None), ("", None), (3, None)])
 def test_shot_names(raw, name) -> None:
-    assert shot_name(raw) == name
+    assert answer_shot_name(raw) == name
 
 
 def test_to_shotset() -> None:

@@ -24,10 +24,11 @@ _EXPORTS = {
     # evaluate.py: checkpoints on a TSC file
     "EvalReport": "evaluate", "evaluate_checkpoints": "evaluate",
     # the stages: configs, LoRA, SFT (stages 1-2), pseudo-labels (stage 2), GRPO (stage 3)
-    "SftConfig": "config", "GrpoConfig": "config", "load_config": "config",
+    "SftConfig": "config", "GrpoConfig": "config", "PseudoConfig": "config",
+    "load_config": "config",
     "LoraSettings": "lora", "prepare_model": "lora", "save_checkpoint": "lora",
     "run_sft": "sft", "run_grpo": "grpo",
-    "PseudoConfig": "pseudo", "run_pseudo": "pseudo", "select": "pseudo",
+    "run_pseudo": "pseudo", "select": "pseudo",
     "ClipScorer": "scorers", "AestheticScorer": "scorers", "JudgeScorer": "scorers",
 }
 

@@ -1,7 +1,7 @@
 """Typed configs of the training stages, read from JSON or YAML files.
 
 A config file is a mapping whose keys are the fields of one dataclass (`SftConfig`, `GrpoConfig`,
-or any other dataclass such as pseudo.py's `PseudoConfig`); nested dataclasses (`lora:`) are
+`PseudoConfig`, or any other dataclass); nested dataclasses (`lora:`, `thresholds:`) are
 mappings too. Unknown keys, wrong types and missing required fields are `ShotCropError`s that
 name the file and the key. `--set key=value` overrides (dotted keys for nested fields) are parsed
 as JSON when they can be, else taken as strings. YAML needs PyYAML (a dependency of transformers,
@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence, TypeVar
 
 from ..errors import ShotCropError
-from ..models import DEFAULT_AESTHETIC_HEAD_FILE, DEFAULT_VLM
+from ..models import (DEFAULT_AESTHETIC_HEAD, DEFAULT_AESTHETIC_HEAD_FILE, DEFAULT_CLIP,
+                      DEFAULT_JUDGE, DEFAULT_VLM)
+from ..perception import PERCEPTIONS_OR_NONE as PERCEPTIONS
 from .lora import LoraSettings
 
 T = TypeVar("T")
@@ -210,8 +212,93 @@ class GrpoConfig(TrainerSettings):
         return out
 
 
+# -- stage 2a: pseudo-labels (train/pseudo.py) -------------------------------------------------
+#: What a pseudo-label candidate is scored on (train/scorers.py), in this order.
+CRITERIA: tuple[str, ...] = ("clip", "aesthetic", "judge")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Minimum candidate score per criterion, each in [0, 1] (see docs/training_pseudo.md).
+
+    clip 0.70 = CLIPScore 0.70 (cosine 0.28 under ViT-L/14: a clearly matching caption);
+    aesthetic 0.50 = a LAION rating of 5.5 (LAION-Aesthetics V2's subsets cut at 4.5 to 6.5);
+    judge 7/9 = a judge grade of 8 out of 10.
+    """
+
+    clip: float = 0.70
+    aesthetic: float = 0.50
+    judge: float = 7 / 9
+
+    def __post_init__(self) -> None:
+        for name in CRITERIA:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                raise ShotCropError(f"threshold {name} must be a number in [0, 1], got {v!r}")
+
+
+@dataclass
+class PseudoConfig:
+    """One pseudo-labelling run. Models are Hub ids or folders (defaults: shotcrop_core.models)."""
+
+    images: Path | None = None  # folder of unlabelled photos (required)
+    out: Path | None = None  # TSC file to write: kept samples, split "train" (required)
+    hard_out: Path | None = None  # JSON list of hard photos; default <out stem>.hard.json
+    model: str | None = None  # stage-1 checkpoint (merged folder or Hub id); None: framing only
+    samples: int = 4  # draws from the stage-1 model per photo
+    seed: int = 0
+    temperature: float = 0.7
+    reasoning: bool = True  # the stage-1 model is CoT-trained: let it think as in training
+    max_new_tokens: int | None = None  # None: the backend's budget
+    clip: str = DEFAULT_CLIP
+    aesthetic_head: str = DEFAULT_AESTHETIC_HEAD
+    aesthetic_file: str = DEFAULT_AESTHETIC_HEAD_FILE
+    judge: str = DEFAULT_JUDGE  # "model" reuses the stage-1 model as its own judge
+    judge_batch_size: int = 4
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    keypoints: Path | None = None  # COCO keypoints JSON matched by file name
+    #: auto (keypoints if given, else blazepose) | keypoints | blazepose | vitpose
+    perception: str = "auto"
+    device: str = "auto"
+    dtype: str = "auto"
+    limit: int | None = None  # only the first N photos (sorted by name)
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        # Python callers pass strings and a plain thresholds mapping, as a config file does.
+        self.images = Path(self.images) if self.images else None
+        self.out = Path(self.out) if self.out else None
+        if self.hard_out:
+            self.hard_out = Path(self.hard_out)
+        elif self.out:
+            self.hard_out = self.out.with_name(self.out.stem + ".hard.json")
+        self.keypoints = Path(self.keypoints) if self.keypoints else None
+        if isinstance(self.thresholds, Mapping):
+            unknown = set(self.thresholds) - set(CRITERIA)
+            if unknown:
+                raise ShotCropError(f"unknown threshold(s) {sorted(unknown)}: "
+                                    f"use {', '.join(CRITERIA)}")
+            self.thresholds = Thresholds(**self.thresholds)
+        # Checked when built: run_pseudo takes the config as it is given.
+        self.check()
+
+    def check(self) -> None:
+        """Settings a run would otherwise trip over; one ShotCropError naming each bad field."""
+        problems = []
+        what = {"images": "images (the folder of unlabelled photos)",
+                "out": "out (the TSC file to write)"}
+        missing = [what[k] for k in what if not getattr(self, k)]
+        if missing:
+            problems.append(f"set {' and '.join(missing)}")
+        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 0:
+            problems.append(f"samples must be an integer >= 0 (got {self.samples!r})")
+        if self.out and self.hard_out and self.hard_out.resolve() == self.out.resolve():
+            problems.append(f"hard_out and out are the same file ({self.out})")
+        if problems:
+            raise ShotCropError("pseudo-label config: " + "; ".join(problems))
+
+
 #: Where GRPO's landmarks come from (GrpoConfig.perception).
-PERCEPTIONS = ("auto", "keypoints", "blazepose", "vitpose", "none")
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -384,5 +471,6 @@ def to_dict(config: Any) -> dict:
     return plain(config)
 
 
-__all__ = ["GrpoConfig", "PERCEPTIONS", "REQUIRED", "SftConfig", "TrainerSettings", "from_mapping",
-           "load_config", "parse_overrides", "read_mapping", "to_dict"]
+__all__ = ["CRITERIA", "GrpoConfig", "PERCEPTIONS", "PseudoConfig", "REQUIRED", "SftConfig",
+           "Thresholds", "TrainerSettings", "from_mapping", "load_config", "parse_overrides",
+           "read_mapping", "to_dict"]

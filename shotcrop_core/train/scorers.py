@@ -24,6 +24,7 @@ from ..model_files import (PICKLE_SUFFIXES, as_rgb, check_weights, pick_device, 
                            resolve_snapshot)
 from ..models import DEFAULT_AESTHETIC_HEAD, DEFAULT_AESTHETIC_HEAD_FILE, DEFAULT_CLIP
 from ..shots import SHOT_NAMES, ShotSet
+from ..vlm.lenient_json import LenientJSONError, decode, find_spans
 
 log = logging.getLogger("shotcrop")
 
@@ -353,16 +354,16 @@ def _rating(v: Any) -> float | None:
 
 
 def _ratings_from(value: Any) -> dict[str, float]:
-    from ..vlm.parse import shot_name
+    from ..vlm.parse import answer_shot_name
 
     out: dict[str, float] = {}
     if isinstance(value, dict):  # {"scores": {...}} / {"shots": [...]}
         inner = value.get("scores", value.get("shots"))
         value = inner if isinstance(inner, (dict, list)) else value
     if isinstance(value, dict):
-        items = [(shot_name(k), v) for k, v in value.items()]
+        items = [(answer_shot_name(k), v) for k, v in value.items()]
     elif isinstance(value, list):  # [{"shot": "medium", "score": 8}, ...]
-        items = [(shot_name(d.get("shot", d.get("name"))), d) for d in value if isinstance(d, dict)]
+        items = [(answer_shot_name(d.get("shot", d.get("name"))), d) for d in value if isinstance(d, dict)]
     else:
         return out
     for name, v in items:
@@ -378,14 +379,14 @@ def parse_judge(text: str) -> list[float | None]:
     Tolerant, never `eval`: think blocks and code fences are skipped, then each {...} / [...]
     span is read as JSON (or JSON-ish: single quotes, bare keys); bare "name: 7, ..." text too.
     """
-    from ..vlm.parse import decode, find_spans, split_thinking
+    from ..vlm.parse import split_thinking
 
     _, answer = split_thinking(str(text))
     candidates = [answer[a:b] for a, b in find_spans(answer)] + ["{" + answer.strip() + "}"]
     for span in candidates:
         try:
             value, _ = decode(span)
-        except Exception:  # noqa: BLE001 - decode's only error is its private "gave up"
+        except LenientJSONError:
             continue
         found = _ratings_from(value)
         if found:

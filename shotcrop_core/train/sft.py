@@ -20,209 +20,26 @@ orientation applied, as the TSC boxes are), RGB.
 
 from __future__ import annotations
 
-import json
-import logging
 import math
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import ShotCropError
-from .config import SftConfig, TrainerSettings, to_dict
-from .lora import prepare_model, require_training_packages, save_checkpoint
-
-log = logging.getLogger("shotcrop")
+from .config import SftConfig
+# limit_image_pixels: evaluate.py imports it from here (its home is trainer.py).
+from .trainer import (Stage, TrainResult, image_feature, limit_image_pixels,  # noqa: F401
+                      logged, run_stage)
 
 
 @dataclass
-class SftResult:
+class SftResult(TrainResult):
     """What a run wrote and how its loss went."""
 
-    output_dir: Path
-    adapter: Path
-    merged: Path | None
-    family: str
-    examples: int
-    steps: int
     #: Training loss at each logging step (TRL's running average over those steps).
     losses: list[float] = field(default_factory=list)
     #: Mean training loss over the whole run (Trainer's train_loss).
     train_loss: float = float("nan")
     seconds: float = 0.0
-
-
-# -- shared with grpo.py -----------------------------------------------------------------------
-def check_output_dir(config: TrainerSettings) -> Path:
-    """The output folder, refusing to overwrite a previous run's checkpoint without force."""
-    out = Path(config.output_dir)
-    if out.exists() and not out.is_dir():
-        raise ShotCropError(f"output_dir {out} is a file; choose a folder")
-    done = [p for p in (out / "adapter", out / "merged") if p.exists()]
-    if done and not config.force:
-        raise ShotCropError(f"{out} already holds a checkpoint ({done[0].name}/); set force: true "
-                            "(or --set force=true) to overwrite it, or choose another output_dir")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def limit_image_pixels(processor: Any, max_pixels: int | None) -> None:
-    """Cap the processor's resize at `max_pixels` (kept in the saved checkpoint's processor).
-
-    Only ever lowers the processor's own limit: a model that already sees fewer pixels keeps
-    its size."""
-    if not max_pixels:
-        return
-    patch = int(processor.image_processor.patch_size) * int(processor.image_processor.merge_size)
-    if max_pixels < patch * patch * 4:
-        raise ShotCropError(f"image_max_pixels {max_pixels} is too small; use at least "
-                            f"{patch * patch * 4} (e.g. 1003520 = 1280 x 28 x 28)")
-
-    def capped(current: Any) -> int:
-        return min(int(current), int(max_pixels)) if current else int(max_pixels)
-
-    image_processor = processor.image_processor
-    size = dict(getattr(image_processor, "size", None) or {})
-    if "longest_edge" in size or not size:
-        size["longest_edge"] = capped(size.get("longest_edge"))
-        size["shortest_edge"] = min(int(size.get("shortest_edge") or 56 * 56), size["longest_edge"])
-        image_processor.size = size
-    if hasattr(image_processor, "max_pixels"):  # transformers 4.x keeps the attribute too
-        image_processor.max_pixels = capped(image_processor.max_pixels)
-
-
-def image_feature(listed: bool = True) -> Any:
-    """The `datasets` feature of an image column holding paths (a list per row if `listed`)."""
-    import datasets
-
-    image = datasets.Image(mode="RGB")
-    if not listed:
-        return image
-    seq = getattr(datasets, "List", None) or datasets.Sequence  # datasets >= 4 names it List
-    return seq(image)
-
-
-def precision_args(model) -> dict:
-    """Mixed-precision and device flags matching the dtype the model was loaded in."""
-    import torch
-
-    dtype = next(model.parameters()).dtype
-    on_cpu = next(model.parameters()).device.type == "cpu"
-    return {"bf16": dtype == torch.bfloat16 and not on_cpu,
-            "fp16": dtype == torch.float16 and not on_cpu,
-            "use_cpu": on_cpu}
-
-
-def common_args(config: TrainerSettings, out: Path, model=None) -> dict:
-    """TrainingArguments shared by SFTConfig and GRPOConfig, from our settings (the precision
-    flags from `model`'s dtype and device; without a model, none: for checking the settings)."""
-    import transformers
-    from packaging.version import Version
-
-    args: dict[str, Any] = dict(
-        output_dir=str(out / "trainer"), learning_rate=config.learning_rate,
-        num_train_epochs=config.epochs, max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum, lr_scheduler_type=config.lr_scheduler,
-        weight_decay=config.weight_decay, max_grad_norm=config.max_grad_norm,
-        gradient_checkpointing=config.gradient_checkpointing,
-        logging_steps=config.logging_steps, seed=config.seed, report_to=config.report_to,
-        save_strategy="steps" if config.save_steps > 0 else "no",
-        save_only_model=True, dataloader_num_workers=0, disable_tqdm=True,
-        # (TRL defaults to bf16, which a CPU-only machine refuses: the check runs without it)
-        **(precision_args(model) if model is not None else {"bf16": False, "fp16": False}))
-    if config.save_steps > 0:
-        args["save_steps"] = config.save_steps
-    if config.gradient_checkpointing:
-        # Non-reentrant checkpointing works with frozen inputs (LoRA) and no DDP graph tricks.
-        args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
-    # transformers 5 folded warmup_ratio into warmup_steps (a float < 1 is a ratio).
-    warmup = config.warmup
-    if warmup >= 1:
-        args["warmup_steps"] = int(warmup)
-    elif Version(transformers.__version__) >= Version("5.0.0"):
-        args["warmup_steps"] = warmup
-    else:
-        args["warmup_ratio"] = warmup
-    return args
-
-
-def build_trl_config(cls, args: dict, extra: dict, where: str):
-    """TRL's SFTConfig / GRPOConfig; a bad trainer_args key is one clear error."""
-    try:
-        return cls(**{**args, **extra})
-    except TypeError as e:
-        raise ShotCropError(f"{where}: trainer_args has a setting {cls.__name__} does not know "
-                            f"({e})") from e
-    except ValueError as e:
-        raise ShotCropError(f"{where}: {cls.__name__} refused the settings: {e}") from e
-
-
-#: Metrics worth a log line (TRL logs many more; all of them stay in train_result.json).
-LOG_KEYS = ("loss", "learning_rate", "grad_norm", "mean_token_accuracy", "reward", "reward_std",
-            "kl", "completions/mean_length")
-
-
-def log_callback() -> Any:
-    """A TrainerCallback that writes one log line per logging step to the shotcrop logger
-    (stderr), instead of transformers printing metric dicts on stdout, where the CLI prints
-    its JSON result."""
-    from transformers import TrainerCallback
-
-    class LogLines(TrainerCallback):
-        def __init__(self) -> None:
-            self.started = time.perf_counter()
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            logs = logs or {}
-            if "loss" not in logs and "reward" not in logs:
-                return
-            parts = [f"{k.split('/')[-1] if k.startswith('completions') else k} {logs[k]:.4g}"
-                     for k in LOG_KEYS if isinstance(logs.get(k), (int, float))]
-            parts += [f"{k.split('/')[1].removesuffix('_reward')} {v:.3f}" for k, v in logs.items()
-                      if k.startswith("rewards/") and k.endswith("/mean")]
-            step, total = state.global_step, state.max_steps
-            per = (time.perf_counter() - self.started) / max(step, 1)
-            log.info("step %d/%d: %s (%.1f s/step, %.1f h left)", step, total, ", ".join(parts),
-                     per, per * max(total - step, 0) / 3600)
-
-    return LogLines()
-
-
-def attach_logging(trainer) -> None:
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-    trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(ProgressCallback)
-    trainer.add_callback(log_callback())
-
-
-def logged(history: list[dict], key: str) -> list[float]:
-    """Values of one metric over a Trainer's log history."""
-    return [float(h[key]) for h in history if key in h]
-
-
-def load_for_training(config: TrainerSettings):
-    """The base model with LoRA (continuing `config.adapter` if set) and its processor, capped at
-    the stage's image size: (model, processor, family)."""
-    model, processor, family = prepare_model(config.model, config.lora, config.device, config.dtype,
-                                             adapter=config.adapter, attention=config.attention,
-                                             revision=config.revision, seed=config.seed)
-    limit_image_pixels(processor, config.image_max_pixels)
-    return model, processor, family
-
-
-def save_trained(trainer, processor, out: Path, config: TrainerSettings) -> dict:
-    """Adapter (and merged checkpoint when `config.merge`) of a finished trainer's model."""
-    return save_checkpoint(trainer.accelerator.unwrap_model(trainer.model), processor, out,
-                           merged=config.merge)
-
-
-def write_run_files(out: Path, config: Any, summary: dict) -> None:
-    (out / "train_config.json").write_text(json.dumps(to_dict(config), indent=2) + "\n",
-                                           encoding="utf-8")
-    (out / "train_result.json").write_text(json.dumps(summary, indent=2, default=str) + "\n",
-                                           encoding="utf-8")
 
 
 # -- stage 1 / 2 -------------------------------------------------------------------------------
@@ -252,51 +69,41 @@ def sft_dataset(rows: list[dict]):
     return datasets.Dataset.from_list(rows).cast_column("images", image_feature())
 
 
+class SftStage(Stage):
+    """TRL's SFTTrainer on prompt-completion rows (see the module docstring)."""
+
+    name = "SFT"
+    result_cls = SftResult
+
+    def trl_classes(self) -> tuple[Any, Any]:
+        from trl import SFTConfig, SFTTrainer
+
+        return SFTConfig, SFTTrainer
+
+    def trl_settings(self) -> dict:
+        return dict(max_length=self.config.max_length, completion_only_loss=True, packing=False,
+                    dataset_kwargs={"skip_prepare_dataset": True})
+
+    def dataset(self, examples: list, processor: Any, family: str) -> Any:
+        return sft_dataset(sft_rows(examples, processor, family, self.config))
+
+    def metrics(self, output: Any, history: list[dict]) -> dict:
+        train_loss = float(output.training_loss)
+        if not math.isfinite(train_loss):
+            raise ShotCropError(f"SFT diverged: training loss is {train_loss}; lower "
+                                "learning_rate or check the data")
+        return {"losses": logged(history, "loss"), "train_loss": train_loss}
+
+    def summary(self, result: SftResult) -> str:
+        return f"{result.steps} steps on {result.examples} examples, loss {result.train_loss:.4f}"
+
+
 def run_sft(config: SftConfig, callbacks: list | None = None) -> SftResult:
     """Train a LoRA adapter with TRL's SFTTrainer; save adapter + merged checkpoint.
 
     `callbacks`: extra transformers TrainerCallbacks (timing, custom logging).
     """
-    require_training_packages()
-    from trl import SFTConfig as TrlSftConfig
-    from trl import SFTTrainer
-
-    from .data import load_training_set
-
-    started = time.perf_counter()
-    config.check()
-    examples = load_training_set(config.train_tsc, split=config.split,
-                                 images_root=config.images_root)
-    stage = dict(max_length=config.max_length, completion_only_loss=True, packing=False,
-                 dataset_kwargs={"skip_prepare_dataset": True})
-    # TRL's own checks of the settings, before minutes of model loading.
-    build_trl_config(TrlSftConfig, common_args(config, Path(config.output_dir)) | stage,
-                     config.trainer_args, "SFT config")
-    out = check_output_dir(config)  # after the checks: a typo leaves no empty folder
-    model, processor, family = load_for_training(config)
-    rows = sft_rows(examples, processor, family, config)
-    dataset = sft_dataset(rows)
-    trl_args = build_trl_config(TrlSftConfig, common_args(config, out, model) | stage,
-                                config.trainer_args, "SFT config")
-    trainer = SFTTrainer(model=model, args=trl_args, train_dataset=dataset,
-                         processing_class=processor, callbacks=callbacks)
-    attach_logging(trainer)
-    output = trainer.train()
-    history = trainer.state.log_history
-    losses = logged(history, "loss")
-    train_loss = float(output.training_loss)
-    if not math.isfinite(train_loss):
-        raise ShotCropError(f"SFT diverged: training loss is {train_loss}; lower learning_rate "
-                            "or check the data")
-    paths = save_trained(trainer, processor, out, config)
-    result = SftResult(output_dir=out, adapter=paths["adapter"], merged=paths.get("merged"),
-                       family=family, examples=len(rows), steps=int(trainer.state.global_step),
-                       losses=losses, train_loss=train_loss,
-                       seconds=time.perf_counter() - started)
-    write_run_files(out, config, {k: v for k, v in result.__dict__.items()} | {"log": history})
-    log.info("SFT: %d steps on %d examples, loss %.4f -> %s", result.steps, result.examples,
-             train_loss, out)
-    return result
+    return run_stage(SftStage(config), callbacks)
 
 
-__all__ = ["SftResult", "run_sft", "sft_dataset", "sft_rows"]
+__all__ = ["SftResult", "SftStage", "run_sft", "sft_dataset", "sft_rows"]

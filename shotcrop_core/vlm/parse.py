@@ -8,7 +8,7 @@ Python literals, other key names and shot labels, or answer a dict keyed by shot
    often holds only a stray `</think>`; an unclosed `<think>` may hold the answer itself);
 2. find balanced `{...}` / `[...]` spans in one linear pass (strings skipped);
 3. decode each span with `json`, else with a small hand-written tolerant reader (depth- and
-   size-limited; no eval, no ast);
+   size-limited; no eval, no ast) -- steps 2 and 3 are `lenient_json`'s;
 4. collect shot entries anywhere in the decoded values, first valid one per shot wins;
 5. pick one coordinate convention for the whole answer (see `_convention`) and convert to source
    pixels, reordering swapped corners and clamping to the image.
@@ -19,14 +19,14 @@ shows the model when it asks once more.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ShotCropError
-from ..shots import SHOT_NAMES, Box, Shot, ShotSet, Subject
+from ..shots import SHOT_KEYS, SHOT_NAMES, Box, Shot, ShotSet, Subject
+from .lenient_json import MAX_DEPTH, NUMBER, LenientJSONError, decode, find_spans
 from .prompt import normalize_family
 
 
@@ -38,7 +38,6 @@ class AnswerError(ShotCropError):
 MAX_TEXT_CHARS = 100_000      # whole answer (the JSON sits at the end: the tail is kept)
 MAX_SPAN_CHARS = 8_000        # one JSON candidate (a full answer is ~1k)
 MAX_SPANS = 64                # decode attempts per region
-MAX_DEPTH = 16                # nesting for the tolerant reader and the entry walk
 MAX_DESCRIPTION = 300
 MAX_THINKING = 4_000
 #: A syntax-only note: kept in `problems`, left out of the shot set's user-facing warnings.
@@ -78,200 +77,16 @@ def split_thinking(text: str) -> tuple[str, str]:
     return thinking, _THINK_OPEN.sub(" ", answer)
 
 
-# -- 2. balanced spans -------------------------------------------------------------------------
-_CLOSERS = ",:}]"
-
-
-def _prev_char(s: str, i: int) -> str:
-    j = i - 1
-    while j >= 0 and s[j] in " \t\r\n":
-        j -= 1
-    return s[j] if j >= 0 else ""
-
-
-def _string_end(s: str, i: int) -> int:
-    """Index after the string opened at s[i], -1 if it never closes. A quote closes it only
-    when followed by a delimiter, a line end or the end, so 'the woman's hand' and
-    "a "quoted" word" survive."""
-    q, n, j = s[i], len(s), i + 1
-    while j < n:
-        c = s[j]
-        if c == "\\":
-            j += 2
-            continue
-        if c == q:
-            k = j + 1
-            while k < n and s[k] in " \t\r":
-                k += 1
-            if k >= n or s[k] in _CLOSERS or s[k] == "\n":
-                return j + 1
-        j += 1
-    return -1
-
-
-def _opens_string(s: str, i: int) -> bool:
-    # A double quote always opens a string inside brackets; a single quote only where a key or
-    # value may start, so apostrophes in unquoted text do not swallow the rest.
-    return s[i] == '"' or _prev_char(s, i) in "{[,:"
-
-
-def find_spans(s: str) -> list[tuple[int, int]]:
-    """Matched `{...}` / `[...]` spans (start, end exclusive), outermost first, in one pass."""
-    stack: list[tuple[str, int]] = []
-    spans: list[tuple[int, int]] = []
-    i, n = 0, len(s)
-    while i < n:
-        c = s[i]
-        if c in "{[":
-            stack.append((c, i))
-        elif c in "}]":
-            want = "{" if c == "}" else "["
-            if stack and stack[-1][0] == want:
-                spans.append((stack.pop()[1], i + 1))
-            elif len(stack) >= 2 and stack[-2][0] == want:  # one unclosed bracket inside
-                stack.pop()
-                spans.append((stack.pop()[1], i + 1))
-        elif c in "\"'" and stack and _opens_string(s, i):
-            end = _string_end(s, i)
-            if end < 0:  # unclosed: nothing after it can close a span
-                break
-            i = end
-            continue
-        i += 1
-    spans.sort(key=lambda p: (p[0], -p[1]))
-    return spans
-
-
-# -- 3. decoding -------------------------------------------------------------------------------
-class _Bad(Exception):
-    """The tolerant reader gave up (internal; never leaves this module)."""
-
-
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_WORDS = {"true": True, "false": False, "null": None, "none": None}
-_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "", "f": ""}
-
-
-def _unescape(m: re.Match) -> str:
-    e = m.group(1)
-    return chr(int(e[1:], 16)) if len(e) == 5 else _ESCAPES.get(e, e)
-
-
-class _Reader:
-    """A tiny tolerant JSON-ish reader: single quotes, trailing or missing commas, bare words,
-    Python True/None, // comments. Builds only dicts, lists, str, int, float, bool, None."""
-
-    def __init__(self, s: str) -> None:
-        self.s, self.i, self.n = s, 0, len(s)
-
-    def ws(self) -> None:
-        s, n = self.s, self.n
-        while self.i < n:
-            c = s[self.i]
-            if c in " \t\r\n":
-                self.i += 1
-            elif s.startswith("//", self.i):
-                j = s.find("\n", self.i)
-                self.i = n if j < 0 else j + 1
-            else:
-                break
-
-    def peek(self) -> str:
-        self.ws()
-        if self.i >= self.n:
-            raise _Bad("unexpected end")
-        return self.s[self.i]
-
-    def value(self, depth: int = 0) -> Any:
-        if depth > MAX_DEPTH:
-            raise _Bad("too deep")
-        c = self.peek()
-        if c == "{":
-            return self.obj(depth)
-        if c == "[":
-            return self.arr(depth)
-        if c in "\"'":
-            return self.string()
-        m = _NUMBER.match(self.s, self.i)
-        if m and len(m.group()) <= 40:
-            self.i = m.end()
-            t = m.group()
-            return float(t) if any(ch in t for ch in ".eE") else int(t)
-        return self.bare()
-
-    def string(self) -> str:
-        end = _string_end(self.s, self.i)
-        if end < 0:
-            raise _Bad("unclosed string")
-        raw, self.i = self.s[self.i + 1:end - 1], end
-        return _ESCAPE.sub(_unescape, raw) if "\\" in raw else raw
-
-    def bare(self) -> Any:
-        # Unquoted word(s) up to a delimiter: keys like {shot: medium}, or True/None.
-        j = self.i
-        while j < self.n and self.s[j] not in ",:}]\n{[":
-            j += 1
-        word = self.s[self.i:j].strip()
-        if not word:
-            raise _Bad(f"unexpected {self.s[self.i]!r}")
-        self.i = j
-        return _WORDS.get(word.lower(), word)
-
-    def obj(self, depth: int) -> dict:
-        self.i += 1
-        out: dict = {}
-        while True:
-            c = self.peek()
-            if c == "}":
-                self.i += 1
-                return out
-            if c == ",":
-                self.i += 1
-                continue
-            key = self.value(depth + 1)
-            if isinstance(key, (dict, list)):
-                raise _Bad("object key is not a string")
-            if self.peek() not in ":=":
-                raise _Bad("expected ':'")
-            self.i += 1
-            out[str(key)] = self.value(depth + 1)
-
-    def arr(self, depth: int) -> list:
-        self.i += 1
-        out: list = []
-        while True:
-            c = self.peek()
-            if c == "]":
-                self.i += 1
-                return out
-            if c == ",":
-                self.i += 1
-                continue
-            out.append(self.value(depth + 1))
-
-
-def decode(span: str) -> tuple[Any, bool]:
-    """(value, strict): json first, then the tolerant reader. Raises _Bad."""
-    try:
-        return json.loads(span), True
-    except (ValueError, RecursionError):  # JSONDecodeError, huge ints, deep nesting
-        pass
-    try:
-        return _Reader(span).value(), False
-    except (ValueError, OverflowError, RecursionError) as e:
-        raise _Bad(str(e)) from None
-
-
 # -- 4. shot entries ---------------------------------------------------------------------------
+#: The names users may type (shots.SHOT_KEYS), plus the looser labels models write; keys are
+#: letters only, as `answer_shot_name` reduces a label to them.
 _ALIASES = {
-    **dict.fromkeys(("establishing", "establish", "est", "wide", "ws", "ls", "long", "full",
-                     "fullbody", "extremewide", "ews", "els", "verywide", "master", "wideangle"),
-                    "establishing"),
-    **dict.fromkeys(("medium", "med", "mid", "ms", "mediumlong", "mls", "mediumwide", "mws",
-                     "cowboy", "american", "waistup", "halfbody", "mediumfull", "midshot"),
-                    "medium"),
-    **dict.fromkeys(("closeup", "close", "cu", "mcu", "mediumcloseup", "ecu", "extremecloseup",
+    **SHOT_KEYS,
+    **dict.fromkeys(("establish", "ws", "long", "full", "fullbody", "extremewide", "ews", "els",
+                     "verywide", "master", "wideangle"), "establishing"),
+    **dict.fromkeys(("mid", "mediumlong", "mls", "mediumwide", "mws", "cowboy", "american",
+                     "waistup", "halfbody", "mediumfull", "midshot"), "medium"),
+    **dict.fromkeys(("close", "mcu", "mediumcloseup", "ecu", "extremecloseup",
                      "headandshoulders", "headshot", "head", "detail", "tight", "closeupshot"),
                     "close_up"),
 }
@@ -283,7 +98,7 @@ _CORNER_KEYS = (("x1", "y1", "x2", "y2"), ("xmin", "ymin", "xmax", "ymax"),
                 ("x_min", "y_min", "x_max", "y_max"), ("left", "top", "right", "bottom"))
 
 
-def shot_name(raw: Any) -> str | None:
+def answer_shot_name(raw: Any) -> str | None:
     """'Close Up', 'close-up', 'CU', 'wide', 'establishing shot' ... -> a SHOT_NAMES entry."""
     if not isinstance(raw, str) or len(raw) > 60:
         return None
@@ -320,8 +135,8 @@ def _entry_from_dict(d: dict, name: str | None) -> _Entry | None:
             v = _get(d, (k,))
             if v is not None:
                 label = label if label is not None else v
-                if shot_name(v):
-                    name = shot_name(v)
+                if answer_shot_name(v):
+                    name = answer_shot_name(v)
                     break
     return _Entry(name, box, _get(d, _DESC_KEYS), label)
 
@@ -338,7 +153,7 @@ def collect_entries(v: Any, depth: int = 0, out: list[_Entry] | None = None) -> 
             out.append(e)
             return out
         for k, val in v.items():
-            name = shot_name(k)
+            name = answer_shot_name(k)
             if name and isinstance(val, dict):
                 e = _entry_from_dict(val, name)
                 if e is not None:
@@ -358,7 +173,7 @@ def _num(v: Any) -> float | None:
     if isinstance(v, bool):
         return None
     if isinstance(v, str):
-        m = _NUMBER.fullmatch(v.strip()) if len(v) <= 40 else None
+        m = NUMBER.fullmatch(v.strip()) if len(v) <= 40 else None
         v = m.group() if m else None
     try:
         f = float(v) if v is not None else None
@@ -374,7 +189,7 @@ def _box_values(raw: Any) -> list[float] | None:
         keys = next((ks for ks in _CORNER_KEYS if all(k in raw for k in ks)), None)
         raw = [raw[k] for k in keys] if keys else None
     elif isinstance(raw, str):
-        raw = _NUMBER.findall(raw) if len(raw) <= 200 else None
+        raw = NUMBER.findall(raw) if len(raw) <= 200 else None
     if isinstance(raw, (list, tuple)) and len(raw) == 2 and all(
             isinstance(p, (list, tuple)) and len(p) == 2 for p in raw):
         raw = [*raw[0], *raw[1]]  # Qwen2-style corner pairs
@@ -493,7 +308,7 @@ def _region_entries(region: str, problems: list[str]) -> list[_Entry]:
         tries += 1
         try:
             value, strict = decode(region[a:b])
-        except _Bad:
+        except LenientJSONError:
             continue
         found = collect_entries(value)
         if found:  # else its parts may still hold shots the (tolerant) whole did not show
@@ -598,5 +413,5 @@ def to_shotset(parsed: ParsedShots, width: int, height: int,
                    warnings=tuple(f"vlm answer: {p}" for p in parsed.problems if p != REPAIRED))
 
 
-__all__ = ["AnswerError", "ParsedShots", "clean_description", "parse_answer", "shot_name",
+__all__ = ["AnswerError", "ParsedShots", "clean_description", "parse_answer", "answer_shot_name",
            "split_thinking", "to_shotset"]
