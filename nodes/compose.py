@@ -9,7 +9,6 @@ from ..shotcrop_core.cropping import unify_batch
 from ..shotcrop_core.perception.given import pose_keypoint_frames
 from ..shotcrop_core.pipeline import PeopleSource, Pipeline
 from ..shotcrop_core.render import draw_shots
-from ..shotcrop_core.vlm.backend import GenerationOptions, VLMEngine
 from .types import (CATEGORY, FramedShots, PoseKeypoint, ShotCropModel, Shots, from_pil,
                     image_batch, log, shots_json, to_pil, to_tensor, user_errors)
 
@@ -98,6 +97,8 @@ class TripleShotCompose(io.ComfyNode):
                 people = PeopleSource(estimator=model.pose)  # loaded on first use
             engine = None
             if model.is_vlm:
+                from ..shotcrop_core.vlm.backend import GenerationOptions, VLMEngine
+
                 engine = VLMEngine(model.vlm(), GenerationOptions(intent=intent.strip() or None,
                                                                   seed=seed or None))
             framing = FramingOptions(aspects=aspects,
@@ -108,9 +109,9 @@ class TripleShotCompose(io.ComfyNode):
             results = []
             try:
                 for r in pipe.run(to_pil(a) for a in images):
-                    if not r.ok:
-                        raise ShotCropError(r.error if len(images) > 1 or r.error.startswith(
-                            "image ") else f"image {r.index}: {r.error}")
+                    if not r.ok:  # in a batch, say which image (a photo's own check does)
+                        prefixed = len(images) == 1 or r.error.startswith(f"image {r.index}:")
+                        raise ShotCropError(r.error if prefixed else f"image {r.index}: {r.error}")
                     results.append(r)
                     pbar.update_absolute(r.index + 1)
                     mm.throw_exception_if_processing_interrupted()

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from . import __version__
 from .errors import ShotCropError
-from .pipeline import PERCEPTIONS
+from .model_options import ATTENTIONS, DTYPES, QUANTIZATIONS
+from .perception import PERCEPTIONS
 
 log = logging.getLogger("shotcrop")
 
@@ -66,9 +67,9 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     v.add_argument("--seed", type=int, default=None, help="sample with this seed (default: greedy)")
     v.add_argument("--batch-size", type=_positive_int, default=8, help="photos per generate call")
     v.add_argument("--compile", action="store_true", help="torch.compile the model (GPU batches)")
-    v.add_argument("--dtype", default="auto", help="auto, bf16, fp16 or fp32")
-    v.add_argument("--attention", default="sdpa", help="sdpa, flash_attention_2 or eager")
-    v.add_argument("--quantization", default=None, choices=("8bit", "4bit"),
+    v.add_argument("--dtype", default="auto", help=", ".join(DTYPES))
+    v.add_argument("--attention", default="sdpa", help=", ".join(ATTENTIONS))
+    v.add_argument("--quantization", default=None, choices=QUANTIZATIONS,
                    help="bitsandbytes quantization (CUDA only, when installed)")
     v.add_argument("--max-new-tokens", type=_positive_int, default=None, metavar="N",
                    help="most tokens per model answer (default: the prompt's budget, larger "

@@ -26,12 +26,11 @@ from typing import Any, Callable, Iterable, Iterator, Literal, Sequence
 from .errors import ShotCropError
 from .framing import FramingOptions
 from .keypoints import Person
+from .perception import PERCEPTIONS, PERCEPTIONS_OR_NONE  # choices (see `people_source`)
 from .shots import ShotSet
 
 log = logging.getLogger("shotcrop")
 
-#: --perception choices: where landmarks come from (see `people_source`).
-PERCEPTIONS = ("auto", "keypoints", "blazepose", "vitpose")
 #: What a source does with a photo its keypoint file does not name.
 Uncovered = Literal["error", "estimate"]
 #: Photos decoded at once per VLM batch (times its batch size): bounded memory.
@@ -76,6 +75,11 @@ class PeopleSource:
     @property
     def has_file(self) -> bool:
         return self.keypoints is not None or self.frames is not None
+
+    @property
+    def empty(self) -> bool:
+        """Finds nobody anywhere (perception "none")."""
+        return not self.has_file and self._estimator is None
 
     @property
     def estimator(self):
@@ -158,9 +162,9 @@ def people_source(perception: str = "auto", keypoints: Any = None, device: Any =
     from .perception import BACKENDS, choose_estimator
     from .perception.given import KeypointSource, load_keypoints
 
-    if perception not in (*PERCEPTIONS, "none"):
+    if perception not in PERCEPTIONS_OR_NONE:
         raise ShotCropError(f"unknown perception {perception!r}: use one of "
-                            f"{', '.join(PERCEPTIONS)} (or none)")
+                            f"{', '.join(PERCEPTIONS_OR_NONE)}")
     if keypoints is not None and not isinstance(keypoints, KeypointSource):
         keypoints = load_keypoints(keypoints)
     if perception == "none":
@@ -281,7 +285,8 @@ class Pipeline:
         batch: list[_Ready | PhotoResult] = []
         for index, photo in enumerate(photos):
             batch.extend(self._prepare(index, photo))
-            if sum(isinstance(b, _Ready) for b in batch) >= chunk:
+            ready = sum(isinstance(b, _Ready) for b in batch)
+            if ready >= chunk or not ready:  # errors alone wait for nothing
                 yield from self._flush(batch, on_result)
                 batch = []
         if batch:
@@ -307,11 +312,11 @@ class Pipeline:
         done = dict(zip(map(id, ready), self._propose(ready))) if ready else {}
         for b in batch:
             result = done[id(b)] if isinstance(b, _Ready) else b
+            if not self.keep_images:
+                result.image = None  # streaming: no result holds on to its pixels
             if on_result is not None:
                 on_result(result)
             yield result
-            if not self.keep_images:
-                result.image = None  # streaming: the pixels go once the caller is done
 
     def _propose(self, ready: list[_Ready]) -> list[PhotoResult]:
         if self.engine is None:

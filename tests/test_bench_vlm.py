@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from shotcrop_core import cli  # noqa: E402
+from shotcrop_core import pipeline  # noqa: E402
 from shotcrop_core.cli import main  # noqa: E402
 from shotcrop_core.train.data import draft_from_coco  # noqa: E402
 from shotcrop_core.vlm.backend import GenerationOptions, VLMEngine  # noqa: E402
@@ -42,8 +42,9 @@ def _tsc_rows(out):
 
 def test_bench_scores_a_checkpoint_with_keypoints(tiny, tmp_path, capsys, monkeypatch,
                                                  one_torch_thread):
-    made, make = [], cli._make_vlm  # compose's engine loader, watched
-    monkeypatch.setattr(cli, "_make_vlm", lambda args: made.append(make(args)) or made[-1])
+    made, make = [], pipeline.load_engine  # compose's engine loader, watched
+    monkeypatch.setattr(pipeline, "load_engine",
+                        lambda *a, **k: made.append(make(*a, **k)) or made[-1])
     report = tmp_path / "r.md"
     assert _bench(tiny, "--keypoints", str(KEYPOINTS), "--report", str(report)) == 0
     out = capsys.readouterr().out
@@ -93,7 +94,7 @@ GOOD = ('{"shots": [{"shot": "establishing", "bbox_2d": [0, 0, 1000, 1000], "des
 def test_bench_counts_only_the_photos_the_model_failed(tiny, monkeypatch, capsys):
     # First photo: a usable answer; second: garbage, then garbage again on the retry.
     engine = _Recorded([GOOD, "no idea", "still no idea"])
-    monkeypatch.setattr(cli, "_make_vlm", lambda args: engine)
+    monkeypatch.setattr(pipeline, "load_engine", lambda *a, **k: engine)
     assert _bench(tiny, "--keypoints", str(KEYPOINTS)) == 0
     out = capsys.readouterr().out
     assert engine.answers_left == []

@@ -24,10 +24,14 @@ def person_kp(W, H):
     return [round(float(v), 1) for v in p.keypoints.reshape(-1)]
 
 
-@pytest.fixture()
-def photos(tmp_path, data_dir):
-    """Good and bad photos plus a ShotCrop keypoint file naming every one of them."""
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, data_dir):
+    """Good and bad photos plus a ShotCrop keypoint file naming every one of them.
+
+    Built once for the module (the 400-megapixel bomb alone takes a second or two to write):
+    the tests only read these files and write their outputs under their own tmp_path."""
     src = Image.open(data_dir / "000000234748.jpg")
+    tmp_path = tmp_path_factory.mktemp("cli_photos")
     d = tmp_path / "in"
     d.mkdir()
     src.save(d / "good.jpg")
@@ -207,5 +211,6 @@ def test_a_photo_that_fails_framing_does_not_stop_the_batch(data_dir, capsys):
                           "--no-files"], capsys)
     assert rc == 1 and len(lines) == 2
     assert lines[0]["image"] == str(one) and "subject index 1 is out of range" in lines[0]["error"]
+    assert "this photo has 1 person (indices 0-0" in lines[0]["error"]
     assert lines[1]["image"] == str(four) and lines[1]["subject"]["index"] == 1
     assert "Traceback" not in err

@@ -4,6 +4,7 @@ training loader rejects what training cannot use with one clear error per file."
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 
 import pytest
@@ -73,27 +74,34 @@ def test_val_fraction_is_stable_per_photo(tmp_path, data_dir):
         draft_from_coco(kp, data_dir, tmp_path / "d.json", val_fraction=1.0)
 
 
-def test_converter_errors_name_the_problem(tmp_path, data_dir):
+def test_converter_errors_name_the_problem(tmp_path, data_dir, caplog):
     kp = data_dir / "person_keypoints.json"
     partial = tmp_path / "partial"
     partial.mkdir()
     shutil.copy(data_dir / ANNOTATED[0], partial)
     with pytest.raises(ShotCropError, match=r"1 of the 2 photos .* not in .*000000234748\.jpg"):
         draft_from_coco(kp, partial, tmp_path / "x.json")
-    # a photo of another shape than the COCO file says: the keypoints belong elsewhere
+    # a photo of another shape than the COCO file says: the keypoints belong elsewhere; it is
+    # left out with a warning that says why, and the draft goes on with the other photo
     Image.new("RGB", (300, 300)).save(partial / ANNOTATED[1])
+    with caplog.at_level(logging.WARNING, logger="shotcrop"):
+        out = draft_from_coco(kp, partial, tmp_path / "x.json")
+    assert [s.name for s in load_tsc(out).samples] == [ANNOTATED[0]]
+    assert ANNOTATED[1] in caplog.text and "different shape" in caplog.text
+    # when every photo is bad, nothing is written and the error lists why
+    Image.new("RGB", (300, 300)).save(partial / ANNOTATED[0])
     with pytest.raises(ShotCropError, match="different shape"):
-        draft_from_coco(kp, partial, tmp_path / "x.json")
-    assert not (tmp_path / "x.json").exists()
+        draft_from_coco(kp, partial, tmp_path / "y.json")
+    assert not (tmp_path / "y.json").exists()
     with pytest.raises(ShotCropError, match="not a COCO"):
         other = tmp_path / "mine.json"
         other.write_text(json.dumps({"image": "a.jpg", "people": [
             {"keypoints": [1.0] * 51, "box": [0, 0, 10, 10]}]}))
-        draft_from_coco(other, data_dir, tmp_path / "x.json")
+        draft_from_coco(other, data_dir, tmp_path / "z.json")
     with pytest.raises(ShotCropError, match="not found"):
-        draft_from_coco(kp, tmp_path / "nowhere", tmp_path / "x.json")
+        draft_from_coco(kp, tmp_path / "nowhere", tmp_path / "z.json")
     with pytest.raises(ShotCropError, match="keypoint file not found"):
-        draft_from_coco(tmp_path / "none.json", data_dir, tmp_path / "x.json")
+        draft_from_coco(tmp_path / "none.json", data_dir, tmp_path / "z.json")
 
 
 def _edit(path, fn):

@@ -114,7 +114,8 @@ def test_landmarks_from_the_pose_estimator_without_keypoints(work, tmp_path):
     from shotcrop_core.train.chat import answer_text, sample_shots
     from shotcrop_core.train.data import load_training_set
     from shotcrop_core.train.grpo import grpo_dataset, grpo_rows, landmarks
-    from shotcrop_core.train.rewards import joint_safety_reward, people_from_json, subject_for
+    from shotcrop_core.subject import subject_of_close_up
+    from shotcrop_core.train.rewards import joint_safety_reward, people_from_json
 
     examples = load_training_set(work["tsc"])
     config = _config(work, tmp_path / "o", keypoints=None, device="cpu")
@@ -130,7 +131,7 @@ def test_landmarks_from_the_pose_estimator_without_keypoints(work, tmp_path):
         s = ex.sample
         ref = sample_shots(s)
         # every edge of the triple's bottom runs through one of the subject's joints
-        a = measure(subject_for(estimated, ref["close_up"][0]))
+        a = measure(estimated[subject_of_close_up(estimated, ref["close_up"][0])])
         jx, jy = max(a.joints, key=lambda j: j[1])
         y1 = round(jy)
         cut = {n: (Box(i * 4, i * 4, s.width - i * 4, y1), d)

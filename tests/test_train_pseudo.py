@@ -17,8 +17,9 @@ from shotcrop_core.framing import compose  # noqa: E402
 from shotcrop_core.models import DEFAULT_AESTHETIC_HEAD, DEFAULT_CLIP  # noqa: E402
 from shotcrop_core.perception.given import load_keypoints  # noqa: E402
 from shotcrop_core.shots import Box, Shot, ShotSet  # noqa: E402
-from shotcrop_core.train.pseudo import (Candidate, PseudoConfig, Scorers, Scores,  # noqa: E402
-                                        Thresholds, propose_candidates, run_pseudo, select)
+from shotcrop_core.train.config import PseudoConfig, Thresholds, load_config  # noqa: E402
+from shotcrop_core.train.pseudo import (Candidate, Scorers, Scores, propose_candidates,  # noqa: E402
+                                        run_pseudo, select)
 from shotcrop_core.train.scorers import AestheticScorer, ClipScorer, JudgeScorer  # noqa: E402
 from shotcrop_core.vlm.backend import GenerationOptions, VLMEngine  # noqa: E402
 from tiny_clip import build_tiny_aesthetic_head, build_tiny_clip  # noqa: E402
@@ -97,6 +98,28 @@ def test_thresholds_and_config_are_checked(tmp_path):
         PseudoConfig(images=tmp_path, out=tmp_path / "p.json", thresholds={"clp": 0.5})
     with pytest.raises(ShotCropError, match="scores"):
         select([Candidate(_SHOTS, "framing")])
+
+
+def test_pseudo_config_names_the_bad_field(tmp_path):
+    good = {"images": str(tmp_path), "out": str(tmp_path / "p.json")}
+    with pytest.raises(ShotCropError, match=r"samples must be an integer >= 0 \(got -1\)"):
+        PseudoConfig(images=tmp_path, out=tmp_path / "p.json", samples=-1)
+    with pytest.raises(ShotCropError, match="samples must be an integer, not 'many'"):
+        load_config(None, PseudoConfig, {**good, "samples": "many"})
+    with pytest.raises(ShotCropError, match="threshold judge must be a number in"):
+        load_config(None, PseudoConfig, {**good, "thresholds": {"judge": 8}})
+    with pytest.raises(ShotCropError, match="unknown setting.*sample_count"):
+        load_config(None, PseudoConfig, {**good, "sample_count": 2})
+    # every problem in one error, each naming its field
+    with pytest.raises(ShotCropError, match=r"samples must .*; hard_out and out are the same"):
+        PseudoConfig(images=tmp_path, out=tmp_path / "p.json", hard_out=tmp_path / "p.json",
+                     samples=-2)
+    cfg = load_config(None, PseudoConfig, [f"images={tmp_path}", f"out={tmp_path / 'p.json'}",
+                                           "samples=2", "thresholds.clip=0.5"])
+    assert (cfg.images, cfg.samples, cfg.thresholds) == (tmp_path, 2, Thresholds(clip=0.5))
+    cfg.samples = -3
+    with pytest.raises(ShotCropError, match="samples"):
+        cfg.check()
 
 
 # -- candidates ------------------------------------------------------------------------------
@@ -198,11 +221,18 @@ def test_run_pseudo_writes_a_tsc_file_of_kept_triples(tiny, tmp_path):
         shots = sample.annotations[0].shots
         assert all(shots[n].description for n in shots)
         # The random-weight model's answers are unusable, so the framing triple is the one kept
-        # (the photo absent from the keypoint file has nobody in it: the no-person framing).
+        # (the photo absent from the keypoint file gets the built-in BlazePose's landmarks,
+        # framed with the clearance estimated landmarks keep: pipeline.people_source's policy).
         image = Image.open(photo).convert("RGB")
-        found = photo.name in people.names
-        expected = compose(people.people_for(photo, 0, image.size) if found else [], *image.size,
-                           image=image)
+        if photo.name in people.names:
+            expected = compose(people.people_for(photo, 0, image.size), *image.size, image=image)
+        else:
+            from shotcrop_core.framing import FramingOptions
+            from shotcrop_core.perception import get_estimator
+
+            found = get_estimator("blazepose", device="cpu").estimate(image)
+            expected = compose(found, *image.size, FramingOptions(
+                joint_uncertainty=FramingOptions.ESTIMATED), image=image)
         assert {n: shots[n].box for n in shots} == {s.name: s.box for s in expected}
     raw = json.loads(out.read_text())["samples"][0]["pseudo"]
     assert raw["source"] == "framing" and raw["scores"]["judge"] == pytest.approx((26 / 3 - 1) / 9,
@@ -271,3 +301,21 @@ def test_run_pseudo_fails_fast_when_a_scorer_model_is_missing(tmp_path, offline_
     with pytest.raises(ModelUnavailableError, match=DEFAULT_CLIP):
         run_pseudo(config, scorers=scorers)  # once, before any photo, not once per photo
     assert not config.hard_out.exists()
+
+
+def test_pseudo_labels_frame_estimated_landmarks_as_compose_does(tmp_path, capsys):
+    """Issue #12 drift 3: with BlazePose landmarks, the framing candidate keeps the clearance
+    compose keeps for estimated landmarks (it used to be framed as if they were human labels):
+    the kept triple has exactly the boxes `shotcrop compose` writes for the same photo."""
+    from shotcrop_core.cli import main
+
+    config = PseudoConfig(images=DATA, out=tmp_path / "p.json", samples=0,
+                          perception="blazepose", limit=1, thresholds=Thresholds(0.0, 0.0, 0.0))
+    result = run_pseudo(config, scorers=Scorers(_Fixed(0.9), _Fixed(0.9), _FixedJudge(0.9)))
+    assert result.kept == [PHOTOS[0].name]
+    kept = load_tsc(result.tsc).samples[0].annotations[0].shots
+    capsys.readouterr()
+    assert main(["compose", str(PHOTOS[0]), "--json", "--no-files"]) == 0
+    composed = json.loads(capsys.readouterr().out)
+    assert {s["shot"]: s["box"] for s in composed["shots"]} == \
+        {n: kept[n].box.to_list() for n in ("establishing", "medium", "close_up")}

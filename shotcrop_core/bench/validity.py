@@ -22,6 +22,7 @@ from ..errors import ShotCropError
 from ..framing import FramingOptions
 from ..keypoints import Person
 from ..shots import ShotSet
+from ..subject import match_subject
 from .report import format_table, markdown_table, write_report
 
 if TYPE_CHECKING:
@@ -76,25 +77,6 @@ class ValidityResult:
                 [[m, self.rate(m), f"{self.counts[m]}/{self.scored}", d] for m, d in METRICS])
 
 
-def _box_iou(a, b) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(w, 0) * max(h, 0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def match_subject(shots: ShotSet, humans: list[Person]) -> Person | None:
-    """The human-annotated person the shots were built around (best box IoU, at least 0.3)."""
-    if shots.subject is None or not humans:
-        return None
-    sb = shots.subject.box
-    best = max(humans, key=lambda p: _box_iou(p.clipped(shots.width, shots.height).box,
-                                              sb.to_list()))
-    return best if _box_iou(best.clipped(shots.width, shots.height).box,
-                            sb.to_list()) >= 0.3 else None
-
-
 def score_validity(shots: ShotSet, humans: list[Person]) -> G.SetReport | None:
     person = match_subject(shots, humans)
     if person is None:
@@ -143,6 +125,30 @@ def pck(pred: Person, human: Person, alpha: float = 0.1) -> float | None:
     return float(np.mean(d <= alpha * max(human.box_w, human.box_h)))
 
 
+def score_run(run: Composed, coco: Any, images: list[Path], with_pck: bool = False
+              ) -> tuple[ValidityResult, list[float]]:
+    """Validity of a run's shots against the human keypoints of `coco`, and (`with_pck`: the
+    landmarks came from a model) PCK@0.1 of each photo's main subject: the most prominent
+    annotated person against the predicted people matched to it; a miss scores 0."""
+    from ..subject import choose_subject, people_matching
+
+    res = ValidityResult(skipped=list(run.skipped))
+    pcks: list[float] = []
+    for path in images:
+        humans = [p for p in coco.people_for(path) if p.n_visible >= 3]
+        if not humans or path.name not in run.preds:
+            continue
+        shots = run.preds[path.name]
+        res.add(path.name, score_validity(shots, humans))
+        if with_pck:
+            W, H = shots.width, shots.height
+            h = humans[choose_subject(humans, W, H)]
+            found = run.found[path.name]
+            cand = [found[i] for i in people_matching(h.clipped(W, H).box, found, W, H)]
+            pcks.append(max((pck(p, h) or 0.0 for p in cand), default=0.0))
+    return res, pcks
+
+
 def run_bench(images_dir: str | Path, keypoints: str | Path | None = None,
               tsc: str | Path | None = None, report: str | Path | None = None,
               force: bool = False, perception: str = "auto", device: str = "auto",
@@ -188,7 +194,7 @@ def run_bench(images_dir: str | Path, keypoints: str | Path | None = None,
         engine = engine()
     pipe = Pipeline(source, framing or FramingOptions(), engine)
     run = compose_all(pipe, images)
-    preds, found, skipped = run.preds, run.found, run.skipped
+    preds, skipped = run.preds, run.skipped
     sections: list[tuple[str, str]] = []
     src = source.name if estimated else "given keypoints"
     made_by = "the framing engine" if engine is None else engine_name
@@ -196,25 +202,7 @@ def run_bench(images_dir: str | Path, keypoints: str | Path | None = None,
          f"shots from {made_by}")
 
     if coco is not None:
-        res = ValidityResult(skipped=skipped)
-        pcks: list[float] = []
-        for path in images:
-            humans = [p for p in coco.people_for(path) if p.n_visible >= 3]
-            if not humans or path.name not in preds:
-                continue
-            shots = preds[path.name]
-            res.add(path.name, score_validity(shots, humans))
-            if estimated:
-                # PCK of the main subject: the human subject (the most prominent annotated
-                # person) against the predicted person matched to it; a miss scores 0.
-                from ..subject import choose_subject
-
-                h = humans[choose_subject(humans, shots.width, shots.height)]
-                cand = [p for p in found[path.name]
-                        if _box_iou(p.clipped(shots.width, shots.height).box,
-                                    h.clipped(shots.width, shots.height).box) >= 0.3]
-                best = max((pck(p, h) or 0.0 for p in cand), default=0.0)
-                pcks.append(best)
+        res, pcks = score_run(run, coco, images, with_pck=estimated)
         head, rows = res.table()
         echo("\nShot validity against human keypoints (shot grammar)")
         echo(format_table(head, rows))

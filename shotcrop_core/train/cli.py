@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ShotCropError
+from ..perception import PERCEPTIONS_OR_NONE
 
 log = logging.getLogger("shotcrop")
 
@@ -62,6 +63,10 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     e.add_argument("--split", default="test", help="TSC split to score (default: test; 'all')")
     e.add_argument("--report", metavar="FILE.md", help="write the comparison as markdown")
     e.add_argument("--force", action="store_true", help="overwrite an existing report")
+    e.add_argument("--perception", default="auto",
+                   choices=PERCEPTIONS_OR_NONE,
+                   help="landmarks for the grammar repair, as in shotcrop bench: auto = "
+                        "--keypoints where it names the photo, else the built-in BlazePose")
     e.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     e.add_argument("--batch-size", type=int, default=8, help="photos per generate call")
     e.add_argument("--reasoning", action=argparse.BooleanOptionalAction, default=None,
@@ -88,11 +93,11 @@ def cmd_draft(args) -> Any:
 
 
 def cmd_stage(args) -> Any:
-    from .config import GrpoConfig, SftConfig, load_config
+    from .config import GrpoConfig, PseudoConfig, SftConfig, load_config
     from .lora import require_training_packages
 
     if args.train_command == "pseudo":
-        from .pseudo import PseudoConfig, run_pseudo
+        from .pseudo import run_pseudo
 
         config = load_config(args.config, PseudoConfig, args.overrides)
         return run_pseudo(config)
@@ -117,7 +122,8 @@ def cmd_eval(args) -> Any:
                                   split=None if args.split == "all" else args.split,
                                   keypoints=args.keypoints, device=args.device,
                                   batch_size=args.batch_size, images_root=args.images,
-                                  reasoning=args.reasoning, max_new_tokens=args.max_new_tokens)
+                                  reasoning=args.reasoning, max_new_tokens=args.max_new_tokens,
+                                  perception=args.perception)
     if args.report:
         log.info("report -> %s", report.write(args.report, force=args.force))
     log.info("\n%s", report.text())

@@ -191,7 +191,7 @@ def measured_reasoning(shots: ShotSet, people: list[Person]) -> str:
     REASONING asks for (subject, eye line and body lines, joints to avoid, setting), in
     percentages of the photo. Falls back to the boxes alone when no person is matched."""
     from ..anatomy import measure
-    from ..bench.validity import match_subject
+    from ..subject import match_subject
     from .chat import draft_reasoning
 
     W, H = shots.width, shots.height
@@ -249,9 +249,8 @@ def draft_from_coco(coco_json: str | os.PathLike, images_dir: str | os.PathLike,
     out (logged). `val_fraction` of the photos (chosen by a hash of the file name, so stable
     across runs) go to "val", the rest to `split`. Never overwrites `out_path` unless `force`.
     """
-    from ..framing import FramingOptions, compose
-    from ..imageio import load_image
     from ..perception.given import CocoKeypoints, load_keypoints
+    from ..pipeline import PeopleSource, Pipeline
 
     out = Path(out_path)
     if out.exists() and not force:
@@ -275,20 +274,21 @@ def draft_from_coco(coco_json: str | os.PathLike, images_dir: str | os.PathLike,
         raise ShotCropError(f"{len(missing)} of the {len(names)} photos named in {coco_json} are "
                             f"not in {folder} (first: {missing[0]}); copy them there or point "
                             "images_dir at the right folder")
-    samples, skipped = [], []
-    for name in names:
-        image = folder / name
-        loaded = load_image(image)
-        # Scales the people onto the photo, or raises when its shape differs from the file's.
-        people = coco.people_for(name, image_size=loaded.size)
-        if not any(p.n_visible >= MIN_KEYPOINTS for p in people):
+    samples, skipped, failed = [], [], []
+    # The one pipeline: the human keypoints scaled onto each photo (a photo whose shape differs
+    # from the file's is that photo's error), framed with no extra clearance.
+    pipe = Pipeline(PeopleSource(coco))
+    for name, r in zip(names, pipe.run(folder / n for n in names)):
+        if not r.ok:
+            failed.append(f"{name}: {r.error}")
+            continue
+        if not any(p.n_visible >= MIN_KEYPOINTS for p in r.people):
             skipped.append(name)
             continue
-        shots = compose(people, loaded.width, loaded.height, FramingOptions(),
-                        image=loaded.image)
+        shots, people = r.shots, r.people
         samples.append({
-            "image": relative_image_path(image, out.parent),
-            "width": loaded.width, "height": loaded.height,
+            "image": relative_image_path(folder / name, out.parent),
+            "width": shots.width, "height": shots.height,
             "split": _split_of(name, split, float(val_fraction)),
             "shots": {s.name: {"box": s.box.to_list(), "description": s.description}
                       for s in shots},
@@ -298,9 +298,12 @@ def draft_from_coco(coco_json: str | os.PathLike, images_dir: str | os.PathLike,
     if skipped:
         log.info("draft: %d photo(s) without a person with %d+ keypoints left out: %s",
                  len(skipped), MIN_KEYPOINTS, ", ".join(skipped[:5]))
+    for why in failed:  # a bad photo is left out, not the end of the draft
+        log.warning("draft: left out %s", why)
     if not samples:
-        raise ShotCropError(f"{coco_json}: no photo has a person with at least {MIN_KEYPOINTS} "
-                            "labelled keypoints; nothing to draft")
+        raise _fail(str(coco_json), failed) if failed else ShotCropError(
+            f"{coco_json}: no photo has a person with at least {MIN_KEYPOINTS} labelled "
+            "keypoints; nothing to draft")
     doc = {"format": FORMAT_NAME, "version": FORMAT_VERSION,
            "drafted_by": "shotcrop train draft: framing engine on COCO human keypoints",
            "samples": samples}

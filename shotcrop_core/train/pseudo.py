@@ -22,15 +22,13 @@ from ..errors import ShotCropError
 from ..files import write_new_text
 from ..framing import FramingOptions, compose
 from ..keypoints import Person
-from ..models import (DEFAULT_AESTHETIC_HEAD, DEFAULT_AESTHETIC_HEAD_FILE, DEFAULT_CLIP,
-                      DEFAULT_JUDGE)
 from ..shots import SHOT_NAMES, ShotSet
+from .config import CRITERIA, PseudoConfig, Thresholds
 # The drafter's image path rule (relative to the TSC file's folder, POSIX separators).
 from .data import relative_image_path
 
 log = logging.getLogger("shotcrop")
 
-CRITERIA: tuple[str, ...] = ("clip", "aesthetic", "judge")
 #: Photos read from the input folder (not recursive; TSC files match images by basename).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
 #: Scores within this of the best count as tied for best (float noise between batches).
@@ -60,26 +58,6 @@ class Scorers:
 
 
 # -- data ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Thresholds:
-    """Minimum candidate score per criterion, each in [0, 1] (see docs/training_pseudo.md).
-
-    clip 0.70 = CLIPScore 0.70 (cosine 0.28 under ViT-L/14: a clearly matching caption);
-    aesthetic 0.50 = a LAION rating of 5.5 (LAION-Aesthetics V2's subsets cut at 4.5 to 6.5);
-    judge 7/9 = a judge grade of 8 out of 10.
-    """
-
-    clip: float = 0.70
-    aesthetic: float = 0.50
-    judge: float = 7 / 9
-
-    def __post_init__(self) -> None:
-        for name in CRITERIA:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
-                raise ShotCropError(f"threshold {name} must be a number in [0, 1], got {v!r}")
-
-
 @dataclass(frozen=True)
 class Scores:
     """A candidate's scores: per criterion, the mean over its three shots (None: unreadable)."""
@@ -119,14 +97,16 @@ class Selection:
 
 # -- 1. candidates -------------------------------------------------------------------------------
 def propose_candidates(image, people: list[Person], engine, samples: int = 4, seed: int = 0,
-                       framing: FramingOptions | None = None) -> list[Candidate]:
+                       framing: FramingOptions | None = None,
+                       framed: ShotSet | None = None) -> list[Candidate]:
     """The stage-1 model's triples (`samples` draws) plus the framing engine's, duplicates dropped.
 
     The draws are one batched `generate` of `samples` copies of the photo, sampled with
     `GenerationOptions(seed=seed)`: each row draws its own tokens, and the batch as a whole is
     reproducible for that seed. Answers the backend cannot use are dropped (the framing engine's
     triple, which the backend would substitute, is already a candidate). `engine` may be None:
-    then the framing engine's triple is the only candidate.
+    then the framing engine's triple is the only candidate. `framed` is that triple when the
+    pipeline already made it (with `framing`, the options it was made with).
     """
     framing = framing or FramingOptions()
     W, H = image.size
@@ -138,7 +118,7 @@ def propose_candidates(image, people: list[Person], engine, samples: int = 4, se
             if shots.source == "framing":  # the backend's fallback, not a model answer
                 continue
             out.append(Candidate(shots, f"vlm:{seed}:{i}"))
-    out.append(Candidate(compose(people, W, H, framing, image=image), "framing"))
+    out.append(Candidate(framed or compose(people, W, H, framing, image=image), "framing"))
     seen: set = set()
     unique = []
     for c in out:
@@ -247,55 +227,6 @@ def select(candidates: Sequence[Candidate], thresholds: Thresholds | None = None
 
 # -- 4. the run ----------------------------------------------------------------------------------
 @dataclass
-class PseudoConfig:
-    """One pseudo-labelling run. Models are Hub ids or folders (defaults: shotcrop_core.models)."""
-
-    images: Path | None = None  # folder of unlabelled photos (required)
-    out: Path | None = None  # TSC file to write: kept samples, split "train" (required)
-    hard_out: Path | None = None  # JSON list of hard photos; default <out stem>.hard.json
-    model: str | None = None  # stage-1 checkpoint (merged folder or Hub id); None: framing only
-    samples: int = 4  # draws from the stage-1 model per photo
-    seed: int = 0
-    temperature: float = 0.7
-    reasoning: bool = True  # the stage-1 model is CoT-trained: let it think as in training
-    max_new_tokens: int | None = None  # None: the backend's budget
-    clip: str = DEFAULT_CLIP
-    aesthetic_head: str = DEFAULT_AESTHETIC_HEAD
-    aesthetic_file: str = DEFAULT_AESTHETIC_HEAD_FILE
-    judge: str = DEFAULT_JUDGE  # "model" reuses the stage-1 model as its own judge
-    judge_batch_size: int = 4
-    thresholds: Thresholds = field(default_factory=Thresholds)
-    keypoints: Path | None = None  # COCO keypoints JSON matched by file name
-    #: auto (keypoints if given, else blazepose) | keypoints | blazepose | vitpose
-    perception: str = "auto"
-    device: str = "auto"
-    dtype: str = "auto"
-    limit: int | None = None  # only the first N photos (sorted by name)
-    force: bool = False
-
-    def __post_init__(self) -> None:
-        what = {"images": "images (the folder of unlabelled photos)",
-                "out": "out (the TSC file to write)"}
-        missing = [what[k] for k in what if not getattr(self, k)]
-        if missing:
-            raise ShotCropError(f"pseudo-label config: set {' and '.join(missing)}")
-        self.images, self.out = Path(self.images), Path(self.out)
-        self.hard_out = Path(self.hard_out) if self.hard_out else \
-            self.out.with_name(self.out.stem + ".hard.json")
-        self.keypoints = Path(self.keypoints) if self.keypoints else None
-        if isinstance(self.thresholds, Mapping):
-            unknown = set(self.thresholds) - set(CRITERIA)
-            if unknown:
-                raise ShotCropError(f"unknown threshold(s) {sorted(unknown)}: "
-                                    f"use {', '.join(CRITERIA)}")
-            self.thresholds = Thresholds(**self.thresholds)
-        if int(self.samples) < 0:
-            raise ShotCropError(f"samples must be >= 0, got {self.samples}")
-        if self.hard_out.resolve() == self.out.resolve():
-            raise ShotCropError(f"hard_out and out are the same file ({self.out})")
-
-
-@dataclass
 class PseudoResult:
     tsc: Path | None  # None when no photo was kept (a TSC file needs at least one sample)
     hard_path: Path
@@ -330,24 +261,6 @@ def make_scorers(config: PseudoConfig, stage1=None) -> Scorers:
     return Scorers(clip, aesthetic, JudgeScorer(loaded, batch_size=config.judge_batch_size))
 
 
-def _people_source(config: PseudoConfig):
-    """(keypoint file or None, pose estimator or None), as `shotcrop compose` picks them."""
-    from ..perception.given import load_keypoints
-
-    from ..perception import choose_estimator
-
-    keypoints = load_keypoints(config.keypoints) if config.keypoints else None
-    return keypoints, choose_estimator(config.perception, keypoints is not None, config.device)
-
-
-def _given_people(keypoints, path: Path, index: int, size: tuple[int, int]) -> list[Person]:
-    # A COCO keypoints file lists only the photos with annotated people: absent means nobody.
-    names = {n.casefold() for n in keypoints.names}
-    if names and path.name.casefold() not in names:
-        return []
-    return keypoints.people_for(path, index, image_size=size)
-
-
 def _write_json(path: Path, data: Any, force: bool, what: str) -> None:
     write_new_text(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n", force, what)
 
@@ -359,7 +272,7 @@ def run_pseudo(config: PseudoConfig, *, engine=None,
     `engine` / `scorers` replace what the config names (an already loaded model, custom scorers).
     Never overwrites `out` or `hard_out` unless `config.force`.
     """
-    from ..imageio import load_image
+    from ..pipeline import Pipeline, people_source
     from ..progress import progress
     from ..vlm.backend import GenerationOptions, VLMEngine
     from ..vlm.loading import load_vlm
@@ -368,7 +281,11 @@ def run_pseudo(config: PseudoConfig, *, engine=None,
         if path.exists() and not config.force:
             raise ShotCropError(f"{path} exists; pass force to overwrite it")
     photos = list_photos(config.images)[: config.limit]
-    keypoints, estimator = _people_source(config)
+    # The framing candidate and the landmarks come from the one pipeline: a photo the keypoint
+    # file does not name is handled as everywhere (pipeline.people_source), and estimated
+    # landmarks keep their edge clearance.
+    pipe = Pipeline(people_source(config.perception, config.keypoints, config.device),
+                    keep_images=True)
     if engine is None and config.model:
         log.info("loading the stage-1 model %s", config.model)
         engine = VLMEngine(load_vlm(config.model, device=config.device, dtype=config.dtype),
@@ -384,13 +301,15 @@ def run_pseudo(config: PseudoConfig, *, engine=None,
     result = PseudoResult(None, config.hard_out, photos=len(photos))
     samples, hard = [], []
     root = config.out.parent
-    for i, path in enumerate(progress(photos, desc="pseudo-labels", unit="photo")):
+    for i, (path, r) in enumerate(zip(photos, pipe.run(progress(photos, desc="pseudo-labels",
+                                                                 unit="photo")))):
         try:
-            loaded = load_image(path)
-            people = (_given_people(keypoints, path, i, loaded.size) if estimator is None
-                      else estimator.estimate(loaded.image))
-            cands = propose_candidates(loaded.image, people, engine, config.samples, config.seed)
-            cands = score_candidates(loaded.image, cands, scorers)
+            if not r.ok:
+                raise ShotCropError(r.error)
+            image = r.image.image
+            cands = propose_candidates(image, r.people, engine, config.samples, config.seed,
+                                       framing=r.framing, framed=r.shots)
+            cands = score_candidates(image, cands, scorers)
         except ShotCropError as e:
             log.warning("%s: skipped (%s)", path.name, e)
             result.errors[path.name] = str(e)
@@ -430,6 +349,6 @@ def run_pseudo(config: PseudoConfig, *, engine=None,
     return result
 
 
-__all__ = ["CRITERIA", "Candidate", "ImageScorer", "PseudoConfig", "PseudoResult", "Scorers",
-           "Scores", "Selection", "ShotJudge", "SimilarityScorer", "Thresholds", "list_photos",
-           "make_scorers", "propose_candidates", "run_pseudo", "score_candidates", "select"]
+__all__ = ["Candidate", "ImageScorer", "PseudoResult", "Scorers", "Scores", "Selection",
+           "ShotJudge", "SimilarityScorer", "list_photos", "make_scorers", "propose_candidates",
+           "run_pseudo", "score_candidates", "select"]

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..framing import FramingOptions, compose, conform, refine
-from ..keypoints import Person
+from ..keypoints import EYES, KP, Person
 from ..shots import ShotSet
+from ..subject import face_points_inside
 from .loading import input_sizes
 from .parse import AnswerError, parse_answer, to_shotset
 from .prompt import MAX_NEW_TOKENS, MAX_NEW_TOKENS_REASONING, build_messages, retry_message
@@ -162,12 +163,6 @@ class VLMEngine:
 
 
 def _holds_face(shots: ShotSet, people: list[Person], framing: FramingOptions) -> bool:
-    """Whether the proposed close-up contains some person's eyes (else it is a detail shot)."""
-    cu = shots.close_up.box
-    for p in people:
-        for i in (1, 2, 0):
-            if p.keypoints[i, 2] >= 0.3:
-                x, y = p.keypoints[i, :2]
-                if cu.x0 <= x <= cu.x1 and cu.y0 <= y <= cu.y1:
-                    return True
-    return False
+    """Whether the proposed close-up contains some person's eyes or nose (else it is a detail
+    shot)."""
+    return any(face_points_inside(p, shots.close_up.box, (*EYES, KP["nose"])) for p in people)

@@ -1,0 +1,167 @@
+"""The one path from a photo to its shots (shotcrop_core/pipeline.py): streaming, per-photo
+errors, the landmark policy, the clearance for estimated landmarks, one set per person."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from shotcrop_core.errors import ShotCropError
+from shotcrop_core.framing import FramingOptions, compose
+from shotcrop_core.perception.given import load_keypoints
+from shotcrop_core.pipeline import PeopleSource, Pipeline, people_source, write_result
+
+DATA = Path(__file__).resolve().parent / "data"
+KEYPOINTS = DATA / "person_keypoints.json"
+ONE, FOUR, NOBODY_NAMED = "000000234748.jpg", "000000000790.jpg", "000000229358.jpg"
+
+
+def test_results_stream_in_order_with_one_error_per_bad_photo(tmp_path):
+    """Photos are read one at a time as results are taken (a generator is never drained ahead),
+    and a bad photo is that photo's error, between good ones."""
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not an image")
+    pulled: list[str] = []
+
+    def photos():
+        for p in (DATA / ONE, bad, DATA / FOUR):
+            pulled.append(p.name)
+            yield p
+
+    pipe = Pipeline(people_source("keypoints", KEYPOINTS))
+    seen = []
+    for r in pipe.run(photos()):
+        seen.append((r.index, Path(r.name).name, r.ok))
+        assert len(pulled) == r.index + 1  # nothing decoded ahead of the consumer
+        assert r.image is None  # pixels dropped once handed over (keep_images=False)
+    assert seen == [(0, ONE, True), (1, "bad.jpg", False), (2, FOUR, True)]
+
+
+def test_human_keypoints_frame_exactly_like_compose():
+    coco = load_keypoints(KEYPOINTS)
+    r = Pipeline(PeopleSource(coco), keep_images=True).run_all([DATA / FOUR])[0]
+    img = Image.open(DATA / FOUR).convert("RGB")
+    expected = compose(coco.people_for(FOUR, image_size=img.size), *img.size, image=img)
+    assert r.ok and r.shots == expected and not r.estimated
+    assert r.framing.joint_uncertainty == 0.0
+
+
+def test_a_photo_the_file_does_not_name(tmp_path):
+    # "keypoints": the file only: that photo's error names the file and how photos match.
+    r = Pipeline(people_source("keypoints", KEYPOINTS)).run_all([DATA / NOBODY_NAMED])[0]
+    assert not r.ok and f"no image named '{NOBODY_NAMED}'" in r.error
+    assert str(KEYPOINTS) in r.error
+    # An explicit source with nothing to stand in: the same error.
+    r = Pipeline(PeopleSource(load_keypoints(KEYPOINTS), uncovered="estimate")).run_all(
+        [DATA / NOBODY_NAMED])[0]
+    assert not r.ok and "no image named" in r.error
+    with pytest.raises(ShotCropError, match="uncovered must be"):
+        PeopleSource(uncovered="guess")
+
+
+class _Counting:
+    """A pose model standing in for BlazePose: returns fixed people and counts its calls."""
+
+    name = "counting"
+
+    def __init__(self, people):
+        self.people, self.calls = people, 0
+
+    def estimate(self, image):
+        self.calls += 1
+        return self.people
+
+
+def test_auto_policy_estimates_only_photos_the_file_does_not_name():
+    coco = load_keypoints(KEYPOINTS)
+    stand_in = _Counting(coco.people_for(ONE))
+    loads = []
+    source = PeopleSource(coco, lambda: loads.append(1) or stand_in, uncovered="estimate")
+    results = Pipeline(source).run_all([DATA / ONE, DATA / NOBODY_NAMED, DATA / FOUR])
+    assert [r.ok for r in results] == [True, True, True]
+    assert [r.estimated for r in results] == [False, True, False]
+    assert stand_in.calls == 1 and loads == [1]  # loaded once, on first need
+    note = "the keypoint file does not name this photo"
+    assert [any(note in w for w in r.shots.warnings) for r in results] == [False, True, False]
+    # estimated landmarks keep the edge clearance; human ones do not
+    assert results[1].framing.joint_uncertainty == FramingOptions.ESTIMATED
+    assert results[0].framing.joint_uncertainty == 0.0
+
+
+def test_auto_without_a_pose_model_is_a_clear_per_photo_error():
+    def no_torch():
+        raise ShotCropError("the blazepose pose model needs PyTorch, which is not installed")
+
+    source = PeopleSource(load_keypoints(KEYPOINTS), no_torch, uncovered="estimate")
+    r = Pipeline(source).run_all([DATA / NOBODY_NAMED, DATA / ONE])
+    assert not r[0].ok and "does not name this photo" in r[0].error and "PyTorch" in r[0].error
+    assert r[1].ok
+
+
+def test_pose_keypoint_frames_are_estimates_matched_by_position():
+    people = load_keypoints(KEYPOINTS).people_for(FOUR)
+    source = PeopleSource(frames=[people])
+    img = Image.open(DATA / FOUR).convert("RGB")
+    r = Pipeline(source).run_all([img, img])
+    assert r[0].ok and r[0].estimated and r[0].name == "image 0"
+    assert r[0].shots == compose(people, *img.size, FramingOptions(
+        joint_uncertainty=FramingOptions.ESTIMATED), image=img)
+    assert not r[1].ok and "1 frame(s) but this is image 1" in r[1].error
+
+
+def test_in_memory_images_meet_the_file_rules():
+    r = Pipeline().run_all([Image.new("RGB", (4, 4)), Image.new("L", (40, 30)), "x"])
+    assert "image 0: the image is too small (4x4 pixels)" in r[0].error
+    assert r[1].ok and r[1].shots.fallback  # greyscale converted; nobody: the flagged fallback
+    assert not r[2].ok and "image not found" in r[2].error
+
+
+def test_each_person_gives_one_result_per_person():
+    coco = load_keypoints(KEYPOINTS)
+    n = len(coco.people_for(FOUR))
+    results = Pipeline(PeopleSource(coco), each_person=True).run_all([DATA / FOUR, DATA / ONE])
+    assert [r.index for r in results] == [0] * n + [1]
+    assert [r.person for r in results] == list(range(n)) + [0]
+    assert [r.shots.subject.index for r in results[:n]] == list(range(n))
+    with pytest.raises(ShotCropError, match="one shot set per person"):
+        Pipeline(each_person=True, engine=object())
+
+
+class _Engine:
+    """The VLM engine protocol (options.batch_size, propose_with_answers) with a photo that
+    breaks a whole batch: the pipeline must isolate it."""
+
+    class options:
+        batch_size = 4
+
+    def __init__(self):
+        self.batches = []
+
+    def propose_with_answers(self, images, people, framing):
+        self.batches.append(len(images))
+        if any(im.size == (50, 50) for im in images):
+            raise ShotCropError("the model's processor rejected a 50x50 photo")
+        return [(compose(p, *im.size, o, image=im), None) for im, p, o in
+                zip(images, people, framing)]
+
+
+def test_a_photo_that_breaks_a_vlm_batch_fails_alone():
+    engine = _Engine()
+    photos = [Image.new("RGB", (64, 48)), Image.new("RGB", (50, 50)), Image.new("RGB", (80, 60))]
+    results = Pipeline(engine=engine).run_all(photos)
+    assert [r.ok for r in results] == [True, False, True]
+    assert "50x50" in results[1].error
+    assert engine.batches == [3, 1, 1, 1]  # one batch, then photo by photo
+
+
+def test_write_result_turns_a_write_failure_into_that_photos_error(tmp_path):
+    pipe = Pipeline(people_source("keypoints", KEYPOINTS), keep_images=True)
+    r = write_result(next(pipe.run([DATA / ONE])), tmp_path / "out")
+    assert r.ok and (tmp_path / "out" / "000000234748_preview.png").is_file()
+    again = write_result(next(pipe.run([DATA / ONE])), tmp_path / "out")
+    assert not again.ok and "already exists" in again.error
+    saved = json.loads((tmp_path / "out" / "000000234748_shots.json").read_text())
+    assert saved["shots"][0]["shot"] == "establishing"
