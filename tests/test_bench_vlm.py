@@ -1,8 +1,7 @@
 """`shotcrop bench --engine vlm`: a checkpoint scored on a TSC file (IoU, BDE) and, with human
 keypoints, on shot validity; a tiny random-weight Qwen3-VL on the photos in tests/data, against
-triples drafted by the COCO converter, offline."""
+expert triples written by hand (test_bench.EXPERT), offline."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,8 @@ pytest.importorskip("transformers")
 
 from shotcrop_core import pipeline  # noqa: E402
 from shotcrop_core.cli import main  # noqa: E402
-from shotcrop_core.train.data import draft_from_coco  # noqa: E402
 from shotcrop_core.vlm.backend import GenerationOptions, VLMEngine  # noqa: E402
+from test_bench import EXPERT, write_expert_tsc  # noqa: E402
 from tiny_vlm import build_tiny_qwen3_vl  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -23,9 +22,8 @@ KEYPOINTS = DATA / "person_keypoints.json"
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench_vlm")
-    tsc = draft_from_coco(KEYPOINTS, DATA, root / "tsc.json")
-    return {"model": build_tiny_qwen3_vl(root / "vlm"), "tsc": tsc,
-            "photos": [Path(s["image"]).name for s in json.loads(tsc.read_text())["samples"]]}
+    tsc = write_expert_tsc(root / "tsc.json")
+    return {"model": build_tiny_qwen3_vl(root / "vlm"), "tsc": tsc, "photos": list(EXPERT)}
 
 
 def _bench(tiny, *extra):
@@ -54,10 +52,13 @@ def test_bench_scores_a_checkpoint_with_keypoints(tiny, tmp_path, capsys, monkey
     assert "Shot validity against human keypoints" in out and "all valid + coherent" in out
     assert "TSC: IoU and BDE against expert boxes (2/2 scored)" in out
     # Four new tokens of a random model never make an answer: every photo gets the framing
-    # engine's shots on the same human keypoints the converter drafted with (IoU 1, BDE 0).
+    # engine's shots on the same human keypoints, so the scores are the framing engine's own.
     assert "2 of 2 photo(s) fell back to the framing engine" in out
     assert all(name in out for name in tiny["photos"])
-    assert _tsc_rows(out) == {n: (1.0, 0.0) for n in ("establishing", "medium", "close_up", "mean")}
+    assert main(["bench", "--images", str(DATA), "--tsc", str(tiny["tsc"]),
+                 "--keypoints", str(KEYPOINTS)]) == 0
+    framing = capsys.readouterr().out
+    assert _tsc_rows(out) == _tsc_rows(framing) and 0.3 < _tsc_rows(out)["mean"][0] < 0.95
     text = report.read_text()
     assert "## Engine" in text and "2 of 2 photo(s) fell back" in text and "## TSC" in text
 
@@ -98,9 +99,10 @@ def test_bench_counts_only_the_photos_the_model_failed(tiny, monkeypatch, capsys
     assert _bench(tiny, "--keypoints", str(KEYPOINTS)) == 0
     out = capsys.readouterr().out
     assert engine.answers_left == []
-    second = tiny["photos"][1]
+    second = sorted(tiny["photos"])[1]  # bench goes through the COCO file's names in order
     assert ("1 of 2 photo(s) fell back to the framing engine (the model's answer was unusable "
             f"twice): {second}\n") in out
-    # The model's own (repaired) shots for the first photo differ from the drafted ones.
-    iou, bde = _tsc_rows(out)["mean"]
-    assert 0.5 < iou < 1.0 and 0.0 < bde < 0.1
+    # The model's own (repaired) shots for the first photo are scored, not the framing engine's.
+    assert main(["bench", "--images", str(DATA), "--tsc", str(tiny["tsc"]),
+                 "--keypoints", str(KEYPOINTS)]) == 0
+    assert _tsc_rows(out) != _tsc_rows(capsys.readouterr().out)
