@@ -95,19 +95,23 @@ class TripleShotCompose(io.ComfyNode):
                 people = PeopleSource(frames=frames)  # a pose model's: edges keep clearance
             else:
                 people = PeopleSource(estimator=model.pose)  # loaded on first use
-            engine = None
-            if model.is_vlm:
-                from ..shotcrop_core.vlm.backend import GenerationOptions, VLMEngine
-
-                engine = VLMEngine(model.vlm(), GenerationOptions(intent=intent.strip() or None,
-                                                                  seed=seed or None))
+            if subject_index == EACH_PERSON and model.is_vlm:  # before any model loads
+                raise ShotCropError("subject_index -2 (every person) works with the framing "
+                                    "backends; with a VLM, pick one subject index or -1")
             framing = FramingOptions(aspects=aspects,
                                      subject_index=None if subject_index < 0 else subject_index)
-            pipe = Pipeline(people, framing, engine, each_person=subject_index == EACH_PERSON,
-                            keep_images=True)
             pbar = comfy.utils.ProgressBar(len(images))
             results = []
             try:
+                engine = None
+                if model.is_vlm:
+                    from ..shotcrop_core.vlm.backend import GenerationOptions, VLMEngine
+
+                    engine = VLMEngine(model.vlm(), GenerationOptions(
+                        intent=intent.strip() or None, seed=seed or None))
+                # chunk_batches=1: a stop request is honoured after every generate batch.
+                pipe = Pipeline(people, framing, engine, each_person=subject_index == EACH_PERSON,
+                                keep_images=True, chunk_batches=1)
                 for r in pipe.run(to_pil(a) for a in images):
                     if not r.ok:  # in a batch, say which image (a photo's own check does)
                         prefixed = len(images) == 1 or r.error.startswith(f"image {r.index}:")

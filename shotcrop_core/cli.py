@@ -31,12 +31,12 @@ def _add_framing_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subject-hint", default=None, metavar="WORD",
                    help="choose the subject by position: largest, left, right, center")
     p.add_argument("--perception", choices=PERCEPTIONS, default="auto",
-                   help="where body landmarks come from: 'keypoints' (--keypoints FILE), "
-                        "'blazepose' (built in, no download), 'vitpose' (RT-DETR + ViTPose "
-                        "from the Hugging Face Hub, downloaded once); 'auto' uses --keypoints "
-                        "when given (a photo the file does not name gets blazepose's landmarks, "
-                        "flagged), else blazepose. With 'keypoints', a photo the file does not "
-                        "name is an error for that photo")
+                   help="where body landmarks come from for the photos --keypoints does not "
+                        "name (every photo without it): 'auto' and 'blazepose' (built in, no "
+                        "download), 'vitpose' (RT-DETR + ViTPose from the Hugging Face Hub, "
+                        "downloaded once); 'keypoints': none, such a photo is an error. For "
+                        "bench, a model named here is what gets scored (--keypoints is then "
+                        "only the ground truth)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 
 
@@ -175,7 +175,8 @@ def cmd_bench(args) -> int:
     return run_bench(args.images, keypoints=args.keypoints, tsc=args.tsc, report=args.report,
                      force=args.force, perception=args.perception, device=args.device,
                      framing=_framing(args), engine=lambda: _engine(args),
-                     engine_name=f"{args.engine} model {args.model or DEFAULT_VLM}")
+                     engine_name=f"{args.engine} model {args.model or DEFAULT_VLM}",
+                     engine_kind=args.engine)
 
 
 def main(argv: list[str] | None = None) -> int:

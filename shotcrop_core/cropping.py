@@ -72,7 +72,7 @@ def _check_box(box: Box | Sequence[int], width: int, height: int) -> Box:
     return b
 
 
-def _check_side(name: str, value: int) -> int:
+def check_side(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
             or not 0 < value <= MAX_SIDE:
         raise ShotCropError(f"{name} must be a whole number from 1 to {MAX_SIDE}, got {value!r}")
@@ -183,8 +183,8 @@ def crop_shot(image: np.ndarray, box: Box, fit: str = "native", width: int = 0, 
         if not width or not height:
             raise ShotCropError(f"fit 'size' needs both width and height (got {width}x{height}): "
                                 f"set both, or pick fit 'width', 'height' or 'long_side'")
-        tw = _snap(_check_side("width", width), snap)
-        th = _snap(_check_side("height", height), snap)
+        tw = _snap(check_side("width", width), snap)
+        th = _snap(check_side("height", height), snap)
         if pad is None:
             b = fit_box_to_aspect(b, tw / th, W0, H0)
         else:
@@ -192,7 +192,7 @@ def crop_shot(image: np.ndarray, box: Box, fit: str = "native", width: int = 0, 
     elif fit == "native":
         tw, th = _snap(b.w, snap), _snap(b.h, snap)
     else:
-        value = _check_side(fit, {"width": width, "height": height, "long_side": long_side}[fit])
+        value = check_side(fit, {"width": width, "height": height, "long_side": long_side}[fit])
         side = fit if fit != "long_side" else ("width" if b.w >= b.h else "height")
         s = value / (b.w if side == "width" else b.h)
         tw = value if side == "width" else max(1, int(round(b.w * s)))

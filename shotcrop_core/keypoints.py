@@ -42,27 +42,32 @@ class NoLandmarksError(PersonError):
     """A person with neither a box nor a present keypoint: nothing says where they are."""
 
 
-def _kind(v: Any) -> str:
+# -- validators shared by every reader of person data (keypoint files, POSE_KEYPOINT, dicts) --
+def value_kind(v: Any) -> str:
+    """What a wrong value is, for an error message."""
+    if isinstance(v, str):
+        return f"the text {v[:30]!r}"
     return "null" if v is None else f"a {type(v).__name__}"
 
 
-def _number(v: Any, what: str) -> float:
+def finite_number(v: Any, what: str, error: type[ShotCropError] = PersonError) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise PersonError(f"{what} must be a number, got {_kind(v)}")
+        raise error(f"{what} must be a number, got {value_kind(v)}")
     if not np.isfinite(v):
-        raise PersonError(f"{what} must be a finite number, got {v}")
+        raise error(f"{what} must be a finite number, got {v}")
     return float(v)
 
 
-def _numbers(values: Any, what: str) -> list[float]:
-    """A flat list of finite numbers; [x, y, score] triples are flattened first."""
+def number_list(values: Any, what: str, error: type[ShotCropError] = PersonError) -> list[float]:
+    """A flat list of finite numbers; [x, y, score] triples (a documented-but-wrong variant)
+    are flattened first."""
     if isinstance(values, np.ndarray):
         values = values.tolist()
     if not isinstance(values, (list, tuple)):
-        raise PersonError(f"{what} must be a list of numbers, got {_kind(values)}")
+        raise error(f"{what} must be a list of numbers, got {value_kind(values)}")
     if values and all(isinstance(t, (list, tuple)) and len(t) == 3 for t in values):
         values = [v for t in values for v in t]
-    return [_number(v, f"{what}[{i}]") for i, v in enumerate(values)]
+    return [finite_number(v, f"{what}[{i}]", error) for i, v in enumerate(values)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,7 +87,8 @@ class Person:
         try:
             kp = np.asarray(self.keypoints, dtype=np.float64)
         except (TypeError, ValueError):
-            raise PersonError(f"keypoints must be numbers, got {_kind(self.keypoints)}") from None
+            raise PersonError(f"keypoints must be numbers, got "
+                              f"{value_kind(self.keypoints)}") from None
         if kp.shape != (17, 3):
             raise PersonError(f"keypoints must have shape (17, 3), got {kp.shape}")
         kp = np.where(np.isfinite(kp), kp, 0.0)
@@ -171,7 +177,7 @@ class Person:
         if not isinstance(d, dict) or "keypoints" not in d:
             raise PersonError(f"{what} must be an object with 'keypoints' (17 COCO points as "
                               f"51 numbers x, y, score)")
-        kp = _numbers(d["keypoints"], f"{what}.keypoints")
+        kp = number_list(d["keypoints"], f"{what}.keypoints")
         if len(kp) != 51:
             raise PersonError(f"{what}.keypoints must hold 51 numbers (x, y, score per point), "
                               f"got {len(kp)}")
@@ -181,11 +187,11 @@ class Person:
             if not isinstance(box, (list, tuple)) or len(box) != 4:
                 raise PersonError(f"{what}.box must be a list of 4 numbers [x0, y0, x1, y1], "
                                   f"got {box!r}")
-            box = tuple(_number(v, f"{what}.box[{k}]") for k, v in enumerate(box))
-        score = 1.0 if d.get("score") is None else _number(d["score"], f"{what}.score")
+            box = tuple(finite_number(v, f"{what}.box[{k}]") for k, v in enumerate(box))
+        score = 1.0 if d.get("score") is None else finite_number(d["score"], f"{what}.score")
         feet = d.get("feet")
         if feet is not None and not (isinstance(feet, (list, tuple, np.ndarray)) and not len(feet)):
-            feet = _numbers(feet, f"{what}.feet")
+            feet = number_list(feet, f"{what}.feet")
             if len(feet) % 3:
                 raise PersonError(f"{what}.feet must hold x, y, score triples: its length "
                                   f"{len(feet)} is not a multiple of 3")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .colour import parse_colour
-from .cropping import _check_side, fit_box_to_aspect, resize
+from .cropping import check_side, fit_box_to_aspect, resize
 from .errors import ShotCropError
 from .shots import SHOT_NAMES, Box, shot_name
 
@@ -82,8 +82,8 @@ def poster_layout(crops: dict[str, np.ndarray], layout: str = "triptych", width:
     """One float32 height x width x 3 sheet with the three crops (see module docstring)."""
     if layout not in LAYOUTS:
         raise ShotCropError(f"layout {layout!r} is unknown: use one of {', '.join(LAYOUTS)}")
-    _check_side("width", width)
-    _check_side("height", height)
+    check_side("width", width)
+    check_side("height", height)
     for name, v in (("gutter", gutter), ("margin", margin)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
             raise ShotCropError(f"{name} must be a whole number >= 0, got {v!r}")

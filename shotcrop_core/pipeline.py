@@ -21,7 +21,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Sequence
 
 from .errors import ShotCropError
 from .framing import FramingOptions
@@ -29,10 +29,15 @@ from .keypoints import Person
 from .perception import PERCEPTIONS, PERCEPTIONS_OR_NONE  # choices (see `people_source`)
 from .shots import ShotSet
 
+if TYPE_CHECKING:
+    from .imageio import LoadedImage
+    from .perception import PoseEstimator
+    from .perception.given import KeypointSource
+
 log = logging.getLogger("shotcrop")
 
 #: What a source does with a photo its keypoint file does not name.
-Uncovered = Literal["error", "estimate"]
+Uncovered = Literal["error", "estimate", "nobody"]
 #: Photos decoded at once per VLM batch (times its batch size): bounded memory.
 CHUNK_BATCHES = 4
 
@@ -52,19 +57,21 @@ class Found:
 class PeopleSource:
     """Given keypoints and a pose model behind one interface.
 
-    `keypoints` (a `perception.given.KeypointSource`, or per-image frames as ComfyUI hands
-    POSE_KEYPOINT over) answers for the photos it covers; `estimator` (a pose model, or a
-    zero-argument callable that loads one on first use) for every other photo when
-    `uncovered="estimate"`. With `uncovered="error"`, a photo the file does not name is an error
-    for that photo. `keypoints_estimated` says the file itself holds a pose model's output
-    (POSE_KEYPOINT from DWPose/OpenPose), not human labels.
+    `keypoints` (a `perception.given.KeypointSource`) or `frames` (per-image people, as ComfyUI
+    hands POSE_KEYPOINT over) answer for the photos they cover. Every other photo is handled by
+    `uncovered`: "estimate" asks `estimator` (a pose model, or a zero-argument callable that
+    loads one on first use), "nobody" finds no one (the flagged no-person framing), "error"
+    makes it an error for that photo. Without a file, `estimator` answers for every photo.
+    `keypoints_estimated` says the file holds a pose model's output (POSE_KEYPOINT from
+    DWPose/OpenPose), not human labels.
     """
 
-    def __init__(self, keypoints: Any = None, estimator: Any = None, *,
+    def __init__(self, keypoints: KeypointSource | None = None, estimator: Any = None, *,
                  uncovered: Uncovered = "error", keypoints_estimated: bool | None = None,
                  frames: Sequence[list[Person]] | None = None) -> None:
-        if uncovered not in ("error", "estimate"):
-            raise ShotCropError(f"uncovered must be 'error' or 'estimate', got {uncovered!r}")
+        if uncovered not in ("error", "estimate", "nobody"):
+            raise ShotCropError(f"uncovered must be 'error', 'estimate' or 'nobody', got "
+                                f"{uncovered!r}")
         self.keypoints, self.frames = keypoints, frames
         self._estimator = estimator
         self.uncovered = uncovered
@@ -78,11 +85,11 @@ class PeopleSource:
 
     @property
     def empty(self) -> bool:
-        """Finds nobody anywhere (perception "none")."""
-        return not self.has_file and self._estimator is None
+        """Finds nobody anywhere (perception "none" without a file)."""
+        return not self.has_file and (self._estimator is None or self.uncovered == "nobody")
 
     @property
-    def estimator(self):
+    def estimator(self) -> PoseEstimator | None:
         """The pose model, loaded on first use."""
         if self._estimator is not None and not hasattr(self._estimator, "estimate"):
             self._estimator = self._estimator()  # a loader: a model used only when needed
@@ -92,48 +99,43 @@ class PeopleSource:
     def name(self) -> str:
         parts = []
         if self.keypoints is not None:
-            parts.append(f"keypoints from {getattr(self.keypoints, 'path', 'the file')}")
+            parts.append(f"keypoints from {self.keypoints.path}")
         if self.frames is not None:
             parts.append("POSE_KEYPOINT frames")
-        if self._estimator is not None:
+        if self._estimator is not None and self.uncovered != "nobody":
             model = getattr(self._estimator, "name", "the pose model")
-            parts.append(f"{model} perception" if not parts else f"{model} for the other photos"
-                         if self.uncovered == "estimate" else model)
+            parts.append(f"{model} for the other photos" if parts else f"{model} perception")
         return ", ".join(parts) or "no landmarks"
 
     def covers(self, name: str | None, index: int) -> bool:
         """Whether the keypoint file (or the frames) answer for this photo."""
         if self.frames is not None:
             return 0 <= index < len(self.frames)
-        if self.keypoints is None:
-            return False
-        names = getattr(self.keypoints, "names", None)
-        if names:  # matched by file name
-            folded = {n.casefold() for n in names}
-            return name is not None and Path(str(name)).name.casefold() in folded
-        return 0 <= index < len(self.keypoints)  # matched by position
+        return self.keypoints is not None and self.keypoints.covers(name, index)
 
-    def find(self, image, index: int, name: str | None = None) -> Found:
-        """People in `image` (upright RGB PIL), the `index`-th photo of the run, named `name`."""
-        size = image.size
-        if self.has_file and self.covers(name, index):
+    def find(self, image: Any, index: int, name: str | None = None,
+             size: tuple[int, int] | None = None) -> Found:
+        """People in `image` (upright RGB PIL), the `index`-th photo of the run, named `name`.
+
+        `image` may be a zero-argument callable that decodes the photo; it is then called only
+        when a pose model needs the pixels, and `size` (width, height) must be given."""
+        size = size or image.size
+        if self.covers(name, index):
             if self.frames is not None:  # already in the photo's pixels
-                people = self.frames[index]
-            else:
-                people = self.keypoints.people_for(name or "", index, image_size=size)
+                return Found(list(self.frames[index]), True)
+            people = self.keypoints.people_for(name or "", index, image_size=size)
             return Found(list(people), self.keypoints_estimated)
-        if self.has_file and (self.uncovered == "error" or self._estimator is None):
-            if self.frames is not None:
-                raise ShotCropError(f"POSE_KEYPOINT has {len(self.frames)} frame(s) but this is "
-                                    f"image {index}: connect the pose node that ran on these "
-                                    "same images")
-            # The source's own message names the file, what it holds, and how photos match.
-            self.keypoints.people_for(name or "", index, image_size=size)
-            raise ShotCropError(f"{name}: not in the keypoint file")  # pragma: no cover
-        if self._estimator is None:
+        if self.uncovered == "nobody" or not self.has_file and self._estimator is None:
             return Found([], False)
+        if self.has_file and (self.uncovered == "error" or self._estimator is None):
+            if self.keypoints is not None:  # raises, naming the file and how photos match
+                self.keypoints.people_for(name or "", index, image_size=size)
+            raise ShotCropError(f"POSE_KEYPOINT has {len(self.frames or [])} frame(s) but this "
+                                f"is image {index}: connect the pose node that ran on these "
+                                "same images")
+        pixels = image() if callable(image) else image
         if not self.has_file:
-            return Found(list(self.estimator.estimate(image)), True)
+            return Found(list(self.estimator.estimate(pixels)), True)
         try:
             estimator = self.estimator
         except ShotCropError as e:
@@ -141,25 +143,27 @@ class PeopleSource:
                                 f"landmarks cannot be estimated instead: {e}") from None
         note = (f"landmarks estimated by {estimator.name}: the keypoint file does not name "
                 "this photo")
-        return Found(list(estimator.estimate(image)), True, note)
+        return Found(list(estimator.estimate(pixels)), True, note)
 
 
-def people_source(perception: str = "auto", keypoints: Any = None, device: Any = "auto",
-                  ) -> PeopleSource:
-    """The landmark source of a run, the same for every command:
+def people_source(perception: str = "auto", keypoints: Any = None, device: Any = "auto", *,
+                  by_name: bool = False) -> PeopleSource:
+    """The landmark source of a run, the same for every command. A keypoint file (a path or a
+    loaded `perception.given.KeypointSource`) answers for the photos it names; `perception`
+    says what answers for the others (for every photo without a file):
 
-    - ``auto``: the keypoint file when given; a photo it does not name gets the built-in
-      BlazePose's landmarks (flagged in its warnings). Without a file: BlazePose for every photo.
-    - ``keypoints``: the keypoint file only; a photo it does not name is an error for that photo.
-    - ``blazepose`` / ``vitpose``: that pose model for every photo (a keypoint file is then only
-      the benchmark's ground truth).
-    - ``none``: no landmarks (training configs): the shots of the centre/saliency fallback, or
-      the VLM's answer conformed to its aspects.
+    - ``auto``: the built-in BlazePose (its landmarks are flagged in the shots' warnings when a
+      file was given but does not name the photo);
+    - ``blazepose`` / ``vitpose``: that pose model;
+    - ``keypoints``: nothing: a photo the file does not name is an error for that photo;
+    - ``none``: nobody (the flagged no-person framing, or a VLM's answer conformed to its
+      aspects).
 
-    `keypoints` is a path or a loaded `perception.given.KeypointSource`. Models load once, up
-    front, except the stand-in for photos the file does not name, which loads on first use.
+    With a file, a model loads on the first photo that needs it; without, up front (a missing
+    model is one error for the run). `by_name`: refuse files matched by position (POSE_KEYPOINT
+    lists), for runs whose photo order is not the user's (training sets).
     """
-    from .perception import BACKENDS, choose_estimator
+    from .perception import load_estimator
     from .perception.given import KeypointSource, load_keypoints
 
     if perception not in PERCEPTIONS_OR_NONE:
@@ -167,18 +171,20 @@ def people_source(perception: str = "auto", keypoints: Any = None, device: Any =
                             f"{', '.join(PERCEPTIONS_OR_NONE)}")
     if keypoints is not None and not isinstance(keypoints, KeypointSource):
         keypoints = load_keypoints(keypoints)
-    if perception == "none":
-        return PeopleSource()
-    if perception in BACKENDS:
-        return PeopleSource(estimator=choose_estimator(perception, False, device))
+    if by_name and keypoints is not None and not keypoints.by_name:
+        raise ShotCropError(f"{keypoints.path}: its frames are matched to photos by position, "
+                            "but training photos are matched by file name: give a COCO or "
+                            "ShotCrop keypoint file that names each photo")
     if perception == "keypoints":
         if keypoints is None:
             raise ShotCropError("perception 'keypoints' needs a keypoint file (--keypoints FILE)")
         return PeopleSource(keypoints)
+    if perception == "none":
+        return PeopleSource(keypoints, uncovered="nobody")
+    model = "blazepose" if perception == "auto" else perception
     if keypoints is None:
-        return PeopleSource(estimator=choose_estimator("blazepose", False, device))
-    return PeopleSource(keypoints, lambda: choose_estimator("blazepose", False, device),
-                        uncovered="estimate")
+        return PeopleSource(estimator=load_estimator(model, device))
+    return PeopleSource(keypoints, lambda: load_estimator(model, device), uncovered="estimate")
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -191,9 +197,8 @@ class PhotoResult:
     shots: ShotSet | None = None
     error: str | None = None
     people: list[Person] = field(default_factory=list)
-    #: The decoded photo (`imageio.LoadedImage`), for writing outputs; dropped by `Pipeline.run`
-    #: unless it keeps images.
-    image: Any = None
+    #: The decoded photo, for writing outputs; dropped by `Pipeline.run` unless it keeps images.
+    image: LoadedImage | None = None
     #: With `each_person`: the person these shots are about.
     person: int | None = None
     #: The options the shots were framed with (subject, aspects, clearance).
@@ -209,16 +214,12 @@ class PhotoResult:
     def ok(self) -> bool:
         return self.error is None
 
-    @property
-    def path(self) -> Path:
-        return Path(self.name)
-
 
 @dataclass
 class _Ready:
     index: int
     name: str
-    image: Any                   # LoadedImage
+    image: LoadedImage
     found: Found
     person: int | None = None
 
@@ -240,7 +241,11 @@ def _as_loaded(photo: Any, index: int):
 
 
 def _photo_name(photo: Any, index: int) -> str:
-    return str(photo) if isinstance(photo, (str, Path)) else f"image {index}"
+    """A path as given; an in-memory photo by its place in the run (a LoadedImage by its file)."""
+    if isinstance(photo, (str, Path)):
+        return str(photo)
+    path = getattr(photo, "path", None)
+    return str(path) if isinstance(path, Path) else f"image {index}"
 
 
 # -- the pipeline --------------------------------------------------------------------------------
@@ -261,6 +266,9 @@ class Pipeline:
     each_person: bool = False
     #: Keep each result's decoded photo (`PhotoResult.image`), e.g. to write outputs.
     keep_images: bool = False
+    #: Photos decoded at once with a VLM, in batches of its batch size (bounded memory; an
+    #: interactive caller that checks for a stop between results wants 1).
+    chunk_batches: int = CHUNK_BATCHES
 
     def __post_init__(self) -> None:
         if self.each_person and self.engine is not None:
@@ -277,20 +285,19 @@ class Pipeline:
             o = dataclasses.replace(o, subject_index=person if found.people else None)
         return o
 
-    def run(self, photos: Iterable[Any], *,
-            on_result: Callable[[PhotoResult], None] | None = None) -> Iterator[PhotoResult]:
+    def run(self, photos: Iterable[Any]) -> Iterator[PhotoResult]:
         """One result per photo (paths, PIL images or LoadedImages), in input order."""
         chunk = 1 if self.engine is None else max(1, int(
-            getattr(self.engine.options, "batch_size", 1))) * CHUNK_BATCHES
+            getattr(self.engine.options, "batch_size", 1))) * max(1, self.chunk_batches)
         batch: list[_Ready | PhotoResult] = []
         for index, photo in enumerate(photos):
             batch.extend(self._prepare(index, photo))
             ready = sum(isinstance(b, _Ready) for b in batch)
             if ready >= chunk or not ready:  # errors alone wait for nothing
-                yield from self._flush(batch, on_result)
+                yield from self._flush(batch)
                 batch = []
         if batch:
-            yield from self._flush(batch, on_result)
+            yield from self._flush(batch)
 
     def run_all(self, photos: Iterable[Any]) -> list[PhotoResult]:
         return list(self.run(photos))
@@ -307,15 +314,13 @@ class Pipeline:
             return [_Ready(index, name, loaded, found)]
         return [_Ready(index, name, loaded, found, k) for k in range(max(len(found.people), 1))]
 
-    def _flush(self, batch: list, on_result) -> Iterator[PhotoResult]:
+    def _flush(self, batch: list) -> Iterator[PhotoResult]:
         ready = [b for b in batch if isinstance(b, _Ready)]
         done = dict(zip(map(id, ready), self._propose(ready))) if ready else {}
         for b in batch:
             result = done[id(b)] if isinstance(b, _Ready) else b
             if not self.keep_images:
                 result.image = None  # streaming: no result holds on to its pixels
-            if on_result is not None:
-                on_result(result)
             yield result
 
     def _propose(self, ready: list[_Ready]) -> list[PhotoResult]:
@@ -323,7 +328,7 @@ class Pipeline:
             return [self._frame_one(r) for r in ready]
         try:
             return self._vlm_batch(ready)
-        except ShotCropError as e:
+        except ShotCropError as e:  # the batch itself failed (not one photo's repair)
             if len(ready) == 1:
                 return [self._failed(ready[0], str(e))]
             # One photo's problem must not sink its batch: ask again photo by photo.
@@ -356,10 +361,14 @@ class Pipeline:
     def _vlm_batch(self, ready: list[_Ready]) -> list[PhotoResult]:
         options = [self.options_for(r.found) for r in ready]
         t0 = time.perf_counter()
+        # A photo whose answer cannot be repaired (say a subject index it does not have) comes
+        # back as its error, so the rest of the batch keeps its answers.
         pairs = self.engine.propose_with_answers([r.image.image for r in ready],
-                                                 [r.found.people for r in ready], options)
+                                                 [r.found.people for r in ready], options,
+                                                 keep_errors=True)
         seconds = (time.perf_counter() - t0) / len(ready)
-        return [self._result(r, shots, o, seconds, raw)
+        return [self._failed(r, str(shots)) if isinstance(shots, ShotCropError)
+                else self._result(r, shots, o, seconds, raw)
                 for r, o, (shots, raw) in zip(ready, options, pairs)]
 
 
@@ -378,8 +387,6 @@ def write_result(result: PhotoResult, out: str | Path, force: bool = False) -> P
     except ShotCropError as e:
         result.error = str(e)
     return result
-
-
 
 
 # -- engines -------------------------------------------------------------------------------------

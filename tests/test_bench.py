@@ -169,6 +169,26 @@ def test_validity_table_for_sets_judged_by_hand():
                             ("d.jpg", {"set": ["no subject matched a person"]})]
 
 
+def test_a_tsc_photo_the_keypoints_do_not_name(data_dir, tmp_path, capsys):
+    """The third photo is in the TSC file but not in the COCO file: its landmarks come from the
+    built-in BlazePose (the pipeline's policy), its boxes are scored, and validity is judged on
+    the two photos with human keypoints only."""
+    pytest.importorskip("torch")
+    tsc = write_expert_tsc(tmp_path / "t.json")
+    doc = json.loads(tsc.read_text())
+    doc["samples"].append({"image": "000000229358.jpg", "width": 640, "height": 423, "shots": {
+        "establishing": {"box": [0, 0, 640, 423], "description": "by hand"},
+        "medium": {"box": [200, 50, 520, 400], "description": "by hand"},
+        "close_up": {"box": [300, 60, 460, 200], "description": "by hand"}}})
+    tsc.write_text(json.dumps(doc))
+    assert main(["bench", "--images", str(data_dir), "--tsc", str(tsc), "--keypoints",
+                 str(data_dir / "person_keypoints.json")]) == 0
+    out = capsys.readouterr().out
+    assert "TSC: IoU and BDE against expert boxes (3/3 scored)" in out
+    assert "all valid + coherent" in out and "/2 " in out.split("all valid + coherent")[1][:30]
+    assert "landmarks from keypoints from" in out and "blazepose for the other photos" in out
+
+
 def test_bench_needs_annotations(data_dir, capsys):
     assert main(["bench", "--images", str(data_dir)]) == 2
     assert "--keypoints" in capsys.readouterr().err

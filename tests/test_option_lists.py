@@ -46,7 +46,7 @@ def test_loaders_check_against_the_same_lists():
 
 def test_perception_lists():
     from shotcrop_core.perception import BACKENDS, PERCEPTIONS
-    from shotcrop_core.train.config import PERCEPTIONS as TRAIN_PERCEPTIONS
+    from shotcrop_core.perception import PERCEPTIONS_OR_NONE as TRAIN_PERCEPTIONS
 
     assert BACKENDS == ("blazepose", "vitpose")
     assert PERCEPTIONS == ("auto", "keypoints", "blazepose", "vitpose")

@@ -60,6 +60,9 @@ def test_a_photo_the_file_does_not_name(tmp_path):
     assert not r.ok and "no image named" in r.error
     with pytest.raises(ShotCropError, match="uncovered must be"):
         PeopleSource(uncovered="guess")
+    # "none" with a file: the file where it names the photo, nobody elsewhere (flagged fallback)
+    r = Pipeline(people_source("none", KEYPOINTS)).run_all([DATA / NOBODY_NAMED, DATA / ONE])
+    assert r[0].ok and r[0].shots.fallback and not r[1].shots.fallback
 
 
 class _Counting:
@@ -131,8 +134,8 @@ def test_each_person_gives_one_result_per_person():
 
 
 class _Engine:
-    """The VLM engine protocol (options.batch_size, propose_with_answers) with a photo that
-    breaks a whole batch: the pipeline must isolate it."""
+    """The VLM engine protocol (options.batch_size, propose_with_answers): the framing engine's
+    shots, with a batch that fails as a whole when it holds a 50x50 photo."""
 
     class options:
         batch_size = 4
@@ -140,7 +143,7 @@ class _Engine:
     def __init__(self):
         self.batches = []
 
-    def propose_with_answers(self, images, people, framing):
+    def propose_with_answers(self, images, people, framing, keep_errors=False):
         self.batches.append(len(images))
         if any(im.size == (50, 50) for im in images):
             raise ShotCropError("the model's processor rejected a 50x50 photo")
@@ -157,6 +160,34 @@ def test_a_photo_that_breaks_a_vlm_batch_fails_alone():
     assert engine.batches == [3, 1, 1, 1]  # one batch, then photo by photo
 
 
+def test_a_photo_the_vlm_answer_cannot_be_repaired_for_fails_alone_without_regenerating():
+    """The real VLM engine after `generate`: --subject 1 on a photo with one person is that
+    photo's error; the other photos keep the answers of the one generate call."""
+    pytest.importorskip("torch")
+    from shotcrop_core.vlm.backend import GenerationOptions, VLMEngine
+
+    answer = ('{"shots": [{"shot": "establishing", "bbox_2d": [0, 0, 1000, 1000], '
+              '"description": "All."}, {"shot": "medium", "bbox_2d": [300, 200, 700, 800], '
+              '"description": "Mid."}, {"shot": "close_up", "bbox_2d": [400, 200, 600, 450], '
+              '"description": "Face."}]}')
+
+    class Answering(VLMEngine):
+        calls = 0
+
+        def _generate(self, images, conversations):
+            Answering.calls += 1
+            return [(answer, im.size) for im in images]
+
+    engine = Answering(type("L", (), {"family": "qwen3_vl"})(), GenerationOptions(batch_size=3))
+    source = people_source("keypoints", KEYPOINTS)
+    results = Pipeline(source, FramingOptions(subject_index=1), engine).run_all(
+        [DATA / FOUR, DATA / ONE, DATA / FOUR])
+    assert [r.ok for r in results] == [True, False, True]
+    assert "subject index 1 is out of range" in results[1].error
+    assert Answering.calls == 1
+    assert results[0].raw is not None and results[0].shots.subject.index == 1
+
+
 def test_write_result_turns_a_write_failure_into_that_photos_error(tmp_path):
     pipe = Pipeline(people_source("keypoints", KEYPOINTS), keep_images=True)
     r = write_result(next(pipe.run([DATA / ONE])), tmp_path / "out")
@@ -165,3 +196,22 @@ def test_write_result_turns_a_write_failure_into_that_photos_error(tmp_path):
     assert not again.ok and "already exists" in again.error
     saved = json.loads((tmp_path / "out" / "000000234748_shots.json").read_text())
     assert saved["shots"][0]["shot"] == "establishing"
+
+
+def test_a_vlm_run_decodes_a_bounded_chunk_at_a_time():
+    """Issue #12 drift 5 (train eval decoded every photo up front): with a VLM, photos are
+    decoded CHUNK_BATCHES x batch_size at a time, however many there are."""
+    from shotcrop_core.pipeline import CHUNK_BATCHES
+
+    engine = _Engine()
+    pulled = []
+
+    def photos():
+        for i in range(3 * CHUNK_BATCHES * engine.options.batch_size + 1):
+            pulled.append(i)
+            yield Image.new("RGB", (64, 48))
+
+    chunk = CHUNK_BATCHES * engine.options.batch_size
+    for r in Pipeline(engine=engine).run(photos()):
+        assert len(pulled) <= (r.index // chunk + 1) * chunk
+    assert engine.batches == [chunk, chunk, chunk, 1]

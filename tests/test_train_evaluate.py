@@ -224,3 +224,38 @@ def test_adapter_only_run_is_merged_in_memory(setup, tmp_path):
     [r] = report.results
     assert r.adapter and r.reasoning and r.photos == 3 and r.tsc.complete
     assert "adapter merged in memory" in report.markdown()
+
+
+def test_photos_are_decoded_a_batch_at_a_time(setup, data_dir, tmp_path, monkeypatch):
+    """Issue #12 drift 5: eval used to decode every photo of the split before the first
+    generate; now the pipeline decodes CHUNK_BATCHES x batch_size at a time."""
+    import shutil
+
+    from shotcrop_core import imageio
+    from shotcrop_core.pipeline import CHUNK_BATCHES
+    from shotcrop_core.train import evaluate as E
+
+    _, models = setup
+    names = [f"p{i}.jpg" for i in range(CHUNK_BATCHES + 2)]
+    samples = []
+    for n in names:
+        shutil.copy(data_dir / "000000234748.jpg", tmp_path / n)
+        samples.append({"image": n, "width": 640, "height": 425, "split": "test", "shots": {
+            "establishing": {"box": [96, 40, 640, 400], "description": "x"},
+            "medium": {"box": [240, 110, 420, 290], "description": "x"},
+            "close_up": {"box": [270, 125, 360, 200], "description": "x"}}})
+    tsc = tmp_path / "tsc.json"
+    tsc.write_text(json.dumps({"format": "shotcrop-tsc", "version": 1, "samples": samples}))
+    decoded, seen_at_generate = [], []
+    load = imageio.load_image
+    monkeypatch.setattr(imageio, "load_image", lambda p: decoded.append(p) or load(p))
+
+    def generate(self, images, conversations):
+        seen_at_generate.append(len(decoded))
+        return [("no answer", im.size) for im in images]
+
+    monkeypatch.setattr(E.VLMEngine, "_generate", generate)
+    r = evaluate_checkpoints(models[:1], tsc, split="test", device="cpu", batch_size=1,
+                             perception="none").results[0]
+    assert r.photos == len(names) and r.fallbacks == len(names)
+    assert len(decoded) == len(names) and seen_at_generate[0] == CHUNK_BATCHES

@@ -76,6 +76,9 @@ def test_rows_feed_the_rewards(work, tmp_path):
                      clip=str(build_tiny_clip(tmp_path / "clip")), device="cpu")
     people = landmarks(examples, config.keypoints)
     assert all(people[str(e.image_path)] for e in examples)  # COCO landmarks per photo
+    # "none" only says what to do for photos the file does not name: named ones keep theirs
+    as_dicts = lambda found: {k: [p.to_dict() for p in v] for k, v in found.items()}  # noqa: E731
+    assert as_dicts(landmarks(examples, config.keypoints, "none")) == as_dicts(people)
     rows = [dict(r) for r in grpo_dataset(grpo_rows(examples, None, "qwen3_vl", config, people))]
     assert rows[0]["prompt"][1]["content"][1]["text"] == \
         prompt_messages("qwen3_vl", reasoning=False)[1]["content"][1]["text"]

@@ -135,6 +135,8 @@ def score_run(run: Composed, coco: Any, images: list[Path], with_pck: bool = Fal
     res = ValidityResult(skipped=list(run.skipped))
     pcks: list[float] = []
     for path in images:
+        if not coco.covers(path):  # a --tsc photo the human keypoints do not name
+            continue
         humans = [p for p in coco.people_for(path) if p.n_visible >= 3]
         if not humans or path.name not in run.preds:
             continue
@@ -153,7 +155,7 @@ def run_bench(images_dir: str | Path, keypoints: str | Path | None = None,
               tsc: str | Path | None = None, report: str | Path | None = None,
               force: bool = False, perception: str = "auto", device: str = "auto",
               framing: FramingOptions | None = None, engine: Any = None,
-              engine_name: str = "the framing engine",
+              engine_name: str = "the framing engine", engine_kind: str = "framing",
               echo: Callable[[str], None] = print) -> int:
     """Score shots against human keypoints (`keypoints`, COCO) and/or expert boxes (`tsc`).
 
@@ -161,6 +163,7 @@ def run_bench(images_dir: str | Path, keypoints: str | Path | None = None,
     `engine` is a VLM engine or a callable that loads one (None: the framing engine). Tables go
     to `echo` line by line, and with `report` to a markdown file (never overwritten unless
     `force`)."""
+    from ..perception import BACKENDS
     from ..perception.given import CocoKeypoints, load_keypoints
     from ..pipeline import Pipeline, people_source
     from .tsc import load_tsc, score_tsc
@@ -188,15 +191,17 @@ def run_bench(images_dir: str | Path, keypoints: str | Path | None = None,
     if not images:
         raise ShotCropError(f"none of the {len(names)} images named in the annotations is in "
                             f"{img_dir}")
-    source = people_source(perception, coco, device)
-    estimated = source.keypoints is None  # landmarks from a model, scored against the humans
+    # With a pose model named, bench scores that model: the human keypoints are the ground
+    # truth, not a landmark source.
+    estimated = perception in BACKENDS
+    source = people_source(perception, None if estimated else coco, device)
     if callable(engine) and not hasattr(engine, "propose"):
         engine = engine()
     pipe = Pipeline(source, framing or FramingOptions(), engine)
     run = compose_all(pipe, images)
     preds, skipped = run.preds, run.skipped
     sections: list[tuple[str, str]] = []
-    src = source.name if estimated else "given keypoints"
+    src = source.name
     made_by = "the framing engine" if engine is None else engine_name
     echo(f"shotcrop bench: {len(images)} photos from {img_dir}, landmarks from {src}, "
          f"shots from {made_by}")
@@ -228,7 +233,7 @@ def run_bench(images_dir: str | Path, keypoints: str | Path | None = None,
         sections.append(("TSC IoU / BDE", markdown_table(head, rows)))
     if run.seconds:
         ms = 1000 * sum(run.seconds) / len(run.seconds)
-        echo(f"{'framing' if engine is None else 'model'}: {ms:.2f} ms per photo "
+        echo(f"{engine_kind if engine is not None else 'framing'}: {ms:.2f} ms per photo "
              f"(mean of {len(run.seconds)})")
     if engine is not None:
         line = (f"{len(run.fallbacks)} of {len(preds)} photo(s) fell back to the framing engine "

@@ -52,25 +52,15 @@ def get_estimator(name: str, **kw) -> PoseEstimator:
     return HubPoseEstimator(**kw)
 
 
-def choose_estimator(choice: str, have_keypoints: bool, device="auto") -> PoseEstimator | None:
-    """The landmark source of a run: None for given keypoints, else a loaded pose model.
-
-    `choice` is auto (given keypoints when there are some, else the built-in BlazePose),
-    keypoints, or a backend name."""
-    from ..errors import ShotCropError
-
-    if choice == "auto":
-        choice = "keypoints" if have_keypoints else "blazepose"
-    if choice == "keypoints":
-        if not have_keypoints:
-            raise ShotCropError("perception 'keypoints' needs a keypoint file (--keypoints FILE)")
-        return None
-    estimator = get_estimator(choice, device=device)
-    # Load once up front: a missing model is one run-level error, not one per photo.
+def load_estimator(name: str, device="auto") -> PoseEstimator:
+    """A pose model by name, loaded now: a missing model is one run-level error, not one per
+    photo."""
+    estimator = get_estimator(name, device=device)
     load = getattr(estimator, "load", None)
     if callable(load):
         load()
     return estimator
 
 
-__all__ = ["BACKENDS", "PERCEPTIONS", "PERCEPTIONS_OR_NONE", "Person", "PoseEstimator", "choose_estimator", "get_estimator"]
+__all__ = ["BACKENDS", "PERCEPTIONS", "PERCEPTIONS_OR_NONE", "Person", "PoseEstimator",
+           "get_estimator", "load_estimator"]

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShotCropError
-from ..keypoints import FACE, MIN_SCORE, Person
+from ..keypoints import FACE, MIN_SCORE, Person, finite_number, number_list, value_kind
 
 
 class KeypointFormatError(ShotCropError, ValueError):
@@ -53,29 +53,13 @@ _PARTS = ("face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2
 
 
 # -- small validators ------------------------------------------------------------------------
-def _kind(v: Any) -> str:
-    if isinstance(v, str):
-        return f"the text {v[:30]!r}"
-    return "null" if v is None else f"a {type(v).__name__}"
-
-
 def _number(v: Any, what: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise KeypointFormatError(f"{what} must be a number, got {_kind(v)}")
-    if not math.isfinite(v):
-        raise KeypointFormatError(f"{what} must be a finite number, got {v}")
-    return float(v)
+    return finite_number(v, what, KeypointFormatError)
 
 
 def _triples(values: Any, what: str, lengths: tuple[int, ...] | None = None) -> np.ndarray:
     """A flat [x, y, c, ...] list (or nested triples) as an (n, 3) float array."""
-    if isinstance(values, np.ndarray):
-        values = values.tolist()
-    if not isinstance(values, (list, tuple)):
-        raise KeypointFormatError(f"{what} must be a list of numbers, got {_kind(values)}")
-    if values and all(isinstance(t, (list, tuple)) and len(t) == 3 for t in values):
-        values = [v for t in values for v in t]  # nested triples (a documented-but-wrong variant)
-    flat = [_number(v, f"{what}[{i}]") for i, v in enumerate(values)]
+    flat = number_list(values, what, KeypointFormatError)
     if lengths is not None and len(flat) not in lengths:
         want = " or ".join(str(n) for n in lengths)
         raise KeypointFormatError(f"{what} must hold {want} numbers (x, y, confidence per point), "
@@ -167,16 +151,16 @@ def pose_keypoint_to_people(frame: dict, image_size: tuple[int, int] | None = No
     `image_size` (width, height) is given. `pad_to` is the multiple controlnet_aux's OpenPose pads
     to before normalising (use 1 for producers that normalise over the canvas itself)."""
     if not isinstance(frame, dict):
-        raise KeypointFormatError(f"{where} must be an object with 'people', got {_kind(frame)}")
+        raise KeypointFormatError(f"{where} must be an object with 'people', got {value_kind(frame)}")
     people = frame.get("people")
     if not isinstance(people, list):
-        raise KeypointFormatError(f"{where} must have a 'people' list, got {_kind(people)}")
+        raise KeypointFormatError(f"{where} must have a 'people' list, got {value_kind(people)}")
     canvas = (_dim(frame, "canvas_width", where), _dim(frame, "canvas_height", where))
     out: list[Person] = []
     for j, p in enumerate(people):
         pw = f"{where}, person {j}"
         if not isinstance(p, dict):
-            raise KeypointFormatError(f"{pw} must be an object, got {_kind(p)}")
+            raise KeypointFormatError(f"{pw} must be an object, got {value_kind(p)}")
         raw = p.get("pose_keypoints_2d")
         body = np.zeros((17, 3))
         feet = None
@@ -210,7 +194,7 @@ def pose_keypoint_frames(data: Any, image_size: tuple[int, int] | None = None
     frames = [data] if isinstance(data, dict) else data
     if not isinstance(frames, list):
         raise KeypointFormatError("POSE_KEYPOINT must be a list of frames (one object with "
-                                  f"'people' per image) or one frame, got {_kind(data)}")
+                                  f"'people' per image) or one frame, got {value_kind(data)}")
     return [pose_keypoint_to_people(f, image_size, where=f"POSE_KEYPOINT frame {i}")
             for i, f in enumerate(frames)]
 
@@ -265,9 +249,9 @@ def _size_of(d: dict, where: str, wkey: str = "width", hkey: str = "height"
 def _coco_entries(d: dict) -> dict[str, _Entry]:
     images, anns = d.get("images"), d.get("annotations", [])
     if not isinstance(images, list):
-        raise KeypointFormatError(f"a COCO file needs an 'images' list, got {_kind(images)}")
+        raise KeypointFormatError(f"a COCO file needs an 'images' list, got {value_kind(images)}")
     if not isinstance(anns, list):
-        raise KeypointFormatError(f"'annotations' must be a list, got {_kind(anns)}")
+        raise KeypointFormatError(f"'annotations' must be a list, got {value_kind(anns)}")
     cats = d.get("categories")
     person_cats = None  # keep only person annotations when the file says which those are
     if isinstance(cats, list) and cats:
@@ -281,7 +265,7 @@ def _coco_entries(d: dict) -> dict[str, _Entry]:
     for i, a in enumerate(anns):
         where = f"annotations[{i}]"
         if not isinstance(a, dict):
-            raise KeypointFormatError(f"{where} must be an object, got {_kind(a)}")
+            raise KeypointFormatError(f"{where} must be an object, got {value_kind(a)}")
         if a.get("image_id") not in by_id or a.get("iscrowd"):
             continue  # crowd regions are not people we can frame
         if person_cats is not None and a.get("category_id") not in person_cats:
@@ -310,7 +294,7 @@ def _coco_entries(d: dict) -> dict[str, _Entry]:
 
 def _as_list(v: Any, what: str, n: int) -> list:
     if not isinstance(v, (list, tuple)) or len(v) != n:
-        got = f"a list of length {len(v)}" if isinstance(v, (list, tuple)) else _kind(v)
+        got = f"a list of length {len(v)}" if isinstance(v, (list, tuple)) else value_kind(v)
         raise KeypointFormatError(f"{what} must be a list of {n} numbers, got {got}")
     return list(v)
 
@@ -318,7 +302,7 @@ def _as_list(v: Any, what: str, n: int) -> list:
 def _simple_entry(d: dict, where: str) -> _Entry:
     people = d.get("people")
     if not isinstance(people, list):
-        raise KeypointFormatError(f"{where} must have a 'people' list, got {_kind(people)}")
+        raise KeypointFormatError(f"{where} must have a 'people' list, got {value_kind(people)}")
     out = [Person.from_dict(p, f"{where}.people[{j}]") for j, p in enumerate(people)]
     return _Entry(out, _size_of(d, where))
 
@@ -361,10 +345,27 @@ class KeypointSource:
                  frames: list[_Entry] | None = None) -> None:
         self.path, self.kind = Path(path), kind
         self._by_name, self._frames = by_name, frames
+        # Case differences are tolerated (Windows, camera exports): one index, built once.
+        self._folded = {k.casefold(): v for k, v in (by_name or {}).items()}
 
     @property
     def names(self) -> list[str]:
         return list(self._by_name or {})
+
+    @property
+    def by_name(self) -> bool:
+        """Photos are matched by file name (COCO, ShotCrop JSON with names), not by position."""
+        return self._by_name is not None
+
+    def _entry(self, image: str | Path) -> _Entry | None:
+        name = Path(str(image)).name
+        return (self._by_name or {}).get(name) or self._folded.get(name.casefold())
+
+    def covers(self, image: str | Path | None, index: int = 0) -> bool:
+        """Whether this file holds the people of `image`, the `index`-th image given."""
+        if self._by_name is not None:
+            return image is not None and self._entry(image) is not None
+        return 0 <= index < len(self._frames or [])
 
     def __len__(self) -> int:
         return len(self._by_name) if self._by_name is not None else len(self._frames or [])
@@ -376,10 +377,7 @@ class KeypointSource:
         what = _KIND_NAMES[self.kind]
         if self._by_name is not None:
             name = Path(str(image)).name
-            entry = self._by_name.get(name)
-            if entry is None:  # tolerate case differences (Windows, camera exports)
-                folded = {k.casefold(): v for k, v in self._by_name.items()}
-                entry = folded.get(name.casefold())
+            entry = self._entry(name)
             if entry is None:
                 some = ", ".join(self.names[:5]) + (", ..." if len(self.names) > 5 else "")
                 raise ShotCropError(
@@ -409,7 +407,7 @@ class CocoKeypoints(KeypointSource):
             data = _read(Path(path))
         try:
             if not isinstance(data, dict):
-                raise KeypointFormatError(f"is not a COCO object, got {_kind(data)}")
+                raise KeypointFormatError(f"is not a COCO object, got {value_kind(data)}")
             by_name = _coco_entries(data)
         except KeypointFormatError as e:
             raise KeypointFormatError(f"{path}: {e}") from None
@@ -450,7 +448,7 @@ def load_keypoints(path: str | Path) -> KeypointSource:
             if name is None:
                 return KeypointSource(path, kind, frames=[entry])
             if not isinstance(name, str):
-                raise KeypointFormatError(f"'image' must be a file name, got {_kind(name)}")
+                raise KeypointFormatError(f"'image' must be a file name, got {value_kind(name)}")
             return KeypointSource(path, kind, by_name={Path(name).name: entry})
         by_name: dict[str, _Entry] = {}
         for i, d in enumerate(data):

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence, TypeVar
 from ..errors import ShotCropError
 from ..models import (DEFAULT_AESTHETIC_HEAD, DEFAULT_AESTHETIC_HEAD_FILE, DEFAULT_CLIP,
                       DEFAULT_JUDGE, DEFAULT_VLM)
-from ..perception import PERCEPTIONS_OR_NONE as PERCEPTIONS
+from ..perception import PERCEPTIONS_OR_NONE
 from .lora import LoraSettings
 
 T = TypeVar("T")
@@ -179,8 +179,8 @@ class GrpoConfig(TrainerSettings):
 
     def _stage_problems(self) -> list[str]:
         out = []
-        if self.perception not in PERCEPTIONS:
-            out.append(f"perception must be one of {', '.join(PERCEPTIONS)} "
+        if self.perception not in PERCEPTIONS_OR_NONE:
+            out.append(f"perception must be one of {', '.join(PERCEPTIONS_OR_NONE)} "
                        f"(got {self.perception!r})")
         elif self.perception == "keypoints" and not self.keypoints:
             out.append("perception: keypoints needs a keypoints file (keypoints: "
@@ -257,7 +257,9 @@ class PseudoConfig:
     judge_batch_size: int = 4
     thresholds: Thresholds = field(default_factory=Thresholds)
     keypoints: Path | None = None  # COCO keypoints JSON matched by file name
-    #: auto (keypoints if given, else blazepose) | keypoints | blazepose | vitpose
+    #: Landmarks of the photos the keypoints file does not name (all photos without one), as
+    #: pipeline.people_source: auto (the built-in BlazePose) | blazepose | vitpose | keypoints
+    #: (the file only: such a photo is skipped) | none (nobody)
     perception: str = "auto"
     device: str = "auto"
     dtype: str = "auto"
@@ -296,9 +298,6 @@ class PseudoConfig:
             problems.append(f"hard_out and out are the same file ({self.out})")
         if problems:
             raise ShotCropError("pseudo-label config: " + "; ".join(problems))
-
-
-#: Where GRPO's landmarks come from (GrpoConfig.perception).
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -471,6 +470,6 @@ def to_dict(config: Any) -> dict:
     return plain(config)
 
 
-__all__ = ["CRITERIA", "GrpoConfig", "PERCEPTIONS", "PseudoConfig", "REQUIRED", "SftConfig",
+__all__ = ["CRITERIA", "GrpoConfig", "PseudoConfig", "REQUIRED", "SftConfig",
            "Thresholds", "TrainerSettings", "from_mapping", "load_config", "parse_overrides",
            "read_mapping", "to_dict"]

@@ -155,7 +155,7 @@ def people_for(item: TrainExample | TscSample | str | os.PathLike, keypoints: An
     else:
         name = Path(str(sample)).name
     # Frames matched by position (POSE_KEYPOINT) cannot be tied to a name: no landmarks.
-    if name.casefold() not in {n.casefold() for n in source.names}:
+    if not source.by_name or not source.covers(name):
         return None
     return source.people_for(name, image_size=image_size)
 

@@ -29,7 +29,7 @@ from ..bench.report import format_table, markdown_table, write_report
 from ..bench.tsc import TscDataset, TscResult, score_tsc
 from ..bench.validity import ValidityResult, score_validity
 from ..errors import ShotCropError
-from ..shots import SHOT_NAMES, ShotSet
+from ..shots import SHOT_NAMES
 from ..vlm.backend import VLMEngine
 from .data import load_training_set, people_for
 
@@ -187,7 +187,7 @@ def resolve_checkpoint(ref: str | os.PathLike) -> Checkpoint:
 def load_checkpoint(checkpoint: Checkpoint, device: Any = "auto", dtype: Any = "auto") -> Any:
     """The checkpoint as a `LoadedVLM` for the VLM backend; an adapter is merged in memory."""
     from ..vlm.loading import load_vlm
-    from .sft import limit_image_pixels
+    from .trainer import limit_image_pixels
 
     try:
         loaded = load_vlm(checkpoint.model, device=device, dtype=dtype)
@@ -256,7 +256,7 @@ def evaluate_checkpoints(checkpoints: Sequence[str | os.PathLike], tsc_path: str
                                  images_root=images_root)
     data = TscDataset(tuple(e.sample for e in examples), str(tsc_path))
     kp = load_keypoints(keypoints) if keypoints is not None else None
-    source = people_source(perception, kp, device)
+    source = people_source(perception, kp, device, by_name=True)
     names = [e.sample.name for e in examples]
 
     report = EvalReport(str(tsc_path), split, keypoints=str(keypoints) if keypoints else None)

@@ -79,20 +79,23 @@ def grpo_dataset(rows: list[dict]):
 def landmarks(examples: list, keypoints: str | None = None, perception: str = "auto",
               device: str = "auto") -> dict[str, list]:
     """Landmarks per training photo (keyed by image path) for the joint-safety reward, from the
-    one people source every command uses (`pipeline.people_source`): auto = the keypoint file
-    where it names the photo, else the built-in BlazePose (loaded only when some photo needs
-    it); "keypoints" = the file only; "none" = no landmarks. A photo whose landmarks cannot be
-    had is logged and gets none (its joint-safety reward is then neutral)."""
+    one people source every command uses (`pipeline.people_source`): the keypoint file where it
+    names the photo, else what `perception` picks (auto: the built-in BlazePose, loaded only
+    when some photo needs it; "keypoints": none; "none": nobody). A photo is decoded only when
+    a pose model needs its pixels. A photo whose landmarks cannot be had is logged and gets
+    none (its joint-safety reward is then neutral)."""
     from ..imageio import load_image
     from ..pipeline import people_source
 
-    source = people_source(perception, keypoints, device)
+    source = people_source(perception, keypoints, device, by_name=True)
     out: dict[str, list] = {}
+    if source.empty:
+        return out
     for i, ex in enumerate(examples):
-        if source.empty:
-            break  # "none": nothing to find
+        pixels = (lambda path=ex.image_path: load_image(path).image)
         try:
-            found = source.find(load_image(ex.image_path).image, i, ex.sample.name)
+            found = source.find(pixels, i, ex.sample.name,
+                                size=(ex.sample.width, ex.sample.height))
         except ShotCropError as e:
             log.warning("GRPO: no landmarks for %s (%s)", ex.sample.name, e)
             continue

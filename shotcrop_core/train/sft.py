@@ -26,9 +26,7 @@ from typing import Any
 
 from ..errors import ShotCropError
 from .config import SftConfig
-# limit_image_pixels: evaluate.py imports it from here (its home is trainer.py).
-from .trainer import (Stage, TrainResult, image_feature, limit_image_pixels,  # noqa: F401
-                      logged, run_stage)
+from .trainer import Stage, TrainResult, image_feature, logged, run_stage
 
 
 @dataclass

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..errors import ShotCropError
 from ..framing import FramingOptions, compose, conform, refine
 from ..keypoints import EYES, KP, Person
 from ..shots import ShotSet
@@ -132,34 +133,45 @@ class VLMEngine:
         return [shots for shots, _ in self.propose_with_answers(images, people, framing)]
 
     def propose_with_answers(self, images: list, people: list[list[Person]] | None = None,
-                             framing: FramingOptions | Sequence[FramingOptions] | None = None
-                             ) -> list[tuple[ShotSet, ShotSet | None]]:
+                             framing: FramingOptions | Sequence[FramingOptions] | None = None,
+                             *, keep_errors: bool = False
+                             ) -> list[tuple[ShotSet | ShotCropError, ShotSet | None]]:
         """(shots, the model's own answer before repair or None when unusable) per photo.
 
         `framing` is one FramingOptions for all photos or one per photo (the clearance differs
-        between human and estimated landmarks); the aspects asked for are the first photo's."""
+        between human and estimated landmarks); the aspects asked for are the first photo's.
+        With `keep_errors`, a photo whose shots cannot be made (a subject index it does not
+        have) gets its ShotCropError in place of the shots instead of failing the batch."""
         if framing is None or isinstance(framing, FramingOptions):
             framing = [framing or FramingOptions()] * len(images)
         people = people if people is not None else [[] for _ in images]
         answers = self.answers(images, framing[0].aspects if framing else None)
-        out = []
-        for img, ppl, opts, (shots, text, err) in zip(images, people, framing, answers):
-            W, H = img.size
-            if shots is None:
-                log.debug("unusable model answer: %r", text[:500])
-                base = compose(ppl, W, H, opts, image=img)
-                note = (f"vlm: the model's answer could not be used twice ({err}); "
-                        "these are the framing engine's shots")
-                out.append((ShotSet(base.width, base.height, *base, subject=base.subject,
-                                    fallback=base.fallback, source="framing",
-                                    warnings=base.warnings + (note,)), None))
-                continue
-            if ppl:
-                detail = bool(self.options.intent) and not _holds_face(shots, ppl, opts)
-                out.append((refine(shots, ppl, opts, detail_close_up=detail), shots))
-            else:
-                out.append((conform(shots, opts.aspects), shots))
+        out: list[tuple[ShotSet | ShotCropError, ShotSet | None]] = []
+        for img, ppl, opts, answer in zip(images, people, framing, answers):
+            try:
+                out.append(self._repair(img, ppl, opts, *answer))
+            except ShotCropError as e:
+                if not keep_errors:
+                    raise
+                out.append((e, None))
         return out
+
+    def _repair(self, img, ppl: list[Person], opts: FramingOptions, shots: ShotSet | None,
+                text: str, err: str | None) -> tuple[ShotSet, ShotSet | None]:
+        """The photo's shots from the model's answer: repaired, or the framing engine's."""
+        W, H = img.size
+        if shots is None:
+            log.debug("unusable model answer: %r", text[:500])
+            base = compose(ppl, W, H, opts, image=img)
+            note = (f"vlm: the model's answer could not be used twice ({err}); "
+                    "these are the framing engine's shots")
+            return ShotSet(base.width, base.height, *base, subject=base.subject,
+                           fallback=base.fallback, source="framing",
+                           warnings=base.warnings + (note,)), None
+        if ppl:
+            detail = bool(self.options.intent) and not _holds_face(shots, ppl, opts)
+            return refine(shots, ppl, opts, detail_close_up=detail), shots
+        return conform(shots, opts.aspects), shots
 
 
 def _holds_face(shots: ShotSet, people: list[Person], framing: FramingOptions) -> bool:
