@@ -3,12 +3,16 @@
 Needs COMFYUI_DIR=/path/to/ComfyUI, a Chromium (`apt-get install chromium`, or SHOTCROP_CHROMIUM
 naming another binary) and the npm package playwright-core (`npm install playwright-core` in a
 folder given by SHOTCROP_PLAYWRIGHT_DIR, or in this repository's ./node_modules). Nothing is
-installed by the test; it skips, saying what is missing.
+installed by the test; it skips, saying what is missing. SHOTCROP_VUE_NODES=1 runs the session
+with the frontend's Vue node rendering on (default 0: the LiteGraph canvas); the frontend served
+is ComfyUI's own unless SHOTCROP_FRONTEND_ROOT names another (see comfy_server.start_server).
 
 tests/browser/drive.mjs loads Image -> Load ShotCrop -> Triple-Shot Compose -> Edit Shots ->
-Crop By Shot -> SaveImage into the page, queues it from there, checks the overlay, drags the
-close-up box and queues again; this module checks the results through /history and the files.
-Screenshots land in the test's tmp folder (printed on failure).
+Crop By Shot -> SaveImage into the page and, in one session: queues it, checks the overlay,
+resizes the close-up box, queues again, feeds the editor descriptions holding HTML, reloads the
+page, queues with nothing changed (Compose answered from ComfyUI's cache, which sends it no UI
+output), moves the close-up box and queues once more; this module checks the results through
+/history and the files. Screenshots land in the test's tmp folder (printed on failure).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ CHROMIUM = os.environ.get("SHOTCROP_CHROMIUM", "/usr/bin/chromium")
 WAIT_MS = 240_000  # each wait inside the driver
 DRIVER_TIMEOUT = 600  # s for the whole driver run
 XSS = "<img src=x onerror=alert(1)>"
+VUE_NODES = os.environ.get("SHOTCROP_VUE_NODES", "0").strip() == "1"
+RUN_MSG = "Run the workflow to edit the shots."
 
 
 def _playwright_dir() -> Path | None:
@@ -98,7 +104,8 @@ def drive(server, tmp_path_factory):
     prompt_path.write_text(json.dumps(_prompt(server.upload(PHOTO))))
     env = dict(os.environ, SHOTCROP_URL=server.url, SHOTCROP_PROMPT=str(prompt_path),
                SHOTCROP_OUT=str(out), SHOTCROP_PW_DIR=str(_playwright_dir()),
-               SHOTCROP_CHROMIUM=CHROMIUM, SHOTCROP_TIMEOUT=str(WAIT_MS))
+               SHOTCROP_CHROMIUM=CHROMIUM, SHOTCROP_TIMEOUT=str(WAIT_MS),
+               SHOTCROP_VUE_NODES="1" if VUE_NODES else "0")
     # Own process group, so a timeout kills Chromium along with Node.
     proc = subprocess.Popen(["node", str(DRIVER)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -126,14 +133,52 @@ def _history(server) -> list[dict]:
     return sorted(entries, key=lambda e: e["prompt"][0])
 
 
+def _runs(server) -> list[dict]:
+    return [e for e in _history(server)
+            if any(n["class_type"] == "ShotCropEditShots" for n in e["prompt"][2].values())]
+
+
+def _node_id(run: dict, class_type: str) -> str:
+    return next(k for k, n in run["prompt"][2].items() if n["class_type"] == class_type)
+
+
+def _close_up(sets: list) -> list[int]:
+    (s,) = sets
+    return next(x["box"] for x in s["shots"] if x["shot"] == "close_up")
+
+
+def _shows_editor(state: dict, where: str) -> None:
+    """The editor shows the shot set with its overlay on screen, not the empty-editor hint."""
+    assert state["sets"] and len(state["sets"]) == 1, (where, state)
+    assert state["drawn"] == "1", (where, state)
+    assert state["status"] != RUN_MSG and "Drag a box" in state["status"], (where, state)
+    assert state["image_loaded"], (where, state)
+    assert state["on_top"], (where, "the overlay is hidden or covered", state["rect"])
+    r = state["rect"]
+    assert r["x1"] - r["x0"] > 20 and r["y1"] - r["y0"] > 20, (where, r)
+
+
+def _overrides_shown(state: dict, where: str) -> None:
+    """The Edit Shots overrides text on the page (not only the widget value) is the new one."""
+    assert state["overrides_shown"], (where, "no visible overrides text box")
+    assert set(state["overrides_shown"]) == {state["overrides"]}, (where, state["overrides"],
+                                                                  state["overrides_shown"])
+
+
+def test_the_session_ran_in_the_requested_mode(drive):
+    assert drive["vue_nodes"] is VUE_NODES
+    if drive.get("vue_setting") is not None:
+        assert drive["vue_setting"] is VUE_NODES, drive["vue_setting"]
+    assert drive["vue_dom_nodes"] == VUE_NODES, drive["vue_dom_nodes"]
+
+
 def test_overlay_shows_the_three_boxes_and_descriptions(drive):
     before = drive["before"]
-    assert before["drawn"] == "1", drive
+    _shows_editor(before, "first run")
+    assert before["source"] == "executed"
     (s,) = before["sets"]
     assert [x["shot"] for x in s["shots"]] == ["establishing", "medium", "close_up"]
     assert len(before["descriptions"]) == 3
-    r = before["rect"]
-    assert r["x1"] - r["x0"] > 20 and r["y1"] - r["y0"] > 20, r
     assert before["overrides"] == ""
     colours = {"establishing": "#56B4E9", "medium": "#E69F00", "close_up": "#CC79A7"}
     for shot, hex_ in colours.items():  # render.py's SHOT_COLORS, on the canvas
@@ -143,9 +188,8 @@ def test_overlay_shows_the_three_boxes_and_descriptions(drive):
     assert (drive["out"] / "overlay.png").stat().st_size > 10_000
 
 
-def test_dragging_the_close_up_writes_edit_shots_overrides(drive):
-    (s,) = drive["before"]["sets"]
-    orig = next(x["box"] for x in s["shots"] if x["shot"] == "close_up")
+def test_resizing_the_close_up_writes_edit_shots_overrides(drive):
+    orig = _close_up(drive["before"]["sets"])
     after = drive["after"]
     assert after["revision"] >= 1
     overrides = json.loads(after["overrides"])
@@ -155,9 +199,46 @@ def test_dragging_the_close_up_writes_edit_shots_overrides(drive):
     assert box[:2] == orig[:2], (box, orig)  # the corner dragged was the bottom-right one
     assert box[2] < orig[2] and box[3] < orig[3], (box, orig)
     assert after["boxes"]["close_up"] == box
+    _overrides_shown(after, "after the resize")
     # After the re-run the overlay still shows the edit, and the workflow saves it.
     assert drive["after_rerun"]["boxes"]["close_up"] == box
     assert after["overrides"] in drive["after_rerun"]["saved_widgets"]
+
+
+def test_reload_keeps_the_shot_sets_and_the_edit(drive):
+    state = drive["reloaded"]
+    _shows_editor(state, "after the reload")
+    assert state["source"] == "saved" and state["saved_property"], state
+    assert state["overrides"] == drive["after"]["overrides"]
+    assert state["boxes"]["close_up"] == json.loads(drive["after"]["overrides"])["0"]["close_up"]
+    (s,), (s0,) = state["sets"], drive["before"]["sets"]
+    assert [x["box"] for x in s["shots"]] == [x["box"] for x in s0["shots"]]
+
+
+def test_a_cached_run_after_the_reload_still_shows_the_editor(drive):
+    compose = next(k for k, v in json.loads((drive["out"] / "prompt.json").read_text()).items()
+                   if v["class_type"] == "ShotCropTripleShotCompose")
+    run3 = drive["run3"]
+    assert run3["end"] == ["execution_success"], run3
+    # The situation of issue #13: ComfyUI answered Compose from its cache. (A ComfyUI whose
+    # Compose sets has_intermediate_output re-sends its UI output; the editor must not need it.)
+    assert compose in run3["cached"], run3
+    state = drive["after_cached"]
+    _shows_editor(state, "after the cached run")
+    assert state["boxes"] == drive["reloaded"]["boxes"]
+
+
+def test_moving_the_box_after_the_reload_writes_overrides(drive):
+    edited = json.loads(drive["after"]["overrides"])["0"]["close_up"]
+    moved_state = drive["after_move"]
+    assert moved_state["revision"] >= 1
+    moved = json.loads(moved_state["overrides"])["0"]["close_up"]
+    assert moved != edited
+    assert [moved[2] - moved[0], moved[3] - moved[1]] == [edited[2] - edited[0],
+                                                         edited[3] - edited[1]], (moved, edited)
+    assert moved[0] > edited[0] and moved[1] > edited[1], (moved, edited)
+    assert moved_state["boxes"]["close_up"] == moved
+    _overrides_shown(moved_state, "after the move")
 
 
 def test_no_errors_from_the_extension(drive):
@@ -165,34 +246,38 @@ def test_no_errors_from_the_extension(drive):
     assert not ours, ours
 
 
-def test_the_next_run_crops_the_edited_box(drive, server):
-    from PIL import Image
+def test_each_run_crops_the_box_shown(drive, server):
+    from PIL import Image, ImageChops, ImageOps
 
-    runs = [e for e in _history(server)
-            if any(n["class_type"] == "ShotCropEditShots" for n in e["prompt"][2].values())]
-    assert len(runs) == 2, [e["status"] for e in runs]
-    first, second = runs
-    assert first["status"]["status_str"] == second["status"]["status_str"] == "success"
-    edit_id = next(k for k, n in second["prompt"][2].items()
-                   if n["class_type"] == "ShotCropEditShots")
-    assert json.loads(second["prompt"][2][edit_id]["inputs"]["overrides"]) == \
-        json.loads(drive["after"]["overrides"])
-    (s,) = drive["before"]["sets"]
-    orig = next(x["box"] for x in s["shots"] if x["shot"] == "close_up")
+    runs = _runs(server)
+    assert len(runs) == 4, [e["status"] for e in runs]
+    assert all(e["status"]["status_str"] == "success" for e in runs), [e["status"] for e in runs]
+    orig = _close_up(drive["before"]["sets"])
     edited = json.loads(drive["after"]["overrides"])["0"]["close_up"]
-    sizes = []
-    for run in (first, second):
-        save_id = next(k for k, n in run["prompt"][2].items() if n["class_type"] == "SaveImage")
+    moved = json.loads(drive["after_move"]["overrides"])["0"]["close_up"]
+    for run, want in zip(runs[1:], (drive["after"], drive["after"], drive["after_move"])):
+        edit_id = _node_id(run, "ShotCropEditShots")
+        assert json.loads(run["prompt"][2][edit_id]["inputs"]["overrides"]) == \
+            json.loads(want["overrides"])
+    with Image.open(PHOTO) as im:
+        photo = ImageOps.exif_transpose(im).convert("RGB")
+    # Run 3 was answered from the cache, SaveImage too (its history may hold no output).
+    for run, box in zip((runs[0], runs[1], runs[3]), (orig, edited, moved)):
+        save_id = _node_id(run, "SaveImage")
         (img,) = run["outputs"][save_id]["images"]
         with Image.open(server.base / "output" / img["subfolder"] / img["filename"]) as im:
-            sizes.append(im.size)
-    assert sizes[0] == (orig[2] - orig[0], orig[3] - orig[1])
-    assert sizes[1] == (edited[2] - edited[0], edited[3] - edited[1])
+            crop = im.convert("RGB")
+        assert crop.size == (box[2] - box[0], box[3] - box[1]), (crop.size, box)
+        diff = ImageChops.difference(crop, photo.crop(tuple(box)))
+        assert max(hi for _, hi in diff.getextrema()) <= 8, (box, diff.getextrema())
 
 
 def test_descriptions_are_text_never_markup(drive):
-    xss = drive["xss"]
-    assert xss["text"] == "close-up: " + XSS
-    assert xss["imgs"] == 0 and xss["scripts"] == 0 and xss["bolds_in_text"] == 1  # the label
-    assert xss["pwned"] is None
-    assert drive["dialogs_after_xss"] == []
+    for xss in (drive["xss"], drive["reloaded"]["xss"]):
+        assert xss["imgs"] == 0 and xss["scripts"] == 0 and xss["bolds_in_text"] == 1  # the label
+        assert xss["pwned"] is None
+    assert drive["xss"]["text"] == "close-up: " + XSS
+    (s,) = drive["reloaded"]["sets"]
+    assert s["shots"][2]["description"] == XSS
+    assert "close-up: " + XSS in drive["reloaded"]["descriptions"]
+    assert drive["dialogs_after_xss"] == [] and drive["dialogs_end"] == []

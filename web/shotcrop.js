@@ -6,8 +6,20 @@
 // Edit Shots node(s) fed by Compose's `shots` output, so the next queue uses it. The edits live
 // in that widget, which is saved with the workflow, so they survive re-runs and reloads.
 //
-// Only public frontend APIs are used (registerExtension, beforeRegisterNodeDef, onExecuted,
-// addDOMWidget, widgets). Model text is only ever set as textContent or drawn with fillText.
+// The shot sets the node last received (its `shotcrop_shots` UI payload and preview reference)
+// are kept in node.properties, so they are saved with the workflow: after a page reload, on
+// reopening a saved workflow, and on a run ComfyUI answers from its cache (which sends no UI
+// output for the cached node), the editor still shows them and still writes overrides. A fresh
+// payload from a real execution replaces them.
+//
+// The editor is a DOM widget, so it shows both on the LiteGraph canvas and with Vue nodes
+// ("Nodes 2.0"), where anything drawn in onDrawForeground is not visible.
+//
+// Only public frontend APIs are used (registerExtension, setup, beforeRegisterNodeDef,
+// onExecuted, onConfigure, addDOMWidget, widgets, node.properties, the api's
+// "execution_cached" event, LGraphCanvas.emitBeforeChange/emitAfterChange), each
+// feature-detected. Model text is only ever set as textContent or drawn with
+// fillText, never parsed as HTML.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
@@ -19,6 +31,12 @@ const COLORS = { establishing: "#56B4E9", medium: "#E69F00", close_up: "#CC79A7"
 const LABELS = { establishing: "establishing", medium: "medium", close_up: "close-up" };
 const GRAB = 7; // px on screen around an edge that grabs it
 const MIN_SIDE = 8; // source px
+// node.properties key holding the last UI payload as JSON text: {shotcrop_shots: [...], images}.
+const PROP = "shotcrop_last_output";
+const PROP_MAX_CHARS = 1_000_000; // larger payloads (huge batches) are not kept in the workflow
+const HINT_EMPTY = "Run the workflow to edit the shots.";
+const HINT_CACHED = "ComfyUI reused its cached result and sent no shots: change any Compose " +
+  "input and run again to edit them.";
 
 /** For tests and other extensions: window.ShotCrop.editor(nodeId) -> a Compose node's editor. */
 window.ShotCrop = Object.assign(window.ShotCrop || {}, {
@@ -57,6 +75,25 @@ function readOverrides(editNode) {
   }
 }
 
+/** Tell the frontend the graph changed (undo step, "modified" mark, the workflow kept for a
+ * reload). Our pointer handlers cancel the pointerdown, so no mouseup reaches the frontend's own
+ * change tracking: signal it the way LiteGraph's own edits do. */
+function graphChanged(node, change) {
+  const canvas = app.canvas;
+  const graph = node.graph ?? app.graph;
+  const viaCanvas = typeof canvas?.emitBeforeChange === "function"
+    && typeof canvas?.emitAfterChange === "function";
+  if (viaCanvas) canvas.emitBeforeChange();
+  else graph?.beforeChange?.();
+  try {
+    change();
+  } finally {
+    if (viaCanvas) canvas.emitAfterChange();
+    else graph?.afterChange?.();
+    graph?.setDirtyCanvas?.(true, true);
+  }
+}
+
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -73,9 +110,13 @@ class ShotEditor {
     this.drag = null;
     this.drawn = false;
     this.revision = 0; // bumps on every overrides write (tests wait on it)
+    this.source = "none"; // where the shown sets came from: none | executed | saved
+    this.cachedWithoutShots = false; // a cached run came and we have nothing to show
+    this.lastPayload = null; // JSON of the last payload applied (the same one twice is a no-op)
+    this.imageMissing = false;
 
     this.root = el("div", "shotcrop-editor");
-    this.root.dataset.nodeId = String(node.id);
+    this.root.dataset.shotcropNode = String(node.id);
     Object.assign(this.root.style, {
       display: "flex", flexDirection: "column", gap: "4px", width: "100%", height: "100%",
       boxSizing: "border-box", font: "12px sans-serif", color: "#ddd", pointerEvents: "auto",
@@ -88,7 +129,7 @@ class ShotEditor {
       this.index = Number(this.picker.value) || 0;
       this.render();
     });
-    this.status = el("span", "shotcrop-status", "Run the workflow to edit the shots.");
+    this.status = el("span", "shotcrop-status", HINT_EMPTY);
     bar.append(this.picker, this.status);
     this.canvas = el("canvas", "shotcrop-overlay");
     Object.assign(this.canvas.style, {
@@ -108,21 +149,43 @@ class ShotEditor {
   }
 
   // -- data ---------------------------------------------------------------------------------
-  setOutput(output) {
-    let sets = [];
+  /** Show a UI payload ({shotcrop_shots: [json], images: [...]}). `saved`: it comes from the
+   * node's saved properties (reload, reopened workflow), so it is not stored again. */
+  setOutput(output, { saved = false } = {}) {
+    const text = output?.shotcrop_shots?.[0];
+    if (typeof text !== "string") return false;
+    let sets;
     try {
-      sets = JSON.parse(output?.shotcrop_shots?.[0] ?? "[]");
+      sets = JSON.parse(text);
     } catch {
-      sets = [];
+      return false;
     }
-    this.sets = Array.isArray(sets) ? sets : [];
+    if (!Array.isArray(sets)) return false;
+    const images = (Array.isArray(output?.images) ? output.images : [])
+      .filter((im) => im && typeof im === "object")
+      .map((im) => ({ filename: String(im.filename ?? ""), subfolder: String(im.subfolder ?? ""),
+                      type: String(im.type ?? "temp") }));
+    const payload = JSON.stringify({ shotcrop_shots: [text], images });
+    const same = payload === this.lastPayload;
+    this.lastPayload = payload;
+    this.source = saved ? "saved" : "executed";
+    this.cachedWithoutShots = false;
+    if (!saved) this.persist(payload);
+    if (same) {
+      this.render();
+      return true;
+    }
+    this.sets = sets;
     this.index = Math.min(this.index, Math.max(0, this.sets.length - 1));
-    this.images = (output?.images ?? []).map((im) => {
+    this.imageMissing = false;
+    this.images = images.map((im) => {
       const img = new Image();
-      const q = new URLSearchParams({ filename: im.filename ?? "", subfolder: im.subfolder ?? "",
-                                      type: im.type ?? "temp" });
       img.onload = () => this.render();
-      img.src = api.apiURL(`/view?${q}`);
+      img.onerror = () => {
+        this.imageMissing = true; // e.g. ComfyUI restarted and emptied its temp folder
+        this.render();
+      };
+      img.src = api.apiURL(`/view?${new URLSearchParams(im)}`);
       return img;
     });
     this.picker.replaceChildren(...this.sets.map((_, i) => {
@@ -132,6 +195,36 @@ class ShotEditor {
     }));
     this.picker.value = String(this.index);
     this.picker.style.display = this.sets.length > 1 ? "" : "none";
+    this.render();
+    return true;
+  }
+
+  /** Keep the payload in node.properties: saved with the workflow, restored by onConfigure. */
+  persist(payload) {
+    const node = this.node;
+    const props = node.properties ?? (node.properties = {});
+    const value = payload.length <= PROP_MAX_CHARS ? payload : undefined;
+    if (props[PROP] === value) return;
+    graphChanged(node, () => {
+      if (value === undefined) delete props[PROP];
+      else props[PROP] = value;
+    });
+  }
+
+  /** Restore what persist() stored (called when the node is configured from a workflow). */
+  restore() {
+    const saved = this.node.properties?.[PROP];
+    if (typeof saved !== "string" || !saved) return false;
+    try {
+      return this.setOutput(JSON.parse(saved), { saved: true });
+    } catch {
+      return false; // hand-edited property: ignored, the next run replaces it
+    }
+  }
+
+  /** A run in which ComfyUI answered this node from its cache (no UI output comes). */
+  onCached() {
+    if (!this.set) this.cachedWithoutShots = true;
     this.render();
   }
 
@@ -201,7 +294,7 @@ class ShotEditor {
     const g = c.getContext("2d");
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, c.clientWidth, c.clientHeight);
-    this.root.dataset.nodeId = String(this.node.id);
+    this.root.dataset.shotcropNode = String(this.node.id);
     this.renderNotes();
     const f = this.frame();
     const s = this.set;
@@ -261,9 +354,11 @@ class ShotEditor {
     if (s?.fallback) rows.push(el("div", "shotcrop-warning", "fallback framing: no person found"));
     this.notes.replaceChildren(...rows);
     const edits = editNodes(this.node);
-    this.status.textContent = !s ? "Run the workflow to edit the shots."
-      : edits.length ? "Drag a box or its edges; the next run uses the edit."
-      : "Connect shots to an Edit Shots node to edit the boxes.";
+    this.status.textContent = !s ? (this.cachedWithoutShots ? HINT_CACHED : HINT_EMPTY)
+      : (edits.length ? "Drag a box or its edges; the next run uses the edit."
+        : "Connect shots to an Edit Shots node to edit the boxes.")
+        + (this.imageMissing ? " (Preview image gone from the server: run again to see it.)"
+          : "");
   }
 
   // -- mouse --------------------------------------------------------------------------------
@@ -356,17 +451,44 @@ class ShotEditor {
       mine[shot] = box.map((v) => Math.round(v));
       data[key] = mine;
       const value = JSON.stringify(data);
-      w.value = value;
-      w.callback?.(value, app.canvas, edit);
+      graphChanged(edit, () => {
+        w.value = value;
+        w.callback?.(value, app.canvas, edit);
+      });
       this.revision += 1;
       this.root.dataset.revision = String(this.revision);
     }
-    (this.node.graph ?? app.graph)?.setDirtyCanvas?.(true, true);
   }
+}
+
+/** Root-graph Compose node an execution message names (execution ids of nodes inside
+ * subgraphs hold a ":"; their editors still show their saved sets, only the hint is skipped). */
+function composeByExecutionId(id) {
+  if (id === undefined || id === null || String(id).includes(":")) return null;
+  const node = app.graph?.getNodeById?.(Number(id)) ?? app.graph?.getNodeById?.(id);
+  return node?.shotcropEditor ? node : null;
+}
+
+function onApiEvent(type, handler) {
+  if (typeof api?.addEventListener !== "function") return;
+  api.addEventListener(type, (e) => {
+    try {
+      handler(e?.detail);
+    } catch (err) {
+      console.warn(`ShotCrop: ${type} handler:`, err);
+    }
+  });
 }
 
 app.registerExtension({
   name: "ShotCrop.Core",
+  setup() {
+    // A cache hit sends no "executed" for the node (unless the ComfyUI re-sends cached UI
+    // output): the saved shot sets stay in the editor; with none saved, say how to get them.
+    onApiEvent("execution_cached", (d) => {
+      for (const id of d?.nodes ?? []) composeByExecutionId(id)?.shotcropEditor.onCached();
+    });
+  },
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (nodeData?.name !== COMPOSE) return;
     const created = nodeType.prototype.onNodeCreated;
@@ -385,12 +507,18 @@ app.registerExtension({
       this.setSize?.([Math.max(this.size[0], 340), Math.max(this.size[1], 520)]);
       return r;
     };
+    // Loading a workflow (page reload, reopening it, undo, switching tabs) configures the node
+    // from its saved state: show the shot sets it last received.
+    const configure = nodeType.prototype.onConfigure;
+    nodeType.prototype.onConfigure = function () {
+      const r = configure?.apply(this, arguments);
+      this.shotcropEditor?.restore();
+      return r;
+    };
     const executed = nodeType.prototype.onExecuted;
     nodeType.prototype.onExecuted = function (output) {
       const r = executed?.apply(this, arguments);
-      if (output?.shotcrop_shots) {
-        this.shotcropEditor?.setOutput(output);
-      }
+      if (output?.shotcrop_shots) this.shotcropEditor?.setOutput(output);
       return r;
     };
   },

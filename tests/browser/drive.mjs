@@ -1,17 +1,28 @@
 // Drives the ComfyUI frontend in headless Chromium for tests/test_browser.py.
 //
 //   node drive.mjs   (all settings in the environment)
-//   SHOTCROP_URL       the ComfyUI server, e.g. http://127.0.0.1:8188
-//   SHOTCROP_PROMPT    path of the API-format workflow to load and queue
-//   SHOTCROP_OUT       folder for screenshots and result.json
-//   SHOTCROP_PW_DIR    folder whose node_modules holds playwright-core
-//   SHOTCROP_CHROMIUM  the browser (default /usr/bin/chromium)
-//   SHOTCROP_TIMEOUT   ms for each wait (default 240000)
+//   SHOTCROP_URL        the ComfyUI server, e.g. http://127.0.0.1:8188
+//   SHOTCROP_PROMPT     path of the API-format workflow to load and queue
+//   SHOTCROP_OUT        folder for screenshots and result.json
+//   SHOTCROP_PW_DIR     folder whose node_modules holds playwright-core
+//   SHOTCROP_CHROMIUM   the browser (default /usr/bin/chromium)
+//   SHOTCROP_TIMEOUT    ms for each wait (default 240000)
+//   SHOTCROP_VUE_NODES  "1": the frontend's Vue node rendering (Comfy.VueNodes.Enabled) on;
+//                       "0" (default): off, the LiteGraph canvas draws the nodes
 //
-// Steps: load + queue the workflow from the page, wait for the Compose node's overlay, drag the
-// close-up box's bottom-right corner, read the Edit Shots overrides, queue again, wait for that
-// run, then feed the editor a description holding HTML and check it stays text. Prints
-// result.json's content on stdout; any failure exits non-zero with the reason on stderr.
+// Steps (one page, four runs):
+//   1. load + queue the workflow from the page; wait for the Compose node's overlay;
+//   2. resize the close-up box by its bottom-right corner: Edit Shots' overrides change (widget
+//      value and the text shown on the page);
+//   3. queue again: the crop uses the edited box;
+//   4. feed the editor descriptions holding HTML through onExecuted: they stay text;
+//   5. reload the page: the editor shows the saved shot sets at once;
+//   6. queue with nothing changed: ComfyUI answers Compose from its cache (no UI output for it)
+//      and the editor still shows the shot sets;
+//   7. move the close-up box (drag its inside): the overrides change again;
+//   8. queue again: the crop uses the moved box.
+// Writes result.json (also printed on stdout); any failure exits non-zero with the reason on
+// stderr, screenshots in SHOTCROP_OUT.
 import { createRequire } from "node:module";
 import { writeFileSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -20,14 +31,91 @@ const env = process.env;
 const URL = env.SHOTCROP_URL;
 const OUT = env.SHOTCROP_OUT;
 const TIMEOUT = Number(env.SHOTCROP_TIMEOUT || 240000);
+const VUE = (env.SHOTCROP_VUE_NODES || "0").trim() === "1";
 const require = createRequire(path.join(path.resolve(env.SHOTCROP_PW_DIR || "."), "noop.js"));
 const { chromium } = require("playwright-core");
 const prompt = JSON.parse(readFileSync(env.SHOTCROP_PROMPT, "utf8"));
 const composeId = Object.keys(prompt).find((k) => prompt[k].class_type === "ShotCropTripleShotCompose");
 const editId = Object.keys(prompt).find((k) => prompt[k].class_type === "ShotCropEditShots");
 const XSS = '<img src=x onerror=alert(1)>';
+const XSS_BOLD = "<b>bold</b> & <script>window.__pwned = 1</script>";
+const t0 = Date.now();
 
-const result = { dialogs: [], console_errors: [] };
+const result = { vue_nodes: VUE, dialogs: [], console_errors: [], steps: [] };
+const step = (name) => result.steps.push([name, Date.now() - t0]);
+
+// Settings go through ComfyUI's settings API before the page loads.
+async function setSetting(key, value) {
+  const r = await fetch(`${URL}/settings/${encodeURIComponent(key)}`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(value),
+  });
+  if (!r.ok) throw new Error(`POST /settings/${key} -> ${r.status}`);
+}
+
+// Functions evaluated in the page.
+const PAGE = {
+  // The Compose editor's state, and what is really on screen.
+  editorState: ([cid, eid]) => {
+    const ed = window.ShotCrop.editor(cid);
+    if (!ed) return null;
+    const edit = window.app.graph.getNodeById(Number(eid));
+    const rect = ed.set ? ed.clientRect("close_up") : null;
+    let on_top = false;
+    if (rect) { // the overlay is what the user sees there (not hidden, not covered)
+      const hit = document.elementFromPoint((rect.x0 + rect.x1) / 2, (rect.y0 + rect.y1) / 2);
+      on_top = hit === ed.canvas;
+    }
+    const w = edit?.widgets?.find((x) => x.name === "overrides");
+    // The overrides text as shown: every visible textarea belonging to the Edit Shots node.
+    const areas = new Set([w?.inputEl, w?.element,
+      ...document.querySelectorAll(`[data-node-id="${eid}"] textarea`)]);
+    const shown = [...areas].filter((a) => a instanceof HTMLTextAreaElement && a.isConnected
+      && a.getClientRects().length && getComputedStyle(a).visibility !== "hidden"
+      && a.getBoundingClientRect().width > 0).map((a) => a.value);
+    const node = window.app.graph.getNodeById(Number(cid));
+    return {
+      sets: ed.sets, source: ed.source, drawn: ed.root.dataset.drawn ?? "0",
+      status: ed.status.textContent, revision: ed.revision, boxes: ed.boxes(), rect, on_top,
+      overrides: w?.value ?? null, overrides_shown: shown,
+      image_loaded: !!ed.images[ed.index]?.naturalWidth,
+      descriptions: [...ed.notes.querySelectorAll(".shotcrop-description")].map((e) => e.textContent),
+      saved_property: typeof node?.properties?.shotcrop_last_output === "string",
+    };
+  },
+  ready: (cid) => {
+    const ed = window.ShotCrop?.editor(cid);
+    if (!ed || !ed.drawn) {
+      ed?.render();
+      return false;
+    }
+    const img = ed.images[ed.index];
+    if (img && img.complete && img.naturalWidth) return true;
+    ed.render();
+    return false;
+  },
+  // Compose big at the top-left of the view at zoom 1, Edit Shots to its right, the rest
+  // further right (clear of the side bar and top menu of newer frontends; Vue nodes are wider).
+  layout: ([cid, eid]) => {
+    const app = window.app;
+    const compose = app.graph.getNodeById(Number(cid));
+    const edit = app.graph.getNodeById(Number(eid));
+    compose.pos = [110, 110];
+    compose.setSize([520, 780]);
+    edit.pos = [720, 110];
+    edit.setSize([440, 260]);
+    let y = 110;
+    for (const n of app.graph.nodes) {
+      if (n === compose || n === edit) continue;
+      n.pos = [1700, y];
+      y += 600;
+    }
+    const ds = app.canvas.ds;
+    ds.scale = 1;
+    ds.offset = [0, 0];
+    app.graph.setDirtyCanvas(true, true);
+  },
+};
+
 const browser = await chromium.launch({
   executablePath: env.SHOTCROP_CHROMIUM || "/usr/bin/chromium",
   headless: true,
@@ -40,114 +128,147 @@ const killer = setTimeout(() => {
   browser.close().finally(() => process.exit(3));
 }, TIMEOUT * 3);
 try {
+  // A fresh user gets the template browser over the canvas on first load: mark it seen.
+  await setSetting("Comfy.TutorialCompleted", true);
+  await setSetting("Comfy.VueNodes.Enabled", VUE);
+
   const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
   page.setDefaultTimeout(TIMEOUT);
-  page.on("dialog", async (d) => { result.dialogs.push(d.message()); await d.dismiss(); });
+  page.on("dialog", async (d) => {
+    // "Leave the page?" on the reload: the workflow has unsaved edits, which the frontend keeps.
+    if (d.type() === "beforeunload") return d.accept();
+    result.dialogs.push(d.message());
+    await d.dismiss();
+  });
   page.on("console", (m) => {
     if (m.type() === "error") result.console_errors.push(`${m.text()} @ ${m.location()?.url ?? ""}`);
   });
   page.on("pageerror", (e) => result.console_errors.push(String(e?.stack || e)));
-
-  // A fresh user gets the template browser over the canvas on first load: mark it seen.
-  for (const [key, value] of [["Comfy.TutorialCompleted", true]]) {
-    await fetch(`${URL}/settings/${encodeURIComponent(key)}`, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(value),
-    });
+  // Server messages as the page receives them: which runs ended, what was cached / executed.
+  const ws = [];
+  page.on("websocket", (sock) => sock.on("framereceived", (f) => {
+    if (typeof f.payload !== "string") return;
+    try {
+      const m = JSON.parse(f.payload);
+      if (["executed", "execution_cached", "execution_success", "execution_error",
+           "execution_interrupted"].includes(m.type)) ws.push(m);
+    } catch { /* not JSON */ }
+  }));
+  const ends = () => ws.filter((m) => m.type !== "executed" && m.type !== "execution_cached"
+    && m.data?.prompt_id).length;
+  // Queue from the page and wait for that run's end (success or error) on the websocket.
+  async function queueAndWait() {
+    const n = ends(), from = ws.length;
+    await page.evaluate(() => window.app.queuePrompt(0, 1));
+    const deadline = Date.now() + TIMEOUT;
+    while (ends() <= n) {
+      if (Date.now() > deadline) throw new Error("run did not finish in time");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const msgs = ws.slice(from);
+    return {
+      end: msgs.filter((m) => m.type.startsWith("execution_") && m.type !== "execution_cached")
+        .map((m) => m.type),
+      cached: msgs.filter((m) => m.type === "execution_cached").flatMap((m) => m.data.nodes ?? []),
+      executed: msgs.filter((m) => m.type === "executed").map((m) => String(m.data.node)),
+    };
   }
+  // Drag with the mouse in small steps.
+  async function drag([x, y], [dx, dy]) {
+    await page.mouse.move(x, y);
+    await page.mouse.down();
+    for (let i = 1; i <= 8; i++) await page.mouse.move(x + (dx * i) / 8, y + (dy * i) / 8);
+    await page.mouse.up();
+    await page.waitForTimeout(100);
+  }
+  const state = () => page.evaluate(PAGE.editorState, [composeId, editId]);
+  const shot = (name) => page.screenshot({ path: path.join(OUT, `${name}.png`) });
+
   await page.goto(URL, { waitUntil: "domcontentloaded" });
   await page.waitForFunction(() => window.app?.graph && window.ShotCrop?.editor);
+  result.vue_setting = await page.evaluate(() =>
+    window.app.extensionManager?.setting?.get?.("Comfy.VueNodes.Enabled") ?? null);
+  result.frontend_version = await page.evaluate(() => window.__COMFYUI_FRONTEND_VERSION__ ?? null);
+  step("page loaded");
 
-  // Load the API workflow, lay it out so the Compose node is big and on screen, and queue it.
-  await page.evaluate(async ([p, cid]) => {
+  // 1. Load the API workflow, lay it out so the Compose node is big and on screen, and queue it.
+  await page.evaluate(async ([p]) => {
     await window.app.loadApiJson(p, "shotcrop_browser_test.json");
+  }, [prompt]);
+  await page.waitForFunction((cid) => !!window.ShotCrop.editor(cid), composeId);
+  await page.evaluate(PAGE.layout, [composeId, editId]);
+  // Load the laid-out graph again: some frontends' Vue nodes only take positions and sizes
+  // from a loaded graph, not from later node.pos / setSize calls.
+  await page.evaluate(async () => {
     const app = window.app;
-    const node = app.graph.getNodeById(Number(cid));
-    node.pos = [40, 40];
-    node.setSize([520, 820]);
-    const ds = app.canvas.ds;
-    ds.scale = 1;
-    ds.offset = [0, 0];
-    app.graph.setDirtyCanvas(true, true);
-    await app.queuePrompt(0, 1);
-  }, [prompt, composeId]);
-
-  // Wait for the run to finish and the overlay to be drawn.
-  await page.waitForFunction((cid) => {
-    const ed = window.ShotCrop.editor(cid);
-    if (!ed || !ed.drawn) return false;
-    const img = ed.images[ed.index];
-    if (img && img.complete && img.naturalWidth) return true;
-    ed.render();
-    return false;
-  }, composeId, { polling: 250 });
+    await app.loadGraphData(app.graph.serialize(), true, true, "shotcrop_browser_test.json");
+  });
+  await page.waitForFunction((cid) => !!window.ShotCrop.editor(cid), composeId);
+  await page.evaluate(PAGE.layout, [composeId, editId]);
+  await page.waitForTimeout(300); // Vue nodes: let the layout reach the DOM
+  // Vue nodes render each node as an element carrying data-node-id; the canvas renders none.
+  result.vue_dom_nodes = await page.evaluate((cid) =>
+    !!document.querySelector(`[data-node-id="${cid}"]:not(.shotcrop-editor)`), composeId);
+  result.run1 = await queueAndWait();
+  // The run has ended: the overlay comes within seconds, or something is wrong (say what).
+  await page.waitForFunction(PAGE.ready, composeId, { polling: 250, timeout: 30000 })
+    .catch(async (e) => {
+      await shot("not_ready");
+      const why = await page.evaluate((cid) => {
+        const ed = window.ShotCrop.editor(cid);
+        return { editor_in_page: !!ed?.root.isConnected, sets: ed?.sets.length,
+                 canvas_px: ed && [ed.canvas.clientWidth, ed.canvas.clientHeight],
+                 status: ed?.status.textContent };
+      }, composeId);
+      throw new Error(`no overlay after the first run (${JSON.stringify(why)}; frontend `
+        + `${result.frontend_version}, run ${JSON.stringify(result.run1)}): ${e.message}`);
+    });
   await page.waitForTimeout(500); // let the DOM widget settle at its final place
   await page.evaluate((cid) => window.ShotCrop.editor(cid).render(), composeId);
-  const before = await page.evaluate(([cid, eid]) => {
+  const before = await state();
+  // The colour on the canvas along each box's top edge (nearest to the shot colour).
+  before.edge_rgb = await page.evaluate((cid) => {
     const ed = window.ShotCrop.editor(cid);
-    const edit = window.app.graph.getNodeById(Number(eid));
-    return {
-      sets: ed.sets,
-      drawn: ed.root.dataset.drawn,
-      rect: ed.clientRect("close_up"),
-      overrides: edit.widgets.find((w) => w.name === "overrides").value,
-      // The colour on the canvas along each box's top edge (nearest to the shot colour).
-      edge_rgb: Object.fromEntries(["establishing", "medium", "close_up"].map((name) => {
-        const f = ed.frame(), b = ed.boxes()[name], dpr = window.devicePixelRatio || 1;
-        const g = ed.canvas.getContext("2d");
-        const x = Math.round((f.ox + ((b[0] + b[2]) / 2) * f.k) * dpr);
-        const y = Math.round((f.oy + b[1] * f.k) * dpr);
-        return [name, [-2, -1, 0, 1, 2].map((d) => [...g.getImageData(x, y + d, 1, 1).data.slice(0, 3)])];
-      })),
-      descriptions: [...ed.notes.querySelectorAll(".shotcrop-description")].map((e) => e.textContent),
-    };
-  }, [composeId, editId]);
+    return Object.fromEntries(["establishing", "medium", "close_up"].map((name) => {
+      const f = ed.frame(), b = ed.boxes()[name], dpr = window.devicePixelRatio || 1;
+      const g = ed.canvas.getContext("2d");
+      const x = Math.round((f.ox + ((b[0] + b[2]) / 2) * f.k) * dpr);
+      const y = Math.round((f.oy + b[1] * f.k) * dpr);
+      return [name, [-2, -1, 0, 1, 2].map((d) => [...g.getImageData(x, y + d, 1, 1).data.slice(0, 3)])];
+    }));
+  }, composeId);
   result.before = before;
-  await page.screenshot({ path: path.join(OUT, "overlay.png") });
+  await shot("overlay");
+  step("first run: overlay");
 
-  // Drag the close-up box's bottom-right corner up and left.
+  // 2. Resize: drag the close-up box's bottom-right corner up and left.
   await page.keyboard.press("Escape"); // any dialog left over
-  const r = before.rect;
-  const sx = r.x1 - 1, sy = r.y1 - 1;
-  const dx = -Math.round((r.x1 - r.x0) * 0.25), dy = -Math.round((r.y1 - r.y0) * 0.2);
-  await page.mouse.move(sx, sy);
-  await page.mouse.down();
-  for (let i = 1; i <= 8; i++) await page.mouse.move(sx + (dx * i) / 8, sy + (dy * i) / 8);
-  await page.mouse.up();
-  result.drag = { from: [sx, sy], by: [dx, dy] };
-  result.after = await page.evaluate(([cid, eid]) => {
-    const ed = window.ShotCrop.editor(cid);
-    const edit = window.app.graph.getNodeById(Number(eid));
-    return { revision: ed.revision, boxes: ed.boxes(),
-             overrides: edit.widgets.find((w) => w.name === "overrides").value };
-  }, [composeId, editId]);
-  await page.screenshot({ path: path.join(OUT, "dragged.png") });
+  let r = before.rect;
+  if (!r) throw new Error("no close-up box on the overlay");
+  result.drag = { from: [r.x1 - 1, r.y1 - 1],
+                  by: [-Math.round((r.x1 - r.x0) * 0.25), -Math.round((r.y1 - r.y0) * 0.2)] };
+  await drag(result.drag.from, result.drag.by);
+  result.after = await state();
+  await shot("dragged");
+  step("resized");
 
-  // Queue again from the page: the edit rides in the Edit Shots widget.
-  const before2 = await page.evaluate(async () => {
-    const h = await (await fetch(window.location.origin + "/history")).json();
-    return Object.keys(h).length;
-  });
-  await page.evaluate(() => window.app.queuePrompt(0, 1));
-  await page.waitForFunction(async (n) => {
-    const h = await (await fetch(window.location.origin + "/history")).json();
-    const done = Object.values(h).filter((e) => e.status?.completed !== undefined
-      && ["success", "error"].includes(e.status?.status_str));
-    return done.length > n;
-  }, before2, { polling: 500 });
-  result.after_rerun = await page.evaluate(([cid, eid]) => {
-    const ed = window.ShotCrop.editor(cid);
-    const saved = window.app.graph.serialize().nodes.find((n) => String(n.id) === String(eid));
-    return { boxes: ed.boxes(), saved_widgets: saved?.widgets_values ?? null };
-  }, [composeId, editId]);
+  // 3. Queue again from the page: the edit rides in the Edit Shots widget.
+  result.run2 = await queueAndWait();
+  result.after_rerun = await state();
+  result.after_rerun.saved_widgets = await page.evaluate((eid) => window.app.graph.serialize()
+    .nodes.find((n) => String(n.id) === String(eid))?.widgets_values ?? null, editId);
+  step("second run");
 
-  // Model text is shown as text: feed the editor a description holding HTML.
-  result.xss = await page.evaluate(([cid, xss]) => {
+  // 4. Model text is shown as text: feed the editor descriptions holding HTML (the preview
+  // image stays the real one, so the rest of the session is unchanged).
+  result.xss = await page.evaluate(([cid, xss, bold]) => {
     const ed = window.ShotCrop.editor(cid);
     const sets = JSON.parse(JSON.stringify(ed.sets));
     sets[0].shots[2].description = xss;
-    sets[0].shots[0].description = "<b>bold</b> & <script>window.__pwned = 1</script>";
+    sets[0].shots[0].description = bold;
     const node = window.app.graph.getNodeById(Number(cid));
-    node.onExecuted({ images: [], shotcrop_shots: [JSON.stringify(sets)] });
+    const images = JSON.parse(ed.lastPayload ?? "{}").images ?? [];
+    node.onExecuted({ images, shotcrop_shots: [JSON.stringify(sets)] });
     const row = ed.notes.querySelector('[data-shot="close_up"]');
     return {
       text: row ? row.textContent : null,
@@ -156,10 +277,57 @@ try {
       bolds_in_text: ed.notes.querySelector('[data-shot="establishing"]').querySelectorAll("b").length,
       pwned: window.__pwned ?? null,
     };
-  }, [composeId, XSS]);
+  }, [composeId, XSS, XSS_BOLD]);
   await page.waitForTimeout(300); // an onerror handler, had one been created, would fire by now
   result.dialogs_after_xss = result.dialogs.slice();
-  await page.screenshot({ path: path.join(OUT, "xss.png") });
+  await shot("xss");
+  step("html descriptions");
+
+  // 5. Reload: the frontend restores the workflow it kept; the editor shows the saved sets.
+  await page.reload({ waitUntil: "domcontentloaded" });
+  await page.waitForFunction((cid) => window.app?.graph && window.ShotCrop?.editor(cid), composeId);
+  await page.evaluate(PAGE.layout, [composeId, editId]);
+  await page.waitForTimeout(300);
+  // Bounded: an editor that lost its shot sets never gets ready (the state below says so).
+  await page.waitForFunction(PAGE.ready, composeId, { polling: 250, timeout: 20000 })
+    .catch(() => {});
+  result.reloaded = await state();
+  result.reloaded.xss = await page.evaluate((cid) => {
+    const ed = window.ShotCrop.editor(cid);
+    return { imgs: ed.root.querySelectorAll("img").length,
+             scripts: ed.root.querySelectorAll("script").length,
+             bolds_in_text: ed.notes.querySelector('[data-shot="establishing"]')
+               ?.querySelectorAll("b").length ?? null,
+             pwned: window.__pwned ?? null };
+  }, composeId);
+  await shot("reloaded");
+  step("reloaded");
+
+  // 6. Queue with nothing changed: Compose comes from ComfyUI's cache.
+  result.run3 = await queueAndWait();
+  await page.waitForTimeout(300);
+  result.after_cached = await state();
+  await shot("cached");
+  step("cached run");
+
+  // 7. Move: drag the inside of the close-up box right and down.
+  r = result.after_cached.rect;
+  if (!r) {
+    throw new Error("after the reload and a cached run the editor shows no close-up box: "
+      + JSON.stringify({ status: result.after_cached.status, sets: result.after_cached.sets }));
+  }
+  result.move = { from: [Math.round((r.x0 + r.x1) / 2), Math.round((r.y0 + r.y1) / 2)],
+                  by: [Math.round((r.x1 - r.x0) * 0.3), Math.round((r.y1 - r.y0) * 0.2)] };
+  await drag(result.move.from, result.move.by);
+  result.after_move = await state();
+  await shot("moved");
+  step("moved");
+
+  // 8. Queue: the crop uses the moved box.
+  result.run4 = await queueAndWait();
+  result.after_run4 = await state();
+  step("fourth run");
+  result.dialogs_end = result.dialogs.slice();
   writeFileSync(path.join(OUT, "result.json"), JSON.stringify(result, null, 1));
   console.log(JSON.stringify(result));
 } catch (e) {
