@@ -10,9 +10,14 @@ from ..shotcrop_core.perception.given import pose_keypoint_frames
 from ..shotcrop_core.pipeline import PeopleSource, Pipeline
 from ..shotcrop_core.render import draw_shots
 from .types import (CATEGORY, FramedShots, PoseKeypoint, ShotCropModel, Shots, from_pil,
-                    image_batch, log, shots_json, to_pil, to_tensor, user_errors)
+                    image_batch, log, newer_schema_fields, shots_json, to_pil, to_tensor,
+                    user_errors)
 
 NODE = "Triple-Shot Compose"
+#: Words ComfyUI's node search (0.11+) also finds this node by.
+SEARCH_ALIASES = ["crop", "shot", "framing", "cinematic", "close-up", "medium shot",
+                  "establishing shot", "wide shot", "auto crop", "smart crop", "reframe",
+                  "storyboard", "shot list", "person crop"]
 DEFAULT_ASPECTS = {"establishing": "16:9", "medium": "4:5", "close_up": "1:1"}
 #: subject_index value that asks for one shot set per person.
 EACH_PERSON = -2
@@ -28,6 +33,9 @@ class TripleShotCompose(io.ComfyNode):
                    for n in SHOT_NAMES]
         return io.Schema(
             node_id="ShotCropTripleShotCompose",
+            # Newer ComfyUI only: its search finds the node by these words, and a cache hit re-sends
+            # the preview and the shot sets (the web editor reads them) instead of showing nothing.
+            **newer_schema_fields(search_aliases=SEARCH_ALIASES, has_intermediate_output=True),
             display_name=NODE,
             category=CATEGORY,
             description="Finds the people in each photo and frames an establishing, a medium and "

@@ -12,10 +12,13 @@ from ..shotcrop_core.cropping import (FIT_MODES, MAX_SIDE, SNAPS, UNIFY_RULES, c
                                       unify_batch)
 from ..shotcrop_core.colour import parse_colour
 from ..shotcrop_core.shots import shot_name
-from .types import (CATEGORY, Shots, check_shot_name, image_batch, pair_with_images, shot_sets,
-                    to_tensor, user_errors)
+from .types import (CATEGORY, Shots, check_shot_name, image_batch, newer_schema_fields,
+                    pair_with_images, shot_sets, to_tensor, user_errors)
 
 NODE = "Crop By Shot"
+#: Words ComfyUI's node search (0.11+) also finds this node by.
+SEARCH_ALIASES = ["crop", "shot", "cut out", "close-up", "medium shot", "establishing shot",
+                  "framing", "reframe", "crop to box", "stitch mask"]
 #: ComfyUI >= 0.3.6x has a BOUNDING_BOX type ({x, y, width, height}); 0.3.64 does not.
 BoundingBox = getattr(io, "BoundingBox", None)
 
@@ -40,6 +43,7 @@ class CropByShot(io.ComfyNode):
                                               tooltip="The box used, one per image."))
         return io.Schema(
             node_id="ShotCropCropByShot",
+            **newer_schema_fields(search_aliases=SEARCH_ALIASES),  # newer ComfyUI only
             display_name=NODE,
             category=CATEGORY,
             description="Cuts the chosen shot out of each image and sizes it. Padding is always a "
@@ -77,7 +81,7 @@ class CropByShot(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, shot) -> bool | str:
+    def validate_inputs(cls, shot=None) -> bool | str:  # None: linked, checked at run time
         return check_shot_name(shot, NODE)
 
     @classmethod
@@ -88,7 +92,7 @@ class CropByShot(io.ComfyNode):
         with user_errors(NODE):
             name = shot_name(shot)
             images = image_batch(image)
-            sets = pair_with_images(shot_sets(shots), images, NODE)
+            sets = pair_with_images(shot_sets(shots), images)
             pad = parse_colour(pad_color, "pad_color", allow_empty=True)
             crops = [crop_shot(im, s[name].box, fit, width, height, long_side, int(snap), pad)
                      for im, s in zip(images, sets)]

@@ -10,9 +10,13 @@ from comfy_api.latest import io
 from ..shotcrop_core import Box, Shot, ShotCropError, refine
 from ..shotcrop_core.framing import conform
 from ..shotcrop_core.shots import shot_name
-from .types import CATEGORY, FramedShots, Shots, shot_sets, shots_json, user_errors
+from .types import (CATEGORY, FramedShots, Shots, newer_schema_fields, shot_sets, shots_json,
+                    user_errors)
 
 NODE = "Edit Shots"
+#: Words ComfyUI's node search (0.11+) also finds this node by.
+SEARCH_ALIASES = ["edit crop", "adjust crop", "crop box", "shot editor", "bounding box", "reframe",
+                  "framing", "shot"]
 
 
 def parse_overrides(text: str, count: int) -> dict[int, dict[str, list]]:
@@ -49,6 +53,7 @@ class EditShots(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="ShotCropEditShots",
+            **newer_schema_fields(search_aliases=SEARCH_ALIASES),  # newer ComfyUI only
             display_name=NODE,
             category=CATEGORY,
             description="Replaces shot boxes by hand. With revalidate on, the shot grammar moves "
@@ -57,9 +62,11 @@ class EditShots(io.ComfyNode):
             inputs=[
                 Shots.Input("shots", tooltip="From Triple-Shot Compose."),
                 io.String.Input("overrides", default="", multiline=True,
-                                tooltip='JSON: {"image index": {"shot": [x0, y0, x1, y1]}} in '
-                                        'source pixels, e.g. {"0": {"medium": [120, 40, 620, '
-                                        "660]}}. Empty = no change."),
+                                # No braces in tooltips: vue-i18n reads them as placeholders.
+                                tooltip="JSON object: image index -> shot name -> box [x0, y0, "
+                                        "x1, y1] in source pixels (example in the node's help "
+                                        "page). The shot editor writes it for you. Empty = no "
+                                        "change."),
                 io.Boolean.Input("revalidate", default=True,
                                  tooltip="On: repair edited shots with the grammar (needs the "
                                          "landmarks Compose found; photos without a person only "
@@ -87,8 +94,11 @@ class EditShots(io.ComfyNode):
                 for name, box in edits[i].items():
                     b = Box.from_list(box, f"overrides[{i}].{name}")
                     if not b.inside(s.width, s.height):
-                        raise ShotCropError(f"image {i}: {name} box {b.to_list()} lies outside "
-                                            f"the {s.width}x{s.height} image")
+                        raise ShotCropError(
+                            f"image {i}: {name} box {b.to_list()} reaches outside the "
+                            f"{s.width}x{s.height} image: keep 0 <= x0 < x1 <= {s.width} and "
+                            f"0 <= y0 < y1 <= {s.height} (source pixels), or redraw it in the "
+                            "shot editor")
                     new = new.with_shot(Shot(name, b, s[name].description, s[name].aspect))
                 if revalidate:
                     new = _revalidate(new)

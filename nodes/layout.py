@@ -8,9 +8,13 @@ from ..shotcrop_core import SHOT_NAMES, ShotCropError
 from ..shotcrop_core.colour import parse_colour
 from ..shotcrop_core.cropping import MAX_SIDE, crop_shot
 from ..shotcrop_core.layout import LAYOUTS, poster_layout
-from .types import CATEGORY, Shots, image_batch, pair_with_images, shot_sets, to_tensor, user_errors
+from .types import (CATEGORY, Shots, image_batch, newer_schema_fields, pair_with_images, shot_sets,
+                    to_tensor, user_errors)
 
 NODE = "Shot Poster Layout"
+#: Words ComfyUI's node search (0.11+) also finds this node by.
+SEARCH_ALIASES = ["triptych", "poster", "contact sheet", "storyboard", "layout", "collage", "grid",
+                  "shots", "cinematic"]
 
 
 class ShotPosterLayout(io.ComfyNode):
@@ -23,6 +27,7 @@ class ShotPosterLayout(io.ComfyNode):
                  for n in SHOT_NAMES]
         return io.Schema(
             node_id="ShotCropPosterLayout",
+            **newer_schema_fields(search_aliases=SEARCH_ALIASES),  # newer ComfyUI only
             display_name=NODE,
             category=CATEGORY,
             description="Lays the three shots out on one sheet. Each crop covers its panel (cut "
@@ -67,7 +72,7 @@ class ShotPosterLayout(io.ComfyNode):
                           for i in range(count)]
             elif shots is not None and image is not None:
                 images = image_batch(image)
-                sets = pair_with_images(shot_sets(shots), images, NODE)
+                sets = pair_with_images(shot_sets(shots), images)
                 sheets = [{n: crop_shot(im, s[n].box).image for n in SHOT_NAMES}
                           for im, s in zip(images, sets)]
             else:

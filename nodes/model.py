@@ -22,7 +22,7 @@ from comfy_api.latest import io
 from ..shotcrop_core import ShotCropError
 from ..shotcrop_core.model_options import ATTENTIONS, DTYPES, QUANTIZATIONS
 from ..shotcrop_core.models import KNOWN_VLMS
-from .types import CATEGORY, ShotCropModel, user_errors
+from .types import CATEGORY, ShotCropModel, newer_schema_fields, user_errors
 
 log = logging.getLogger("shotcrop")
 
@@ -32,6 +32,9 @@ FRAMING_BACKENDS = {BLAZEPOSE: "blazepose", VITPOSE: "vitpose"}
 VLM_PREFIX = "vlm: "
 KEEP = ("keep", "offload to CPU", "unload")
 NODE = "Load ShotCrop"
+#: Words ComfyUI's node search (0.11+) also finds this node by.
+SEARCH_ALIASES = ["shotcrop", "shot model", "framing model", "pose model", "blazepose", "vitpose",
+                  "vlm", "qwen vl", "crop model"]
 
 
 # -- model folders -------------------------------------------------------------------------------
@@ -243,6 +246,7 @@ class LoadShotCrop(io.ComfyNode):
         register_folders()
         return io.Schema(
             node_id="ShotCropLoadModel",
+            **newer_schema_fields(search_aliases=SEARCH_ALIASES),  # newer ComfyUI only
             display_name=NODE,
             category=CATEGORY,
             description="Choose how ShotCrop frames photos: the built-in pose model (fast, no "

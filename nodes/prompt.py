@@ -6,9 +6,13 @@ from comfy_api.latest import io
 
 from ..shotcrop_core import SHOT_NAMES, ShotCropError
 from ..shotcrop_core.prompting import shot_prompt
-from .types import CATEGORY, Shots, check_shot_name, log, shot_sets, user_errors
+from .types import (CATEGORY, Shots, check_shot_name, log, newer_schema_fields, shot_sets,
+                    user_errors)
 
 NODE = "Shot Description To Prompt"
+#: Words ComfyUI's node search (0.11+) also finds this node by.
+SEARCH_ALIASES = ["prompt", "shot description", "caption", "shot prompt", "close-up", "cinematic",
+                  "text to image"]
 
 
 class ShotDescriptionToPrompt(io.ComfyNode):
@@ -16,6 +20,7 @@ class ShotDescriptionToPrompt(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="ShotCropShotToPrompt",
+            **newer_schema_fields(search_aliases=SEARCH_ALIASES),  # newer ComfyUI only
             display_name=NODE,
             category=CATEGORY,
             description="Fills a prompt template with a shot's description. Warns in the log "
@@ -26,11 +31,13 @@ class ShotDescriptionToPrompt(io.ComfyNode):
                                tooltip="Whose description to use."),
                 io.String.Input("template", default="{shot}, {description}, {style}",
                                 multiline=True,
-                                tooltip="Placeholders: {description}, {shot} (e.g. 'close-up'), "
-                                        "{style}. Other braces stay as written."),
+                                # No braces in tooltips: vue-i18n reads them as placeholders.
+                                tooltip="Placeholders, each written in curly braces: "
+                                        "description, shot (e.g. 'close-up'), style. Other "
+                                        "braces stay as written."),
                 io.String.Input("style", default="",
-                                tooltip="Style words for {style}; appended when the template "
-                                        "has no {style}."),
+                                tooltip="Style words for the style placeholder; appended "
+                                        "when the template has none."),
                 io.String.Input("prefix", default="", tooltip="Text put before the prompt."),
                 io.String.Input("suffix", default="", tooltip="Text put after the prompt."),
                 io.Int.Input("index", default=0, min=0, max=4095,
@@ -41,7 +48,7 @@ class ShotDescriptionToPrompt(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, shot) -> bool | str:
+    def validate_inputs(cls, shot=None) -> bool | str:  # None: linked, checked at run time
         return check_shot_name(shot, NODE)
 
     @classmethod

@@ -7,6 +7,7 @@ with the same landmarks and options; anything else that reads SHOTS only sees a 
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from contextlib import contextmanager
@@ -41,6 +42,23 @@ class FramedShots(ShotSet):
         return cls(**base, people=tuple(people), framing=framing)
 
 
+# -- schema fields newer ComfyUI versions added ------------------------------------------------
+def schema_fields(schema: Any = None) -> frozenset[str]:
+    """The keyword arguments this ComfyUI's io.Schema accepts."""
+    try:
+        return frozenset(inspect.signature(schema or io.Schema).parameters)
+    except (TypeError, ValueError):  # not introspectable: use none of the optional fields
+        return frozenset()
+
+
+def newer_schema_fields(**fields: Any) -> dict[str, Any]:
+    """Only the fields the running ComfyUI knows, as for BOUNDING_BOX: `search_aliases` (0.11),
+    `has_intermediate_output` (about 0.19). Older versions (0.3.64, 0.8.0) get none of them
+    instead of a TypeError that would stop the whole pack from loading."""
+    known = schema_fields()
+    return {k: v for k, v in fields.items() if k in known}
+
+
 # -- errors ------------------------------------------------------------------------------------
 @contextmanager
 def user_errors(node: str) -> Iterator[None]:
@@ -71,8 +89,18 @@ def image_batch(image) -> list[np.ndarray]:
     a = image.detach().cpu().float().numpy() if hasattr(image, "detach") else np.asarray(image)
     if a.ndim == 3:
         a = a[None]
-    if a.ndim != 4 or a.shape[-1] not in (1, 3, 4) or 0 in a.shape:
-        raise ShotCropError(f"expected an IMAGE batch [B, H, W, C], got shape {tuple(a.shape)}")
+    if a.ndim != 4:
+        raise ShotCropError(f"expected an IMAGE batch [B, H, W, C], got shape {tuple(a.shape)}: "
+                            "connect an IMAGE output (e.g. Load Image)")
+    if a.shape[0] == 0:
+        raise ShotCropError("the IMAGE batch is empty (0 images): the node that made it produced "
+                            "no image. Connect a node that outputs at least one image")
+    if a.shape[-1] not in (1, 3, 4):
+        raise ShotCropError(f"the IMAGE has {a.shape[-1]} channels per pixel; ShotCrop takes grey "
+                            "(1), RGB (3) or RGBA (4) images: convert it to RGB first")
+    if 0 in a.shape[1:3]:
+        raise ShotCropError(f"the IMAGE is {a.shape[2]}x{a.shape[1]} pixels, it has no pixels "
+                            "to work on: connect a real image")
     if a.shape[-1] == 1:
         a = np.repeat(a, 3, axis=-1)
     return [np.ascontiguousarray(x, dtype=np.float32) for x in a]
@@ -128,18 +156,19 @@ def shots_json(sets: list[ShotSet], indent: int | None = None) -> str:
                       indent=indent, ensure_ascii=False)
 
 
-def pair_with_images(sets: list[ShotSet], images: list[np.ndarray], node: str) -> list[ShotSet]:
-    """One shot set per image; a single set is used for every image. Sizes must match."""
+def pair_with_images(sets: list[ShotSet], images: list[np.ndarray]) -> list[ShotSet]:
+    """One shot set per image; a single set is used for every image. Sizes must match.
+    (The calling node's `user_errors` puts its name in front of the message.)"""
     if len(sets) == 1 and len(images) > 1:
         sets = sets * len(images)
     if len(sets) != len(images):
-        raise ShotCropError(f"{node}: SHOTS holds {len(sets)} shot set(s) but the IMAGE batch has "
+        raise ShotCropError(f"SHOTS holds {len(sets)} shot set(s) but the IMAGE batch has "
                             f"{len(images)} image(s): connect the same IMAGE that went into "
                             "Triple-Shot Compose")
     for i, (s, im) in enumerate(zip(sets, images)):
         h, w = im.shape[:2]
         if (s.width, s.height) != (w, h):
-            raise ShotCropError(f"{node}: image {i} is {w}x{h} but its shots were made for a "
+            raise ShotCropError(f"image {i} is {w}x{h} but its shots were made for a "
                                 f"{s.width}x{s.height} image: connect the same IMAGE that went "
                                 "into Triple-Shot Compose (resize after cropping, not before)")
     return sets

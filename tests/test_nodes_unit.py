@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import inspect
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -126,23 +128,33 @@ def test_node_docs_exist(N, pack):
 
 
 def test_importing_the_pack_loads_no_model_code():
+    """...and, loaded as ComfyUI loads it (entry point, every schema), opens no connection and
+    runs no command (the Registry flags network calls at import)."""
     code = f"""
-import sys, importlib.util
+import asyncio, sys, importlib.util
 sys.path.insert(0, {COMFYUI_DIR!r})
 from comfy.cli_args import args; args.cpu = True
 import comfy_api.latest, folder_paths
 before = set(sys.modules)
+events = []
+WATCH = ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "urllib.Request",
+         "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn")
+sys.addaudithook(lambda e, a: events.append(f"{{e}} {{a!r:.200}}") if e in WATCH else None)
 spec = importlib.util.spec_from_file_location("p", {str(ROOT / '__init__.py')!r},
                                               submodule_search_locations=[{str(ROOT)!r}])
 m = importlib.util.module_from_spec(spec); sys.modules["p"] = m; spec.loader.exec_module(m)
+ext = asyncio.run(m.comfy_entrypoint())
+schemas = [n.GET_SCHEMA() for n in asyncio.run(ext.get_node_list())]
 new = set(sys.modules) - before
 heavy = sorted(n for n in new if n.split(".")[0] in ("transformers", "scipy", "huggingface_hub")
                or any(k in n for k in ("blaze", "hub_pose", ".vlm")))
+print(len(schemas), events)
 print(heavy)
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert out.stdout.strip().splitlines()[-2:] == ["6 []", "[]"], out.stdout[-2000:]
 
 
 # -- conversions -----------------------------------------------------------------------------
@@ -419,3 +431,102 @@ def test_offload_and_unload_leave_the_node_usable(N, photo):
             sets = N["ShotCropTripleShotCompose"].execute(photo, h, "original", "original",
                                                           "original", "", -1, 0).args[0]
             assert sets[0].subject is not None
+
+
+# -- bad inputs (issue #13): one message that names the node and the fix ------------------------
+def test_bad_image_tensors_give_one_clear_message(N, composed, photo, pack):
+    import torch
+
+    Err = pack.shotcrop_core.ShotCropError
+    compose = N["ShotCropTripleShotCompose"]
+    args = ("original", "original", "original", "", -1, 0)
+    with pytest.raises(Err, match=r"^Triple-Shot Compose: the IMAGE batch is empty \(0 images\)"):
+        compose.execute(photo[:0], _FewerPeopleLater(pack), *args)
+    with pytest.raises(Err, match=r"^Crop By Shot: the IMAGE batch is empty \(0 images\)"):
+        crop(N, photo[:0], composed.args[0])
+    with pytest.raises(Err, match=r"^Shot Poster Layout: the IMAGE batch is empty"):
+        N["ShotCropPosterLayout"].execute("poster", 800, 600, 8, 16, "#000", establishing=photo,
+                                          medium=photo[:0], close_up=photo)
+    with pytest.raises(Err, match=r"^Triple-Shot Compose: the IMAGE has 2 channels per pixel; "
+                                  r"ShotCrop takes grey \(1\), RGB \(3\) or RGBA \(4\)"):
+        compose.execute(photo[..., :2], _FewerPeopleLater(pack), *args)
+    # The node's name once (pair_with_images used to add it a second time).
+    with pytest.raises(Err) as e:
+        crop(N, torch.rand(1, 4, 4, 3), composed.args[0])
+    assert str(e.value).startswith("Crop By Shot: image 0 is 4x4 but its shots were made for a "
+                                   "640x422 image")
+    with pytest.raises(Err) as e:
+        N["ShotCropPosterLayout"].execute("poster", 800, 600, 8, 16, "#000",
+                                          shots=composed.args[0], image=torch.rand(2, 9, 9, 3))
+    assert str(e.value).startswith("Shot Poster Layout: image 0 is 9x9 but its shots")
+    # Grey and RGBA tensors are images too: one shot set each, for the same 640x422 photo.
+    for t in (photo[..., :1], torch.cat([photo, torch.ones_like(photo[..., :1])], -1)):
+        sets = compose.execute(t, _FewerPeopleLater(pack), *args).args[0]
+        assert (sets[0].width, sets[0].height) == (640, 422) and not sets[0].fallback
+        image, mask, _ = crop(N, t, sets, "close_up").args
+        b = sets[0].close_up.box
+        assert tuple(image.shape[1:3]) == (b.h, b.w) and tuple(mask.shape) == (1, 422, 640)
+
+
+def test_edit_box_outside_the_photo_says_the_valid_range(N, composed):
+    with pytest.raises(Exception) as e:
+        N["ShotCropEditShots"].execute(composed.args[0], '{"0": {"medium": [-50, 0, 300, 400]}}',
+                                       True)
+    assert str(e.value) == ("Edit Shots: image 0: medium box [-50, 0, 300, 400] reaches outside "
+                            "the 640x422 image: keep 0 <= x0 < x1 <= 640 and 0 <= y0 < y1 <= 422 "
+                            "(source pixels), or redraw it in the shot editor")
+
+
+# -- schema fields of newer ComfyUI versions, feature-detected ---------------------------------
+def _with_newer_schema_fields(monkeypatch):
+    """io.Schema as ComfyUI 0.19+ has it: search_aliases (0.11) and has_intermediate_output."""
+    import dataclasses
+
+    from comfy_api.latest import io
+
+    base = io.Schema
+    assert dataclasses.is_dataclass(base)
+
+    @dataclasses.dataclass
+    class NewerSchema(base):
+        search_aliases: list = dataclasses.field(default_factory=list)
+        has_intermediate_output: bool = False
+
+    monkeypatch.setattr(io, "Schema", NewerSchema)
+    return NewerSchema
+
+
+def test_newer_schema_fields_are_left_out_where_comfyui_lacks_them(N, pack):
+    from comfy_api.latest import io
+
+    known = pack.nodes.types.schema_fields()
+    assert known == frozenset(inspect.signature(io.Schema).parameters)
+    assert {"node_id", "inputs", "outputs"} <= known
+    if "search_aliases" in known:
+        pytest.skip("this ComfyUI has search_aliases: the old path cannot be checked here")
+    assert pack.nodes.types.newer_schema_fields(search_aliases=["x"],
+                                                has_intermediate_output=True) == {}
+    for node in N.values():  # builds on this version, without the newer fields
+        schema = node.define_schema()
+        assert not hasattr(schema, "search_aliases")
+        assert not hasattr(schema, "has_intermediate_output")
+
+
+def test_newer_schema_fields_are_set_where_comfyui_has_them(N, pack, monkeypatch):
+    NewerSchema = _with_newer_schema_fields(monkeypatch)
+    t = pack.nodes.types
+    assert t.newer_schema_fields(search_aliases=["crop"], has_intermediate_output=True,
+                                 not_a_field=1) == {"search_aliases": ["crop"],
+                                                    "has_intermediate_output": True}
+    schemas = {node_id: node.define_schema() for node_id, node in N.items()}
+    for node_id, schema in schemas.items():
+        assert isinstance(schema, NewerSchema)
+        assert schema.search_aliases and all(isinstance(a, str) and a == a.lower()
+                                             for a in schema.search_aliases), node_id
+        # Only Compose sends UI output worth re-sending on a cache hit (preview + shot sets).
+        assert schema.has_intermediate_output is (node_id == "ShotCropTripleShotCompose")
+    compose = schemas["ShotCropTripleShotCompose"].search_aliases
+    assert {"crop", "shot", "framing", "cinematic", "close-up", "establishing shot",
+            "medium shot"} <= set(compose)
+    assert "crop" in schemas["ShotCropCropByShot"].search_aliases
+    assert "triptych" in schemas["ShotCropPosterLayout"].search_aliases

@@ -56,7 +56,7 @@ def test_missing_training_extras_say_how_to_install(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name in ("trl", "peft") else real(name, *a))
-    with pytest.raises(ShotCropError, match=r'trl, peft: pip install "shotcrop\[train\]"'):
+    with pytest.raises(ShotCropError, match=r"trl, peft: install ShotCrop's train extra, shotcrop\[train\]"):
         require_training_packages()
 
 

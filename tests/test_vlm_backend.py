@@ -123,4 +123,4 @@ def test_vllm_engine_without_vllm_says_what_to_do(tmp_path, capsys):
     rc = main(["compose", str(PHOTOS[0]), "--engine", "vllm", "--keypoints",
                str(DATA / "person_keypoints.json"), "--no-files"])
     err = capsys.readouterr().err
-    assert rc == 2 and "pip install vllm" in err and "Traceback" not in err
+    assert rc == 2 and "install the vllm package" in err and "Traceback" not in err

@@ -298,7 +298,7 @@ def load(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = tor
     wanted = net.state_dict().keys()  # a net built without optional heads uses a subset
     net.load_state_dict({k: state[k].float() for k in wanted}, strict=True)
     net = net.to(device=device, dtype=dtype, memory_format=torch.channels_last)
-    return net.eval().requires_grad_(False)
+    return net.train(False).requires_grad_(False)
 
 
 __all__ = ["INPUT_RANGE", "INPUT_SIZE", "NETS", "WEIGHTS_DIR", "FaceDetectorFullRange",

@@ -15,6 +15,10 @@ src/custom_controlnet_aux/{dwpose,open_pose}/__init__.py and util.resize_image_w
   unpadded resized size (`detected_map` after `remove_pad`). So canvas pixels are
   x * ceil64(canvas_width), y * ceil64(canvas_height). Missing hand/face peaks become
   (-1/W, -1/H) with confidence 1.0 (`np.where(peaks < 1e-6, -1, ...) / W`).
+- SDPose (ComfyUI core's SDPose Keypoint Extractor, comfy_extras/nodes_sdpose.py): pixels of the
+  image it ran on, canvas = that image's size; 18 body points plus `foot_keypoints_2d` (6 points in
+  BODY_25's foot order), 70 face and 21 + 21 hand points. A point it could not place is (-1, -1)
+  WITH its heatmap score kept, so a score alone does not mean "seen".
 Both canvases can differ from the photo's size (OpenPose's always does), so people are scaled from
 the canvas to the photo when its size is known.
 """
@@ -105,8 +109,10 @@ def _to_canvas_pixels(pts: np.ndarray, canvas: tuple[float | None, float | None]
     """One part's points in canvas pixels; the scale is decided from this part's values alone."""
     pts = pts.copy()
     pts[:, 2] = np.clip(pts[:, 2], 0.0, 1.0)
-    # (0, 0) is OpenPose's "not detected" even when a confidence is attached.
+    # "Not detected" even when a confidence is attached: (0, 0) is OpenPose's marker, (-1, -1)
+    # SDPose's (it keeps the score of the point it could not place).
     pts[(pts[:, 0] == 0) & (pts[:, 1] == 0), 2] = 0.0
+    pts[(pts[:, 0] == -1) & (pts[:, 1] == -1), 2] = 0.0
     present = pts[:, 2] > 0
     if not present.any():
         return pts
@@ -171,6 +177,9 @@ def pose_keypoint_to_people(frame: dict, image_size: tuple[int, int] | None = No
                 body = op[list(_COCO_FROM_OP18)]
             else:
                 body, feet = op[list(_COCO_FROM_BODY25)], op[_BODY25_FEET]
+        if feet is None and _given(p.get("foot_keypoints_2d")):  # SDPose: BODY_25's six foot points
+            feet = _to_canvas_pixels(_triples(p["foot_keypoints_2d"], f"{pw}: foot_keypoints_2d",
+                                              (18,)), canvas, pad_to, f"{pw}: foot_keypoints_2d")
         extras = []
         for key in _PARTS:
             if _given(p.get(key)):

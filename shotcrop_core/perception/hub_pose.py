@@ -90,7 +90,9 @@ class HubPoseEstimator:
         try:
             import scipy  # noqa: F401  (VitPoseImageProcessor needs it for its affine crops)
         except ImportError as e:
-            raise ShotCropError("The ViTPose backend needs scipy: pip install scipy") from e
+            raise ShotCropError("The ViTPose backend needs the scipy package (one of ShotCrop's "
+                                "requirements), missing from this Python environment: install "
+                                "it there") from e
         from transformers import (RTDetrForObjectDetection, RTDetrImageProcessor,
                                   VitPoseForPoseEstimation, VitPoseImageProcessor)
 
@@ -99,13 +101,13 @@ class HubPoseEstimator:
         try:
             # dtype= exists in transformers >= 4.56 and 5.x; trust_remote_code stays False (default).
             self._det = RTDetrForObjectDetection.from_pretrained(
-                det_dir, use_safetensors=True, dtype=self._dtype).to(self._device).eval()
+                det_dir, use_safetensors=True, dtype=self._dtype).to(self._device).train(False)
             self._det_proc = RTDetrImageProcessor.from_pretrained(det_dir)
         except (OSError, ValueError, KeyError) as e:
             raise ShotCropError(f"Could not load '{self.detector}' as an RT-DETR detector: {e}") from e
         try:
             self._pose = VitPoseForPoseEstimation.from_pretrained(
-                pose_dir, use_safetensors=True, dtype=self._dtype).to(self._device).eval()
+                pose_dir, use_safetensors=True, dtype=self._dtype).to(self._device).train(False)
             self._pose_proc = VitPoseImageProcessor.from_pretrained(pose_dir)
         except (OSError, ValueError, KeyError) as e:
             raise ShotCropError(f"Could not load '{self.pose_model}' as a ViTPose model: {e}") from e

@@ -113,7 +113,7 @@ def cmd_stage(args) -> Any:
     return run_grpo(config)
 
 
-def cmd_eval(args) -> Any:
+def cmd_evaluate(args) -> Any:
     from .evaluate import evaluate_checkpoints
 
     if args.report and Path(args.report).exists() and not args.force:
@@ -136,14 +136,14 @@ def run_train(args) -> int:
     if step is None:
         args.train_parser.print_help(sys.stderr)
         return 2
-    handler = {"draft": cmd_draft, "eval": cmd_eval}.get(step, cmd_stage)
+    handler = {"draft": cmd_draft, "eval": cmd_evaluate}.get(step, cmd_stage)
     try:
         result = handler(args)
     except ShotCropError:
         raise
     except ImportError as e:  # ModuleNotFoundError included
-        raise ShotCropError(f"train {step}: {e}. Install the training extras: "
-                            "pip install \"shotcrop[train]\"") from e
+        raise ShotCropError(f"train {step}: {e}. Install ShotCrop's train extra, "
+                            "shotcrop[train]") from e
     except Exception as e:  # (KeyboardInterrupt and SystemExit are not Exceptions: they pass)  # noqa: BLE001 - a library failure mid-run: one line, trace with -v
         log.debug("train %s failed", step, exc_info=True)
         raise ShotCropError(f"train {step} failed: {type(e).__name__}: "

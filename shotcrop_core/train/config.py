@@ -317,7 +317,7 @@ def read_mapping(path: str | os.PathLike) -> dict:
         try:
             import yaml
         except ImportError as e:
-            raise ShotCropError(f"Reading {path} needs PyYAML (pip install pyyaml), or write the "
+            raise ShotCropError(f"Reading {path} needs PyYAML (the pyyaml package), or write the "
                                 "config as .json") from e
         try:
             data = yaml.safe_load(text)

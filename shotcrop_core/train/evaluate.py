@@ -201,15 +201,15 @@ def load_checkpoint(checkpoint: Checkpoint, device: Any = "auto", dtype: Any = "
             from peft import PeftModel
         except ImportError as e:
             raise ShotCropError(f"{checkpoint.ref} holds a LoRA adapter only; applying it needs "
-                                "peft: pip install \"shotcrop[train]\" (or evaluate its merged "
-                                "checkpoint)") from e
+                                "peft: install ShotCrop's train extra, shotcrop[train] (or "
+                                "evaluate its merged checkpoint)") from e
         try:
             model = PeftModel.from_pretrained(loaded.model, str(checkpoint.adapter))
         except (OSError, ValueError, KeyError, RuntimeError) as e:
             raise ShotCropError(f"Cannot apply the LoRA adapter {checkpoint.adapter} to "
                                 f"{checkpoint.model}: {e}") from e
         model = model.merge_and_unload()  # plain weights again: generation as fast as merged
-        model.eval()
+        model.train(False)  # inference mode (dropout off)
         loaded = dataclasses.replace(loaded, model=model)
     limit_image_pixels(loaded.processor, checkpoint.settings.get("image_max_pixels"))
     return loaded

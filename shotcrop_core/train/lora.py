@@ -93,8 +93,8 @@ def require_training_packages() -> None:
     missing = [m for m in ("torch", "trl", "peft", "accelerate", "datasets")
                if importlib.util.find_spec(m) is None]
     if missing:
-        raise ShotCropError(f"Training needs {', '.join(missing)}: pip install \"shotcrop[train]\" "
-                            "(and a torch build for your machine).")
+        raise ShotCropError(f"Training needs {', '.join(missing)}: install ShotCrop's train extra, "
+                            "shotcrop[train] (and a torch build for your machine).")
 
 
 def prepare_model(base: str | os.PathLike, lora: LoraSettings | None = None, device: Any = "auto",
@@ -194,7 +194,7 @@ def save_checkpoint(model, processor, out_dir: str | os.PathLike, merged: bool =
         model.set_adapter(keep[0])
         plain = model.merge_and_unload()
         plain.config.use_cache = True
-        plain.eval()
+        plain.train(False)  # inference mode (dropout off)
         plain.save_pretrained(str(merged_dir), safe_serialization=True)
         _save_processor(processor, merged_dir)
         paths["merged"] = merged_dir

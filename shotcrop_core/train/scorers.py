@@ -120,7 +120,7 @@ class ClipScorer:
         text = model.config.text_config
         self._max_tokens = min(int(getattr(processor.tokenizer, "model_max_length", 77) or 77),
                                int(text.max_position_embeddings))
-        self._model = model.to(self._device).eval()
+        self._model = model.to(self._device).train(False)
         return self
 
     @property
@@ -237,7 +237,7 @@ def build_head(layers: list[tuple[Any, Any]]):
         def forward(self, x):
             return self.layers(x)
 
-    return AestheticHead().eval()
+    return AestheticHead().train(False)
 
 
 def resolve_head(ref: str | os.PathLike, filename: str = DEFAULT_AESTHETIC_HEAD_FILE,

@@ -155,13 +155,32 @@ def _quantization_config(quantization: str | None, device, dtype) -> Any:
                             f"{device.type}. Drop quantization or pick a smaller model.")
     missing = [m for m in ("bitsandbytes", "accelerate") if importlib.util.find_spec(m) is None]
     if missing:
-        raise ShotCropError(f"{quantization} quantization needs {' and '.join(missing)}: "
-                            f"pip install {' '.join(missing)}")
+        raise ShotCropError(f"{quantization} quantization needs the {' and '.join(missing)} "
+                            "package(s), missing from this Python environment: install them, or "
+                            "drop quantization")
     from transformers import BitsAndBytesConfig
 
     if quantization == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype)
+
+
+#: First transformers release with Qwen3-VL (the default family).
+MIN_TRANSFORMERS = "4.57"
+
+
+def require_transformers() -> Any:
+    """The transformers module with the classes `load_vlm` uses, or one clear error: it can be
+    missing, too old, or broken (an install whose model classes fail to import)."""
+    try:
+        import transformers
+        from transformers import AutoModelForImageTextToText, AutoProcessor  # noqa: F401
+    except (ImportError, RuntimeError) as e:  # transformers' lazy imports raise either
+        raise ShotCropError(
+            f"The vision-language models need the transformers package ({MIN_TRANSFORMERS} or "
+            f"newer), which cannot be imported in this Python environment ({e}). Install or "
+            "repair it there, or use a framing backend (BlazePose) instead of a VLM.") from None
+    return transformers
 
 
 def load_vlm(ref: str | os.PathLike = DEFAULT_VLM, device: Any = "auto", dtype: Any = "auto",
@@ -170,9 +189,9 @@ def load_vlm(ref: str | os.PathLike = DEFAULT_VLM, device: Any = "auto", dtype: 
              allowed_roots: Iterable[str | os.PathLike] | None = None) -> LoadedVLM:
     """Resolve `ref` (a Hub repo id or a folder), then load the model and its processor for generation."""
     ref = os.fspath(ref)
+    transformers = require_transformers()  # before a download that could not be used
     path = resolve_vlm(ref, revision=revision, cache_dir=cache_dir, allowed_roots=allowed_roots)
     family = family_of(path)  # before any weight is read: a wrong model fails fast
-    import transformers
     from packaging.version import Version
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -195,7 +214,7 @@ def load_vlm(ref: str | os.PathLike = DEFAULT_VLM, device: Any = "auto", dtype: 
         raise ShotCropError(f"Could not load '{ref}' as a {family} model{need}: {e}") from e
     if quant is None:
         model = model.to(dev)
-    model.eval()
+    model.train(False)  # inference mode (dropout off)
     tokenizer = processor.tokenizer
     tokenizer.padding_side = "left"  # batched generation appends new tokens on the right
     if model.generation_config.pad_token_id is None:
@@ -214,4 +233,5 @@ def input_sizes(processor: Any, image_grid_thw: Any) -> list[tuple[int, int]]:
     return [(int(w) * patch, int(h) * patch) for _, h, w in rows]
 
 
-__all__ = ["ALLOW_PATTERNS", "FAMILIES", "LoadedVLM", "family_of", "input_sizes", "load_vlm", "resolve_vlm"]
+__all__ = ["ALLOW_PATTERNS", "FAMILIES", "MIN_TRANSFORMERS", "LoadedVLM", "family_of",
+           "input_sizes", "load_vlm", "require_transformers", "resolve_vlm"]

@@ -30,8 +30,8 @@ def load_vllm(ref: str, revision: str | None = None, dtype: str = "auto",
     try:
         from vllm import LLM
     except ImportError:
-        raise ShotCropError("--engine vllm needs vLLM, which is not installed: `pip install vllm` "
-                            "on a CUDA machine, or use --engine vlm") from None
+        raise ShotCropError("--engine vllm needs vLLM, which is not installed: install the vllm "
+                            "package on a CUDA machine, or use --engine vlm") from None
     import torch
     from transformers import AutoProcessor
 
