@@ -4,32 +4,9 @@ node (test_comfy_bad_inputs.py, test_comfy_vlm_unavailable.py)."""
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
-from contextlib import contextmanager
-from pathlib import Path
-
-import pytest
-
-import comfy_server
 
 BLAZEPOSE = "framing: BlazePose (built in, no download)"
-
-
-@contextmanager
-def prepared_base_directory(prepare):
-    """start_server makes the base directory and starts ComfyUI at once; `prepare(base)` runs in
-    between (custom nodes and model folders must exist before ComfyUI scans them)."""
-    real = subprocess.Popen
-
-    def popen(cmd, *args, **kwargs):
-        if isinstance(cmd, list) and "--base-directory" in cmd:
-            prepare(Path(cmd[cmd.index("--base-directory") + 1]))
-        return real(cmd, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(comfy_server.subprocess, "Popen", popen)
-        yield
 
 
 # -- graphs ----------------------------------------------------------------------------------------

@@ -2,7 +2,16 @@
 with this repository linked in as custom_nodes/shotcrop, driven over its HTTP API, and always
 killed (its whole process group) when the requesting fixture ends.
 
-Shared by test_comfy_server.py and test_browser.py.
+Shared by test_comfy_server.py and test_browser.py (and test_nodes_unit.py's skip helper).
+
+Environment:
+  COMFYUI_DIR               the ComfyUI tree to run; the server runs on this interpreter
+                            (sys.executable), so run pytest with the Python ComfyUI is installed in
+  SHOTCROP_FRONTEND_ROOT    serve this frontend (`--front-end-root`), e.g. an unpacked
+                            comfyui-frontend-package wheel's comfyui_frontend_package/static;
+                            unset: ComfyUI's own (bundled) frontend
+  SHOTCROP_REQUIRE_COMFYUI  "1": nothing may skip (CI's ComfyUI stages): comfyui_dir_or_skip
+                            fails instead of skipping, and conftest.py fails a run that skipped
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -87,20 +97,49 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(comfyui_dir: str, tmp_path_factory, request) -> Server:
-    """Start ComfyUI (bounded wait); the server is killed when `request`'s fixture finalizes."""
+def require_comfyui() -> bool:
+    """SHOTCROP_REQUIRE_COMFYUI=1: a missing ComfyUI (or browser) is a failure, not a skip."""
+    return os.environ.get("SHOTCROP_REQUIRE_COMFYUI", "").strip() == "1"
+
+
+def frontend_root() -> Path | None:
+    """SHOTCROP_FRONTEND_ROOT, checked: the folder that holds the frontend's index.html."""
+    d = os.environ.get("SHOTCROP_FRONTEND_ROOT", "").strip()
+    if not d:
+        return None
+    root = Path(d).resolve()
+    if not (root / "index.html").is_file():
+        pytest.fail(f"SHOTCROP_FRONTEND_ROOT={d} holds no index.html (give the unpacked wheel's "
+                    "comfyui_frontend_package/static folder)", pytrace=False)
+    return root
+
+
+def start_server(comfyui_dir: str, tmp_path_factory, request, *,
+                 prepare: Callable[[Path], None] | None = None,
+                 env: dict[str, str] | None = None) -> Server:
+    """Start ComfyUI (bounded wait); the server is killed when `request`'s fixture finalizes.
+
+    It runs on sys.executable (the interpreter running the tests), serving the frontend named
+    by SHOTCROP_FRONTEND_ROOT if set, else ComfyUI's own. `prepare(base)` runs before ComfyUI
+    starts (test-only custom nodes and model folders must exist before it scans them); `env`
+    adds to the server's environment."""
     COMFYUI_DIR = comfyui_dir
+    front_end = frontend_root()
     base = tmp_path_factory.mktemp("comfy_base")
     (base / "custom_nodes").mkdir()
     (base / "custom_nodes" / "shotcrop").symlink_to(ROOT, target_is_directory=True)
+    if prepare is not None:
+        prepare(base)
     port = free_port()
     log = base / "server.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", **(env or {}))
+    cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+           "--base-directory", str(base)]
+    if front_end is not None:
+        cmd += ["--front-end-root", str(front_end)]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-             "--base-directory", str(base)],
-            cwd=COMFYUI_DIR, stdout=out, stderr=subprocess.STDOUT, env=env,
+            cmd, cwd=COMFYUI_DIR, stdout=out, stderr=subprocess.STDOUT, env=env,
             start_new_session=True)  # own process group: the finalizer kills its children too
 
     def stop() -> None:
@@ -120,23 +159,33 @@ def start_server(comfyui_dir: str, tmp_path_factory, request) -> Server:
             pytest.fail(f"ComfyUI exited with {proc.returncode} while starting:\n"
                         + srv.log()[-3000:])
         try:
-            if srv.request("/system_stats", timeout=2)[0] == 200:
-                return srv
+            up = srv.request("/system_stats", timeout=2)[0] == 200
         except OSError:
-            pass
+            up = False
+        if up:
+            if front_end is not None:  # the page served is the frontend asked for
+                status, page = srv.request("/", timeout=30)
+                if status != 200 or page != (front_end / "index.html").read_bytes():
+                    pytest.fail(f"ComfyUI does not serve SHOTCROP_FRONTEND_ROOT={front_end} "
+                                f"(GET / -> {status}):\n" + srv.log()[-3000:])
+            return srv
         time.sleep(0.5)
     pytest.fail(f"ComfyUI did not answer within {START_TIMEOUT} s:\n" + srv.log()[-3000:])
 
 
-def comfyui_dir_or_skip(needs: str, what: str) -> str:
-    """COMFYUI_DIR when it holds `needs` (main.py, comfy_api); else skip the module, saying how."""
-    import pytest
+def skip_or_fail(reason: str) -> None:
+    """Skip the calling module saying why; under SHOTCROP_REQUIRE_COMFYUI=1 fail it instead."""
+    if require_comfyui():
+        pytest.fail(f"SHOTCROP_REQUIRE_COMFYUI=1 but: {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
 
+
+def comfyui_dir_or_skip(needs: str, what: str) -> str:
+    """COMFYUI_DIR when it holds `needs` (main.py, comfy_api); else skip the module, saying how
+    (fail it under SHOTCROP_REQUIRE_COMFYUI=1)."""
     d = os.environ.get("COMFYUI_DIR")
     if not d:
-        pytest.skip(f"{what} need a ComfyUI checkout: run with COMFYUI_DIR=/path/to/ComfyUI",
-                    allow_module_level=True)
+        skip_or_fail(f"{what} need a ComfyUI checkout: run with COMFYUI_DIR=/path/to/ComfyUI")
     if not (Path(d) / needs).exists():
-        pytest.skip(f"COMFYUI_DIR={d} is not a ComfyUI checkout (no {needs} in it)",
-                    allow_module_level=True)
+        skip_or_fail(f"COMFYUI_DIR={d} is not a ComfyUI checkout (no {needs} in it)")
     return d

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from comfy_graph import (Graph, expect_error, prepared_base_directory, run, saved_sizes,
+from comfy_graph import (Graph, expect_error, run, saved_sizes,
                          serving)
 from comfy_server import comfyui_dir_or_skip, start_server
 
@@ -104,8 +104,7 @@ def server(tmp_path_factory, request):
         (base / "custom_nodes" / "shotcrop_test_nodes.py").write_text(TEST_NODES)
         build_test_vlm(base / "models" / "LLM" / "ShotCrop" / TEST_VLM)
 
-    with prepared_base_directory(prepare):
-        srv = start_server(COMFYUI_DIR, tmp_path_factory, request)
+    srv = start_server(COMFYUI_DIR, tmp_path_factory, request, prepare=prepare)
     srv.photo = srv.upload(PHOTO)
     return srv
 

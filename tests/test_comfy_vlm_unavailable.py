@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from comfy_graph import Graph, expect_error, prepared_base_directory, serving
+from comfy_graph import Graph, expect_error, serving
 from comfy_server import comfyui_dir_or_skip, start_server
 
 COMFYUI_DIR = comfyui_dir_or_skip("main.py", "ComfyUI server tests")
@@ -50,9 +50,8 @@ def server(tmp_path_factory, request):
     def prepare(base: Path) -> None:
         build_tiny_qwen3_vl(base / "models" / "LLM" / "ShotCrop" / MODEL)
 
-    with prepared_base_directory(prepare), pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PYTHONPATH", str(shim))  # start_server passes its environment on
-        srv = start_server(COMFYUI_DIR, tmp_path_factory, request)
+    srv = start_server(COMFYUI_DIR, tmp_path_factory, request, prepare=prepare,
+                       env={"PYTHONPATH": str(shim)})
     srv.photo = srv.upload(PHOTO)
     return srv
 
