@@ -43,10 +43,10 @@ class FramedShots(ShotSet):
 
 
 # -- schema fields newer ComfyUI versions added ------------------------------------------------
-def schema_fields(schema: Any = None) -> frozenset[str]:
+def schema_fields() -> frozenset[str]:
     """The keyword arguments this ComfyUI's io.Schema accepts."""
     try:
-        return frozenset(inspect.signature(schema or io.Schema).parameters)
+        return frozenset(inspect.signature(io.Schema).parameters)
     except (TypeError, ValueError):  # not introspectable: use none of the optional fields
         return frozenset()
 

@@ -132,7 +132,7 @@ def start_server(comfyui_dir: str, tmp_path_factory, request, *,
         prepare(base)
     port = free_port()
     log = base / "server.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", **(env or {}))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", **(env or {})}
     cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
            "--base-directory", str(base)]
     if front_end is not None:

@@ -8,7 +8,9 @@ with the frontend's Vue node rendering on (default 0: the LiteGraph canvas); the
 is ComfyUI's own unless SHOTCROP_FRONTEND_ROOT names another (see comfy_server.start_server).
 
 tests/browser/drive.mjs loads Image -> Load ShotCrop -> Triple-Shot Compose -> Edit Shots ->
-Crop By Shot -> SaveImage into the page and, in one session: queues it, checks the overlay,
+Crop By Shot -> SaveImage into the page and, in one session: loads it with corrupt saved editor
+states (and one in the previous version's string format), queues it, checks the overlay and the
+compact state saved with the workflow,
 resizes the close-up box, queues again, feeds the editor descriptions holding HTML, reloads the
 page, queues with nothing changed (Compose answered from ComfyUI's cache, which sends it no UI
 output), moves the close-up box and queues once more; this module checks the results through
@@ -190,6 +192,49 @@ def test_overlay_shows_the_three_boxes_and_descriptions(drive):
     assert (drive["out"] / "overlay.png").stat().st_size > 10_000
 
 
+def _boxes(sets: list) -> list:
+    return [[[x["shot"], x["box"]] for x in s["shots"]] for s in sets]
+
+
+def test_the_saved_state_is_a_small_object_with_the_boxes_of_the_run(drive):
+    saved = drive["before"]["saved"]
+    assert saved["type"] == "object", saved
+    assert 0 < saved["bytes"] < 64 * 1024, saved
+    assert saved["boxes"] == _boxes(drive["before"]["sets"]), saved
+    assert all(set(k) <= {"width", "height", "fallback", "shots"} for k in saved["keys"]), saved
+    assert set(saved["shot_keys"]) <= {"shot", "box", "description"}, saved
+    assert drive["reloaded"]["saved"]["boxes"] == saved["boxes"]
+
+
+def test_a_corrupt_saved_state_is_ignored_without_errors(drive):
+    assert len(drive["corrupt"]) >= 10
+    for name, state in drive["corrupt"].items():
+        assert state["editor"] and state["sets"] == 0 and state["source"] == "none", (name, state)
+        assert state["status"] == RUN_MSG and state["drawn"] == "0", (name, state)
+    # Errors and uncaught exceptions while those loaded; the frontend's own background fetches
+    # failing offline (templates, model downloads, release check) are not about this.
+    errors = [e for e in drive["corrupt_console_errors"]
+              if not e.startswith("Failed to load resource") or "shotcrop" in e.lower()]
+    assert errors == [], drive["corrupt_console_errors"]
+    # restore() is guarded: a warning that it threw would mean the validation missed a case.
+    assert not [w for w in drive["shotcrop_warnings"] if "could not" in w], \
+        drive["shotcrop_warnings"]
+
+
+def test_shots_over_the_cap_are_not_saved_and_the_editor_says_so(drive):
+    state = drive["too_big"]
+    assert state["sets"] == 1 and not state["saved"], state
+    assert "will not survive a reload" in state["status"], state
+
+
+def test_the_previous_string_format_is_read_and_converted(drive):
+    state = drive["old_format"]
+    assert state["source"] == "saved" and state["sets"] == 1, state
+    assert state["status"] != RUN_MSG, state
+    assert state["saved_type"] == "object", state
+    assert state["saved"]["boxes"] == [[["medium", [10, 10, 200, 300]]]], state
+
+
 def test_resizing_the_close_up_writes_edit_shots_overrides(drive):
     orig = _close_up(drive["before"]["sets"])
     after = drive["after"]
@@ -210,7 +255,7 @@ def test_resizing_the_close_up_writes_edit_shots_overrides(drive):
 def test_reload_keeps_the_shot_sets_and_the_edit(drive):
     state = drive["reloaded"]
     _shows_editor(state, "after the reload")
-    assert state["source"] == "saved" and state["saved_property"], state
+    assert state["source"] == "saved" and state["saved"]["type"] == "object", state
     assert state["overrides"] == drive["after"]["overrides"]
     assert state["boxes"]["close_up"] == json.loads(drive["after"]["overrides"])["0"]["close_up"]
     (s,), (s0,) = state["sets"], drive["before"]["sets"]

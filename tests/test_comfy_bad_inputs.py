@@ -174,6 +174,12 @@ def test_grey_and_rgba_images_work(server, channels):
     assert saved_sizes(server, entry, saves[0]) == [(x1 - x0, y1 - y0)]
     assert saved_sizes(server, entry, saves[1]) == [(512, 512)]
     assert saved_sizes(server, entry, saves[2]) == [(960, 320)]
+    if channels == 4:  # the crop keeps the alpha channel (SaveImage writes RGBA from 4 channels)
+        from PIL import Image
+
+        img = entry["outputs"][saves[0]]["images"][0]
+        with Image.open(server.base / "output" / img["subfolder"] / img["filename"]) as im:
+            assert im.mode == "RGBA"
 
 
 def test_two_channel_image_is_refused(server):
@@ -353,6 +359,9 @@ def test_misspelt_colour(server, node):
      "y1 > y0"),
     ('{"1": {"medium": [10, 10, 200, 200]}}',
      "Edit Shots: overrides names image 1, but SHOTS holds 1 shot set(s) (indices 0 to 0)"),
+    ('{"0": {"meduim": [10, 10, 200, 200]}}',
+     "Edit Shots: unknown shot 'meduim': use one of establishing, medium, close_up (also "
+     "accepted: ..."),
 ])
 def test_malformed_edit_overrides(server, overrides, message):
     g = Graph(server)

@@ -1,5 +1,6 @@
 """Node texts the frontend shows through vue-i18n: a brace there is read as a placeholder
-(frontend 1.35.9 with Vue nodes throws "Invalid token in placeholder" and drops the widget)."""
+(frontend 1.35.9 with Vue nodes throws "Invalid token in placeholder" and drops the widget);
+'|' separates plural forms and '@' starts a linked message."""
 
 import ast
 import json
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SPECIAL = "{}|@"
 
 
 def _strings(value, where=""):
@@ -22,13 +24,13 @@ def _strings(value, where=""):
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "locales").glob("*/*.json")), ids=str)
-def test_locale_texts_hold_no_braces(path):
+def test_locale_texts_hold_no_vue_i18n_syntax(path):
     bad = [w for w, s in _strings(json.loads(path.read_text(encoding="utf-8")))
-           if "{" in s or "}" in s]
-    assert not bad, f"{path}: braces in {bad}"
+           if any(c in s for c in SPECIAL)]
+    assert not bad, f"{path}: vue-i18n syntax characters in {bad}"
 
 
-def test_node_tooltips_and_descriptions_hold_no_braces():
+def test_node_tooltips_and_descriptions_hold_no_vue_i18n_syntax():
     bad = []
     for path in sorted((ROOT / "nodes").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -37,6 +39,6 @@ def test_node_tooltips_and_descriptions_hold_no_braces():
                 parts = [node.value] if isinstance(node.value, ast.Constant) else [
                     v for v in getattr(node.value, "values", []) if isinstance(v, ast.Constant)]
                 text = "".join(str(p.value) for p in parts)
-                if "{" in text or "}" in text:
+                if any(c in text for c in SPECIAL):
                     bad.append(f"{path.name}:{node.lineno}")
-    assert not bad, f"braces in tooltips/descriptions: {bad}"
+    assert not bad, f"vue-i18n syntax characters in tooltips/descriptions: {bad}"

@@ -6,11 +6,13 @@
 // Edit Shots node(s) fed by Compose's `shots` output, so the next queue uses it. The edits live
 // in that widget, which is saved with the workflow, so they survive re-runs and reloads.
 //
-// The shot sets the node last received (its `shotcrop_shots` UI payload and preview reference)
-// are kept in node.properties, so they are saved with the workflow: after a page reload, on
-// reopening a saved workflow, and on a run ComfyUI answers from its cache (which sends no UI
-// output for the cached node), the editor still shows them and still writes overrides. A fresh
-// payload from a real execution replaces them.
+// The shot sets the node last received are kept in node.properties in a compact form (per set
+// its size and fallback flag, per shot its name, box and description, plus the preview image
+// reference; at most 64 KB, above that nothing is kept), so they are saved with the workflow:
+// after a page reload, on reopening a saved workflow, and on a run ComfyUI answers from its cache
+// (which sends no UI output for the cached node), the editor still shows them and still writes
+// overrides. A fresh payload from a real execution replaces them. Saved and live payloads are
+// validated before use; an invalid one is ignored whole.
 //
 // The editor is a DOM widget, so it shows both on the LiteGraph canvas and with Vue nodes
 // ("Nodes 2.0"), where anything drawn in onDrawForeground is not visible.
@@ -31,9 +33,11 @@ const COLORS = { establishing: "#56B4E9", medium: "#E69F00", close_up: "#CC79A7"
 const LABELS = { establishing: "establishing", medium: "medium", close_up: "close-up" };
 const GRAB = 7; // px on screen around an edge that grabs it
 const MIN_SIDE = 8; // source px
-// node.properties key holding the last UI payload as JSON text: {shotcrop_shots: [...], images}.
+// node.properties key holding the last shot sets, compact: {v: 1, sets: [{width, height,
+// fallback?, shots: [{shot, box, description}]}], images: [{filename, subfolder, type}]}.
+// (The previous version stored the raw UI payload there as JSON text; restore() converts it.)
 const PROP = "shotcrop_last_output";
-const PROP_MAX_CHARS = 1_000_000; // larger payloads (huge batches) are not kept in the workflow
+const PROP_MAX_BYTES = 64 * 1024; // larger states (big batches) are not kept in the workflow
 const HINT_EMPTY = "Run the workflow to edit the shots.";
 const HINT_CACHED = "ComfyUI reused its cached result and sent no shots: change any Compose " +
   "input and run again to edit them.";
@@ -101,6 +105,60 @@ function el(tag, cls, text) {
   return e;
 }
 
+function isObject(v) {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function utf8Length(text) {
+  return new TextEncoder().encode(text).length;
+}
+
+/** One validated shot set in compact form, or null. Boxes are [x0, y0, x1, y1] in source px,
+ * x1/y1 exclusive, so 0 <= x0 < x1 <= width (same for y). */
+function compactSet(s) {
+  if (!isObject(s)) return null;
+  const { width, height } = s;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+    return null;
+  }
+  if (!Array.isArray(s.shots) || s.shots.length > SHOTS.length) return null;
+  const shots = [];
+  const seen = new Set();
+  for (const x of s.shots) {
+    if (!isObject(x) || !SHOTS.includes(x.shot) || seen.has(x.shot)) return null;
+    seen.add(x.shot);
+    const b = x.box;
+    if (!Array.isArray(b) || b.length !== 4 || !b.every((v) => Number.isFinite(v))) return null;
+    if (!(b[0] >= 0 && b[1] >= 0 && b[0] < b[2] && b[1] < b[3] && b[2] <= width
+          && b[3] <= height)) return null;
+    const d = x.description;
+    if (d !== undefined && d !== null && typeof d !== "string") return null;
+    const shot = { shot: x.shot, box: b.slice() };
+    if (typeof d === "string") shot.description = d;
+    shots.push(shot);
+  }
+  const out = { width, height, shots };
+  if (s.fallback === true) out.fallback = true;
+  return out;
+}
+
+/** Validated compact state {v: 1, sets, images} from shot sets and preview image references, or
+ * null when the sets are not a non-empty array of valid shot sets (rejected whole). */
+function compactState(rawSets, rawImages) {
+  if (!Array.isArray(rawSets) || !rawSets.length) return null;
+  const sets = [];
+  for (const s of rawSets) {
+    const c = compactSet(s);
+    if (!c) return null;
+    sets.push(c);
+  }
+  const images = (Array.isArray(rawImages) ? rawImages : [])
+    .filter((im) => isObject(im) && typeof im.filename === "string" && im.filename)
+    .map((im) => ({ filename: im.filename, subfolder: String(im.subfolder ?? ""),
+                    type: String(im.type ?? "temp") }));
+  return { v: 1, sets, images };
+}
+
 class ShotEditor {
   constructor(node) {
     this.node = node;
@@ -112,7 +170,9 @@ class ShotEditor {
     this.revision = 0; // bumps on every overrides write (tests wait on it)
     this.source = "none"; // where the shown sets came from: none | executed | saved
     this.cachedWithoutShots = false; // a cached run came and we have nothing to show
-    this.lastPayload = null; // JSON of the last payload applied (the same one twice is a no-op)
+    this.lastPayload = null; // JSON of the last state shown (the same one twice is a no-op)
+    this.imageRefs = []; // the preview images' {filename, subfolder, type}
+    this.tooBigToKeep = false; // the last shot sets were over PROP_MAX_BYTES: not saved
     this.imageMissing = false;
 
     this.root = el("div", "shotcrop-editor");
@@ -149,36 +209,43 @@ class ShotEditor {
   }
 
   // -- data ---------------------------------------------------------------------------------
-  /** Show a UI payload ({shotcrop_shots: [json], images: [...]}). `saved`: it comes from the
-   * node's saved properties (reload, reopened workflow), so it is not stored again. */
-  setOutput(output, { saved = false } = {}) {
+  /** Show a live UI payload ({shotcrop_shots: [json], images: [...]}) from an execution, and
+   * keep its compact form in node.properties. An invalid payload is rejected whole. */
+  setOutput(output) {
     const text = output?.shotcrop_shots?.[0];
     if (typeof text !== "string") return false;
-    let sets;
+    let raw;
     try {
-      sets = JSON.parse(text);
+      raw = JSON.parse(text);
     } catch {
       return false;
     }
-    if (!Array.isArray(sets)) return false;
-    const images = (Array.isArray(output?.images) ? output.images : [])
-      .filter((im) => im && typeof im === "object")
-      .map((im) => ({ filename: String(im.filename ?? ""), subfolder: String(im.subfolder ?? ""),
-                      type: String(im.type ?? "temp") }));
-    const payload = JSON.stringify({ shotcrop_shots: [text], images });
+    const state = compactState(raw, output?.images);
+    if (!state) {
+      console.warn("ShotCrop: ignored a shot payload that is not a valid list of shot sets");
+      return false;
+    }
+    return this.show(state, "executed");
+  }
+
+  /** Show a compact state ({v, sets, images}); `from` is "executed" or "saved". Only executed
+   * states are stored (a saved one is already in the properties). */
+  show(state, from) {
+    const payload = JSON.stringify(state);
     const same = payload === this.lastPayload;
     this.lastPayload = payload;
-    this.source = saved ? "saved" : "executed";
+    this.source = from;
     this.cachedWithoutShots = false;
-    if (!saved) this.persist(payload);
+    if (from === "executed") this.persist(state, payload);
     if (same) {
       this.render();
       return true;
     }
-    this.sets = sets;
+    this.sets = state.sets;
+    this.imageRefs = state.images;
     this.index = Math.min(this.index, Math.max(0, this.sets.length - 1));
     this.imageMissing = false;
-    this.images = images.map((im) => {
+    this.images = state.images.map((im) => {
       const img = new Image();
       img.onload = () => this.render();
       img.onerror = () => {
@@ -199,27 +266,49 @@ class ShotEditor {
     return true;
   }
 
-  /** Keep the payload in node.properties: saved with the workflow, restored by onConfigure. */
-  persist(payload) {
+  /** Keep the compact state in node.properties (saved with the workflow, restored by
+   * onConfigure) when it fits PROP_MAX_BYTES; above that, keep nothing and say so. */
+  persist(state, payload) {
     const node = this.node;
     const props = node.properties ?? (node.properties = {});
-    const value = payload.length <= PROP_MAX_CHARS ? payload : undefined;
-    if (props[PROP] === value) return;
+    const fits = utf8Length(payload) <= PROP_MAX_BYTES;
+    this.tooBigToKeep = !fits;
+    const current = props[PROP];
+    if (fits ? isObject(current) && JSON.stringify(current) === payload : current === undefined) {
+      return;
+    }
     graphChanged(node, () => {
-      if (value === undefined) delete props[PROP];
-      else props[PROP] = value;
+      if (fits) props[PROP] = JSON.parse(payload); // a copy: the editor's state stays its own
+      else delete props[PROP];
     });
   }
 
-  /** Restore what persist() stored (called when the node is configured from a workflow). */
+  /** Restore what persist() stored (called when the node is configured from a workflow). A
+   * workflow saved by the previous version holds the raw payload as JSON text: it is read and
+   * replaced by the compact form. Anything invalid is ignored (the next run replaces it). */
   restore() {
-    const saved = this.node.properties?.[PROP];
-    if (typeof saved !== "string" || !saved) return false;
-    try {
-      return this.setOutput(JSON.parse(saved), { saved: true });
-    } catch {
-      return false; // hand-edited property: ignored, the next run replaces it
+    const props = this.node.properties;
+    const saved = props?.[PROP];
+    let state = null;
+    if (typeof saved === "string" && saved) { // previous format
+      try {
+        const old = JSON.parse(saved);
+        const text = old?.shotcrop_shots?.[0];
+        if (typeof text === "string") state = compactState(JSON.parse(text), old.images);
+      } catch {
+        state = null;
+      }
+      if (state) {
+        const payload = JSON.stringify(state);
+        this.tooBigToKeep = utf8Length(payload) > PROP_MAX_BYTES;
+        if (this.tooBigToKeep) delete props[PROP];
+        else props[PROP] = JSON.parse(payload);
+      }
+    } else if (isObject(saved)) {
+      state = compactState(saved.sets, saved.images);
     }
+    if (!state) return false;
+    return this.show(state, "saved");
   }
 
   /** A run in which ComfyUI answered this node from its cache (no UI output comes). */
@@ -358,7 +447,9 @@ class ShotEditor {
       : (edits.length ? "Drag a box or its edges; the next run uses the edit."
         : "Connect shots to an Edit Shots node to edit the boxes.")
         + (this.imageMissing ? " (Preview image gone from the server: run again to see it.)"
-          : "");
+          : "")
+        + (this.tooBigToKeep ? " (Too many shots to save with the workflow: they will not "
+          + "survive a reload.)" : "");
   }
 
   // -- mouse --------------------------------------------------------------------------------
@@ -512,13 +603,21 @@ app.registerExtension({
     const configure = nodeType.prototype.onConfigure;
     nodeType.prototype.onConfigure = function () {
       const r = configure?.apply(this, arguments);
-      this.shotcropEditor?.restore();
+      try {
+        this.shotcropEditor?.restore();
+      } catch (err) { // never break loading a workflow
+        console.warn("ShotCrop: could not restore the saved shot sets:", err);
+      }
       return r;
     };
     const executed = nodeType.prototype.onExecuted;
     nodeType.prototype.onExecuted = function (output) {
       const r = executed?.apply(this, arguments);
-      if (output?.shotcrop_shots) this.shotcropEditor?.setOutput(output);
+      try {
+        if (output?.shotcrop_shots) this.shotcropEditor?.setOutput(output);
+      } catch (err) {
+        console.warn("ShotCrop: could not show the shot sets:", err);
+      }
       return r;
     };
   },

@@ -11,7 +11,10 @@
 //                       "0" (default): off, the LiteGraph canvas draws the nodes
 //
 // Steps (one page, four runs):
-//   1. load + queue the workflow from the page; wait for the Compose node's overlay;
+//   0. load workflows whose Compose node carries a corrupt saved state (and one in the previous
+//      version's string format): no error, the editor's empty state (the old format converted);
+//   1. load + queue the workflow from the page; wait for the Compose node's overlay; the saved
+//      state in the workflow is a compact object;
 //   2. resize the close-up box by its bottom-right corner: Edit Shots' overrides change (widget
 //      value and the text shown on the page);
 //   3. queue again: the crop uses the edited box;
@@ -41,7 +44,8 @@ const XSS = '<img src=x onerror=alert(1)>';
 const XSS_BOLD = "<b>bold</b> & <script>window.__pwned = 1</script>";
 const t0 = Date.now();
 
-const result = { vue_nodes: VUE, dialogs: [], console_errors: [], steps: [] };
+const result = { vue_nodes: VUE, dialogs: [], console_errors: [], shotcrop_warnings: [],
+                 steps: [] };
 const step = (name) => result.steps.push([name, Date.now() - t0]);
 
 // Settings go through ComfyUI's settings API before the page loads.
@@ -79,8 +83,40 @@ const PAGE = {
       overrides: w?.value ?? null, overrides_shown: shown,
       image_loaded: !!ed.images[ed.index]?.naturalWidth,
       descriptions: [...ed.notes.querySelectorAll(".shotcrop-description")].map((e) => e.textContent),
-      saved_property: typeof node?.properties?.shotcrop_last_output === "string",
     };
+  },
+  // The Compose node's saved state as the workflow would store it (graph.serialize()).
+  savedProperty: (cid) => {
+    const n = window.app.graph.serialize().nodes.find((x) => String(x.id) === String(cid));
+    const p = n?.properties?.shotcrop_last_output;
+    const text = p === undefined ? "" : JSON.stringify(p);
+    return {
+      type: p === null ? "null" : Array.isArray(p) ? "array" : typeof p,
+      bytes: new TextEncoder().encode(text).length,
+      boxes: p && typeof p === "object"
+        ? (p.sets ?? []).map((s) => (s.shots ?? []).map((x) => [x.shot, x.box])) : null,
+      keys: p && typeof p === "object" ? (p.sets ?? []).map((s) => Object.keys(s).sort()) : null,
+      shot_keys: p && typeof p === "object"
+        ? [...new Set((p.sets ?? []).flatMap((s) => (s.shots ?? []).flatMap(Object.keys)))].sort()
+        : null,
+    };
+  },
+  // Load `graph` with the Compose node's saved property set to `prop` (undefined: removed),
+  // and report the editor.
+  loadWithSaved: async ([graph, cid, prop]) => {
+    const app = window.app;
+    const g = JSON.parse(JSON.stringify(graph));
+    const n = g.nodes.find((x) => String(x.id) === String(cid));
+    n.properties = { ...(n.properties ?? {}) };
+    if (prop === undefined) delete n.properties.shotcrop_last_output;
+    else n.properties.shotcrop_last_output = prop;
+    await app.loadGraphData(g, true, true, "shotcrop_browser_test.json");
+    await new Promise((r) => setTimeout(r, 50));
+    const ed = window.ShotCrop.editor(cid);
+    return { editor: !!ed, sets: ed?.sets.length ?? null, source: ed?.source ?? null,
+             status: ed?.status.textContent ?? null, drawn: ed?.root.dataset.drawn ?? "0",
+             saved_type: typeof app.graph.getNodeById(Number(cid))
+               ?.properties?.shotcrop_last_output };
   },
   ready: (cid) => {
     const ed = window.ShotCrop?.editor(cid);
@@ -142,6 +178,7 @@ try {
   });
   page.on("console", (m) => {
     if (m.type() === "error") result.console_errors.push(`${m.text()} @ ${m.location()?.url ?? ""}`);
+    if (m.type() === "warning" && m.text().startsWith("ShotCrop:")) result.shotcrop_warnings.push(m.text());
   });
   page.on("pageerror", (e) => result.console_errors.push(String(e?.stack || e)));
   // Server messages as the page receives them: which runs ended, what was cached / executed.
@@ -181,7 +218,11 @@ try {
     await page.mouse.up();
     await page.waitForTimeout(100);
   }
-  const state = () => page.evaluate(PAGE.editorState, [composeId, editId]);
+  const state = async () => {
+    const st = await page.evaluate(PAGE.editorState, [composeId, editId]);
+    if (st) st.saved = await page.evaluate(PAGE.savedProperty, composeId);
+    return st;
+  };
   const shot = (name) => page.screenshot({ path: path.join(OUT, `${name}.png`) });
 
   await page.goto(URL, { waitUntil: "domcontentloaded" });
@@ -196,6 +237,51 @@ try {
     await window.app.loadApiJson(p, "shotcrop_browser_test.json");
   }, [prompt]);
   await page.waitForFunction((cid) => !!window.ShotCrop.editor(cid), composeId);
+
+  // 0. Corrupt saved states never throw: the editor shows its empty state.
+  const base = await page.evaluate(() => window.app.graph.serialize());
+  const good = { width: 640, height: 422,
+                 shots: [{ shot: "medium", box: [10, 10, 200, 300], description: "d" }] };
+  const corrupt = {
+    missing_box: [{ width: 640, height: 422, shots: [{ shot: "medium" }] }],
+    nan_box: { v: 1, sets: [{ ...good, shots: [{ shot: "medium", box: [0, NaN, 9, 9] }] }] },
+    string_width: { v: 1, sets: [{ ...good, width: "640" }] },
+    unknown_shot: { v: 1, sets: [{ ...good, shots: [{ shot: "wide", box: [0, 0, 9, 9] }] }] },
+    box_outside: { v: 1, sets: [{ ...good, shots: [{ shot: "medium", box: [0, 0, 641, 9] }] }] },
+    inverted_box: { v: 1, sets: [{ ...good, shots: [{ shot: "medium", box: [9, 0, 1, 9] }] }] },
+    description_number: { v: 1, sets: [{ ...good, shots: [{ ...good.shots[0], description: 5 }] }] },
+    sets_not_array: { v: 1, sets: { 0: good } },
+    shots_not_array: { v: 1, sets: [{ ...good, shots: "medium" }] },
+    number: 42,
+    old_format_missing_box: JSON.stringify({ shotcrop_shots: [JSON.stringify(
+      [{ width: 640, height: 422, shots: [{ shot: "medium" }] }])], images: [] }),
+    old_format_not_json: "{not json",
+  };
+  const errorsBefore = result.console_errors.length;
+  result.corrupt = {};
+  for (const [name, prop] of Object.entries(corrupt)) {
+    result.corrupt[name] = await page.evaluate(PAGE.loadWithSaved, [base, composeId, prop]);
+  }
+  // The previous version's format (raw payload as JSON text) is read and converted.
+  result.old_format = await page.evaluate(PAGE.loadWithSaved, [base, composeId, JSON.stringify({
+    shotcrop_shots: [JSON.stringify([{ ...good, aspect: "4:5", warnings: [],
+                                       subject: { box: [0, 0, 5, 5] } }])], images: [] })]);
+  result.old_format.saved = await page.evaluate(PAGE.savedProperty, composeId);
+  result.corrupt_console_errors = result.console_errors.slice(errorsBefore);
+  // Over the 64 KB cap (a live payload): nothing is saved, and the editor says so.
+  await page.evaluate(PAGE.loadWithSaved, [base, composeId, undefined]);
+  result.too_big = await page.evaluate(([cid, set]) => {
+    const node = window.app.graph.getNodeById(Number(cid));
+    node.properties.shotcrop_last_output = { v: 1, sets: [set], images: [] }; // to be dropped
+    const big = { ...set, shots: [{ ...set.shots[0], description: "x".repeat(70000) }] };
+    node.onExecuted({ images: [], shotcrop_shots: [JSON.stringify([big])] });
+    const ed = window.ShotCrop.editor(cid);
+    return { sets: ed.sets.length, status: ed.status.textContent,
+             saved: "shotcrop_last_output" in node.properties };
+  }, [composeId, good]);
+  await page.evaluate(PAGE.loadWithSaved, [base, composeId, undefined]);
+  step("corrupt saved states");
+
   await page.evaluate(PAGE.layout, [composeId, editId]);
   // Load the laid-out graph again: some frontends' Vue nodes only take positions and sizes
   // from a loaded graph, not from later node.pos / setSize calls.
@@ -267,7 +353,7 @@ try {
     sets[0].shots[2].description = xss;
     sets[0].shots[0].description = bold;
     const node = window.app.graph.getNodeById(Number(cid));
-    const images = JSON.parse(ed.lastPayload ?? "{}").images ?? [];
+    const images = ed.imageRefs;
     node.onExecuted({ images, shotcrop_shots: [JSON.stringify(sets)] });
     const row = ed.notes.querySelector('[data-shot="close_up"]');
     return {
