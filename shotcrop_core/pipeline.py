@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Sequence
 from .errors import ShotCropError
 from .framing import FramingOptions
 from .keypoints import Person
-from .perception import PERCEPTIONS, PERCEPTIONS_OR_NONE  # choices (see `people_source`)
+from .perception import PERCEPTIONS_OR_NONE  # the --perception choices and "none"
 from .shots import ShotSet
 
 if TYPE_CHECKING:
@@ -418,5 +418,5 @@ def load_engine(kind: str = "framing", model: str | None = None, *, options: Any
     return VLMEngine(loaded, options)
 
 
-__all__ = ["Found", "PERCEPTIONS", "PeopleSource", "PhotoResult", "Pipeline", "load_engine",
+__all__ = ["Found", "PeopleSource", "PhotoResult", "Pipeline", "load_engine",
            "people_source", "write_result"]

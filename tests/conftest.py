@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
+#: Audit events (sys.addaudithook) that mean a connection or a command: importing the pack
+#: must raise none (test_registry_scan.py, test_nodes_unit.py).
+AUDITED = ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "urllib.Request",
+           "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -16,7 +19,9 @@ def pytest_sessionfinish(session, exitstatus):
 
     Catches every skip, including a module's own (test_browser.py's missing browser) and an
     importorskip; the -ra summary says what skipped and why. xfail is not a skip."""
-    if os.environ.get("SHOTCROP_REQUIRE_COMFYUI", "").strip() != "1":
+    from comfy_server import require_comfyui
+
+    if not require_comfyui():
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter is not None else []

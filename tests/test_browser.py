@@ -27,10 +27,12 @@ from pathlib import Path
 
 import pytest
 
+from comfy_server import comfyui_dir_or_skip, skip_or_fail, start_server
+
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = Path(__file__).resolve().parent / "data" / "000000000790.jpg"
 DRIVER = Path(__file__).resolve().parent / "browser" / "drive.mjs"
-COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
+COMFYUI_DIR = comfyui_dir_or_skip("main.py", "browser tests")
 CHROMIUM = os.environ.get("SHOTCROP_CHROMIUM", "/usr/bin/chromium")
 WAIT_MS = 240_000  # each wait inside the driver
 DRIVER_TIMEOUT = 600  # s for the whole driver run
@@ -47,10 +49,6 @@ def _playwright_dir() -> Path | None:
 
 
 def _why_skip() -> str | None:
-    if not COMFYUI_DIR:
-        return "browser tests need a ComfyUI checkout: run with COMFYUI_DIR=/path/to/ComfyUI"
-    if not (Path(COMFYUI_DIR) / "main.py").is_file():
-        return f"COMFYUI_DIR={COMFYUI_DIR} is not a ComfyUI checkout (no main.py in it)"
     if not shutil.which("node"):
         return "browser tests need Node.js (`node` on PATH)"
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
@@ -64,11 +62,8 @@ def _why_skip() -> str | None:
 
 
 if (_reason := _why_skip()) is not None:
-    from comfy_server import skip_or_fail  # fails instead where CI requires ComfyUI
+    skip_or_fail(_reason)  # fails instead where CI requires ComfyUI
 
-    skip_or_fail(_reason)
-
-from comfy_server import start_server  # noqa: E402  (only once ComfyUI is known to be there)
 
 
 @pytest.fixture(scope="module")

@@ -201,11 +201,7 @@ def test_resolver_on_hand_written_sources(tmp_path):
         "train/sft.py": ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                          "    from .cli import f\nfrom .. import grammar\n"),
     }
-    for rel, text in files.items():
-        p = tmp_path / PKG / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-    mods = read_package(tmp_path)
+    mods = write_package(tmp_path, files)
     edges = import_edges(mods, skip_type_checking=False)
     targets = {m: sorted({t for t, _ in e}) for m, e in edges.items()}
     assert targets == {
@@ -220,12 +216,11 @@ def test_resolver_on_hand_written_sources(tmp_path):
     assert edges[f"{PKG}.train.cli"][0] == (CLI, 2)         # inside a function, line 2
     assert cli_imports(mods) == [f"{PKG}/__init__.py:2", f"{PKG}/train/cli.py:2"]
     # train.cli <-> train.sft loops only through the TYPE_CHECKING import, which never runs
-    everything = {m: {t for t, _ in e} for m, e in edges.items()}
-    assert find_cycles(everything) == [[f"{PKG}.train.cli", f"{PKG}.train.sft",
+    assert find_cycles(graph_of(edges)) == [[f"{PKG}.train.cli", f"{PKG}.train.sft",
                                         f"{PKG}.train.cli"]]
     runtime = import_edges(mods, skip_type_checking=True)
     assert runtime[f"{PKG}.train.sft"] == [(PKG, 4)]
-    assert find_cycles({m: {t for t, _ in e} for m, e in runtime.items()}) == []
+    assert find_cycles(graph_of(runtime)) == []
 
 
 def test_checker_reports_a_cycle_made_of_function_level_imports(tmp_path):
@@ -240,17 +235,27 @@ def test_checker_reports_a_cycle_made_of_function_level_imports(tmp_path):
                               "    from ..cli import _people, _compose_one\n"),
         "errors.py": "",
     }
-    for rel, text in files.items():
-        p = tmp_path / PKG / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-    mods = read_package(tmp_path)
+    mods = write_package(tmp_path, files)
     edges = import_edges(mods, skip_type_checking=True)
-    cycles = find_cycles({m: {t for t, _ in e} for m, e in edges.items()})
+    cycles = find_cycles(graph_of(edges))
     assert cycles == [[f"{PKG}.bench.validity", CLI, f"{PKG}.bench.validity"]]
     assert describe(cycles[0], edges) == (f"{PKG}.bench.validity (line 5) -> {CLI} (line 4) "
                                           f"-> {PKG}.bench.validity")
     assert cli_imports(mods) == [f"{PKG}/bench/validity.py:5"]
+
+
+def write_package(root, files: dict[str, str]):
+    """A hand-written package (relative path -> source) under root/PKG, read back."""
+    for rel, text in files.items():
+        p = root / PKG / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    return read_package(root)
+
+
+def graph_of(edges) -> dict[str, set[str]]:
+    """module -> the modules it imports, from import_edges' (target, line) lists."""
+    return {m: {t for t, _ in e} for m, e in edges.items()}
 
 
 def cli_imports(modules) -> list[str]:
@@ -274,8 +279,7 @@ def package():
 
 def test_no_import_cycles(package):
     edges = import_edges(package, skip_type_checking=True)
-    graph = {m: {t for t, _ in e} for m, e in edges.items()}
-    cycles = find_cycles(graph)
+    cycles = find_cycles(graph_of(edges))
     assert not cycles, "import cycle(s) in shotcrop_core:\n" + "\n".join(
         "  " + describe(c, edges) for c in cycles)
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from comfy_server import comfyui_dir_or_skip
+from conftest import AUDITED
 
 COMFYUI_DIR = comfyui_dir_or_skip("comfy_api", "ComfyUI node tests")
 
@@ -137,8 +138,7 @@ from comfy.cli_args import args; args.cpu = True
 import comfy_api.latest, folder_paths
 before = set(sys.modules)
 events = []
-WATCH = ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "urllib.Request",
-         "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn")
+WATCH = {AUDITED!r}
 sys.addaudithook(lambda e, a: events.append(f"{{e}} {{a!r:.200}}") if e in WATCH else None)
 spec = importlib.util.spec_from_file_location("p", {str(ROOT / '__init__.py')!r},
                                               submodule_search_locations=[{str(ROOT)!r}])

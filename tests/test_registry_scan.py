@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import AUDITED
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -43,9 +45,6 @@ PATTERNS = {
                     r"|\bsocket\s*\.\s*\w|\bwget\b|\bcurl\b|\bftplib\b|\bsmtplib\b",
 }
 _COMPILED = {name: re.compile(rx, re.I) for name, rx in PATTERNS.items()}
-#: Audit events (sys.addaudithook) that mean a connection or a command.
-AUDITED = ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "urllib.Request",
-           "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn")
 
 
 def _repository_files() -> list[str]:

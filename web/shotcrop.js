@@ -269,18 +269,23 @@ class ShotEditor {
   /** Keep the compact state in node.properties (saved with the workflow, restored by
    * onConfigure) when it fits PROP_MAX_BYTES; above that, keep nothing and say so. */
   persist(state, payload) {
-    const node = this.node;
-    const props = node.properties ?? (node.properties = {});
+    const props = this.node.properties ?? (this.node.properties = {});
+    const current = props[PROP];
     const fits = utf8Length(payload) <= PROP_MAX_BYTES;
     this.tooBigToKeep = !fits;
-    const current = props[PROP];
     if (fits ? isObject(current) && JSON.stringify(current) === payload : current === undefined) {
       return;
     }
-    graphChanged(node, () => {
-      if (fits) props[PROP] = JSON.parse(payload); // a copy: the editor's state stays its own
-      else delete props[PROP];
-    });
+    graphChanged(this.node, () => this.writeProp(payload));
+  }
+
+  /** Store the compact state (JSON text) in node.properties, or nothing when it is over
+   * PROP_MAX_BYTES; sets tooBigToKeep. Recording the change is the caller's business. */
+  writeProp(payload) {
+    const props = this.node.properties ?? (this.node.properties = {});
+    this.tooBigToKeep = utf8Length(payload) > PROP_MAX_BYTES;
+    if (this.tooBigToKeep) delete props[PROP];
+    else props[PROP] = JSON.parse(payload); // a copy: the editor's state stays its own
   }
 
   /** Restore what persist() stored (called when the node is configured from a workflow). A
@@ -298,12 +303,7 @@ class ShotEditor {
       } catch {
         state = null;
       }
-      if (state) {
-        const payload = JSON.stringify(state);
-        this.tooBigToKeep = utf8Length(payload) > PROP_MAX_BYTES;
-        if (this.tooBigToKeep) delete props[PROP];
-        else props[PROP] = JSON.parse(payload);
-      }
+      if (state) this.writeProp(JSON.stringify(state));
     } else if (isObject(saved)) {
       state = compactState(saved.sets, saved.images);
     }

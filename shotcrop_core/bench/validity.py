@@ -22,7 +22,7 @@ from ..errors import ShotCropError
 from ..framing import FramingOptions
 from ..keypoints import Person
 from ..shots import ShotSet
-from ..subject import match_subject
+from ..subject import choose_subject, match_subject, people_matching
 from .report import format_table, markdown_table, write_report
 
 if TYPE_CHECKING:
@@ -130,8 +130,6 @@ def score_run(run: Composed, coco: Any, images: list[Path], with_pck: bool = Fal
     """Validity of a run's shots against the human keypoints of `coco`, and (`with_pck`: the
     landmarks came from a model) PCK@0.1 of each photo's main subject: the most prominent
     annotated person against the predicted people matched to it; a miss scores 0."""
-    from ..subject import choose_subject, people_matching
-
     res = ValidityResult(skipped=list(run.skipped))
     pcks: list[float] = []
     for path in images:

@@ -180,8 +180,9 @@ def weighted_nms(dets: list[dict], thr: float = 0.3) -> list[dict]:
     rem, out = sorted(dets, key=lambda d: -d["score"]), []
     while rem:
         top = rem[0]
-        cand = [d for d in rem if iou(d["box"], top["box"]) > thr]
-        rest = [d for d in rem if not iou(d["box"], top["box"]) > thr]
+        over = [iou(d["box"], top["box"]) > thr for d in rem]
+        cand = [d for d, o in zip(rem, over) if o]
+        rest = [d for d, o in zip(rem, over) if not o]
         ws = np.array([d["score"] for d in cand])
         box = (np.array([d["box"] for d in cand]) * ws[:, None]).sum(0) / ws.sum()
         kps = (np.array([d["kps"] for d in cand]) * ws[:, None, None]).sum(0) / ws.sum()

@@ -31,7 +31,7 @@ from ..bench.validity import ValidityResult, score_validity
 from ..errors import ShotCropError
 from ..shots import SHOT_NAMES
 from ..vlm.backend import VLMEngine
-from .data import load_training_set, people_for
+from .data import load_training_set
 
 log = logging.getLogger("shotcrop")
 
@@ -257,7 +257,6 @@ def evaluate_checkpoints(checkpoints: Sequence[str | os.PathLike], tsc_path: str
     data = TscDataset(tuple(e.sample for e in examples), str(tsc_path))
     kp = load_keypoints(keypoints) if keypoints is not None else None
     source = people_source(perception, kp, device, by_name=True)
-    names = [e.sample.name for e in examples]
 
     report = EvalReport(str(tsc_path), split, keypoints=str(keypoints) if keypoints else None)
     for ck in resolved:
@@ -278,12 +277,14 @@ def evaluate_checkpoints(checkpoints: Sequence[str | os.PathLike], tsc_path: str
             if r.raw is not None:
                 raw[name] = r.raw
             if validity is not None:
-                humans = [p for p in people_for(e, kp) or [] if p.n_visible >= 3]
+                # The human keypoints, where the file names the photo: the pipeline's people.
+                humans = [p for p in r.people if p.n_visible >= 3] \
+                    if kp.covers(e.sample.name) else []
                 if humans:
                     validity.add(name, score_validity(r.shots, humans))
         report.results.append(CheckpointResult(
             ck.ref, score_tsc(shots, data), score_tsc(raw, data, missing_as_worst=True),
-            validity, fallbacks=len(shots) - len(raw), photos=len(names), seconds=seconds,
+            validity, fallbacks=len(shots) - len(raw), photos=len(examples), seconds=seconds,
             reasoning=think, aspects=spec, adapter=ck.adapter is not None))
         # Drop every reference before the next checkpoint loads: two models never sit in memory.
         device_of = getattr(loaded, "device", None)

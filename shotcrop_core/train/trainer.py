@@ -298,6 +298,4 @@ def run_stage(stage: Stage, callbacks: list | None = None) -> Any:
     return result
 
 
-__all__ = ["Stage", "TrainResult", "attach_logging", "build_trl_config", "check_output_dir",
-           "common_args", "image_feature", "limit_image_pixels", "load_for_training", "logged",
-           "run_stage", "save_trained", "write_run_files"]
+__all__ = ["Stage", "TrainResult", "image_feature", "limit_image_pixels", "logged", "run_stage"]

@@ -169,12 +169,12 @@ class VLMEngine:
                            fallback=base.fallback, source="framing",
                            warnings=base.warnings + (note,)), None
         if ppl:
-            detail = bool(self.options.intent) and not _holds_face(shots, ppl, opts)
+            detail = bool(self.options.intent) and not _holds_face(shots, ppl)
             return refine(shots, ppl, opts, detail_close_up=detail), shots
         return conform(shots, opts.aspects), shots
 
 
-def _holds_face(shots: ShotSet, people: list[Person], framing: FramingOptions) -> bool:
+def _holds_face(shots: ShotSet, people: list[Person]) -> bool:
     """Whether the proposed close-up contains some person's eyes or nose (else it is a detail
     shot)."""
     return any(face_points_inside(p, shots.close_up.box, (*EYES, KP["nose"])) for p in people)

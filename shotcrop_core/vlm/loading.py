@@ -209,8 +209,9 @@ def load_vlm(ref: str | os.PathLike = DEFAULT_VLM, device: Any = "auto", dtype: 
         model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
         processor = AutoProcessor.from_pretrained(path, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as e:
-        old = family == "qwen3_vl" and version < Version("4.57")
-        need = f" (Qwen3-VL needs transformers >= 4.57, this is {version})" if old else ""
+        old = family == "qwen3_vl" and version < Version(MIN_TRANSFORMERS)
+        need = (f" (Qwen3-VL needs transformers >= {MIN_TRANSFORMERS}, this is {version})"
+                if old else "")
         raise ShotCropError(f"Could not load '{ref}' as a {family} model{need}: {e}") from e
     if quant is None:
         model = model.to(dev)
