@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Sequence
 from .errors import ShotCropError
 from .framing import FramingOptions
 from .keypoints import Person
-from .perception import PERCEPTIONS_OR_NONE  # the --perception choices and "none"
+from .perception import DEFAULT_BACKEND, PERCEPTIONS_OR_NONE  # --perception choices, "none"
 from .shots import ShotSet
 
 if TYPE_CHECKING:
@@ -152,9 +152,9 @@ def people_source(perception: str = "auto", keypoints: Any = None, device: Any =
     loaded `perception.given.KeypointSource`) answers for the photos it names; `perception`
     says what answers for the others (for every photo without a file):
 
-    - ``auto``: the built-in BlazePose (its landmarks are flagged in the shots' warnings when a
-      file was given but does not name the photo);
-    - ``blazepose`` / ``vitpose``: that pose model;
+    - ``auto``: the built-in default, ``perception.DEFAULT_BACKEND`` (its landmarks are flagged
+      in the shots' warnings when a file was given but does not name the photo);
+    - ``movenet`` / ``blazepose`` / ``vitpose``: that pose model;
     - ``keypoints``: nothing: a photo the file does not name is an error for that photo;
     - ``none``: nobody (the flagged no-person framing, or a VLM's answer conformed to its
       aspects).
@@ -181,7 +181,7 @@ def people_source(perception: str = "auto", keypoints: Any = None, device: Any =
         return PeopleSource(keypoints)
     if perception == "none":
         return PeopleSource(keypoints, uncovered="nobody")
-    model = "blazepose" if perception == "auto" else perception
+    model = DEFAULT_BACKEND if perception == "auto" else perception
     if keypoints is None:
         return PeopleSource(estimator=load_estimator(model, device))
     return PeopleSource(keypoints, lambda: load_estimator(model, device), uncovered="estimate")

@@ -7,7 +7,7 @@ importing this package stays cheap.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..keypoints import Person
 
@@ -22,13 +22,37 @@ class PoseEstimator(Protocol):
         ...
 
 
-#: Perception backends by name (the --perception choices that run a model).
-BACKENDS = ("blazepose", "vitpose")
+#: Perception backends by name (the --perception choices that run a model): movenet (NanoDet
+#: people + MoveNet Thunder landmarks, built in, the default), blazepose (built in, the first
+#: generation: heels, toes and hands, but it needs a face), vitpose (a download).
+BACKENDS = ("movenet", "blazepose", "vitpose")
+#: What "auto" runs for photos the keypoint file does not cover.
+DEFAULT_BACKEND = "movenet"
 #: --perception choices (the one list the CLI, the pipeline and the training configs share):
-#: "keypoints" is the keypoint file, "auto" the file when given, else BlazePose.
+#: "keypoints" is the keypoint file, "auto" the file when given, else DEFAULT_BACKEND.
 PERCEPTIONS = ("auto", "keypoints", *BACKENDS)
 #: Training configs may also ask for no landmarks at all (see pipeline.people_source).
 PERCEPTIONS_OR_NONE = (*PERCEPTIONS, "none")
+
+
+def torch_device(device: Any):
+    """The torch device for "auto" (CUDA when there is one, else CPU) or a name; an unknown or
+    absent device is one clear error."""
+    import torch
+
+    from ..errors import ShotCropError
+
+    if device in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ShotCropError(f"device {device!r} is not valid: use auto, cpu, cuda or cuda:N") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ShotCropError(f"device {device!r} is not available here: use auto or cpu")
+    return dev
 
 
 def get_estimator(name: str, **kw) -> PoseEstimator:
@@ -43,6 +67,10 @@ def get_estimator(name: str, **kw) -> PoseEstimator:
         raise ShotCropError(f"the {name} pose model needs PyTorch, which is not installed: "
                             "install torch (https://pytorch.org) or pass body keypoints with "
                             "--keypoints FILE") from None
+    if name == "movenet":
+        from .topdown import TopDownEstimator
+
+        return TopDownEstimator(**kw)
     if name == "blazepose":
         from .blazepose import BlazePoseEstimator
 
@@ -62,5 +90,5 @@ def load_estimator(name: str, device="auto") -> PoseEstimator:
     return estimator
 
 
-__all__ = ["BACKENDS", "PERCEPTIONS", "PERCEPTIONS_OR_NONE", "Person", "PoseEstimator",
-           "get_estimator", "load_estimator"]
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "PERCEPTIONS", "PERCEPTIONS_OR_NONE", "Person", "PoseEstimator",
+           "get_estimator", "load_estimator", "torch_device"]

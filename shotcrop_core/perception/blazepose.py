@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from ..boxmath import iou
-from ..errors import ShotCropError
 from ..keypoints import Person
 from . import blaze_decode as D
+from . import torch_device
 
 #: A pose counts as found above this landmark-model flag (MediaPipe's min_tracking_confidence).
 POSE_FLAG = 0.5
@@ -38,22 +38,6 @@ class PoseResult:
     landmarks: np.ndarray        # (33, 5): x, y, z, visibility, presence
 
 
-def _device(device: Any):
-    import torch
-
-    if device in (None, "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ShotCropError(f"device {device!r} is not valid: use auto, cpu, cuda or cuda:N") from e
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ShotCropError(f"device {device!r} is not available here: use auto or cpu")
-    return dev
-
-
 class BlazePoseEstimator:
     """COCO-17 people from BlazePose, no download. `estimate(image)` -> list[Person]."""
 
@@ -69,7 +53,7 @@ class BlazePoseEstimator:
         if self._nets is None:
             from . import blaze_nets
 
-            dev = _device(self.device)
+            dev = torch_device(self.device)
             self._dev = dev
             self._nets = {n: blaze_nets.load(n, dev) for n in blaze_nets.NETS}
         return self
@@ -77,7 +61,7 @@ class BlazePoseEstimator:
     def to(self, device) -> "BlazePoseEstimator":
         """Move the loaded networks (e.g. to "cpu" to free GPU memory between runs)."""
         if self._nets is not None:
-            self._dev = _device(device)
+            self._dev = torch_device(device)
             for net in self._nets.values():
                 net.to(self._dev)
         return self

