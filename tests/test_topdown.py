@@ -1,0 +1,87 @@
+"""The default built-in perception (NanoDet people + MoveNet landmarks) against human labels.
+
+Expected values come from the COCO annotations of tests/data (bounding boxes and keypoints
+drawn by people), never from the code under test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from shotcrop_core.bench.validity import pck  # noqa: E402
+from shotcrop_core.boxmath import iou  # noqa: E402
+from shotcrop_core.errors import ShotCropError  # noqa: E402
+from shotcrop_core.imageio import load_image  # noqa: E402
+from shotcrop_core.perception import DEFAULT_BACKEND, get_estimator  # noqa: E402
+from shotcrop_core.perception.topdown import TopDownEstimator  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def est():
+    return TopDownEstimator(device="cpu").load()
+
+
+def _photos(data_dir, coco):
+    return [(p, coco.people_for(p)) for p in sorted(data_dir.glob("*.jpg")) if coco.covers(p)]
+
+
+def test_is_the_default(est):
+    assert DEFAULT_BACKEND == "movenet"
+    assert isinstance(get_estimator("movenet", device="cpu"), TopDownEstimator)
+
+
+def test_finds_every_labelled_person_of_one_percent(est, data_dir, coco):
+    """Each person the annotators boxed who covers >= 1% of the photo is found (IoU >= 0.5)."""
+    for path, humans in _photos(data_dir, coco):
+        img = load_image(path).image
+        W, H = img.size
+        found = est.estimate(img)
+        for h in humans:
+            x0, y0, x1, y1 = h.box
+            if (x1 - x0) * (y1 - y0) < 0.01 * W * H:
+                continue
+            assert max((iou(h.box, p.box) for p in found), default=0) >= 0.5, (path.name, h.box)
+
+
+def test_landmarks_of_the_main_subject(est, data_dir, coco):
+    """PCK@0.1 of the largest labelled person against the best-matching person found."""
+    for path, humans in _photos(data_dir, coco):
+        img = load_image(path).image
+        h = max(humans, key=lambda p: (p.box[2] - p.box[0]) * (p.box[3] - p.box[1]))
+        found = [p for p in est.estimate(img) if p.n_visible]
+        score = max(pck(p, h) or 0.0 for p in found)
+        assert score >= 0.8, (path.name, score)
+
+
+def test_batch_equals_one_by_one(est, data_dir):
+    imgs = [load_image(p).image for p in sorted(data_dir.glob("*.jpg"))]
+    together = est.estimate_batch(imgs)
+    for img, people in zip(imgs, together):
+        alone = est.estimate(img)
+        assert len(alone) == len(people)
+        for a, b in zip(alone, people):
+            np.testing.assert_allclose(a.keypoints, b.keypoints, atol=0.02)  # float order
+            np.testing.assert_allclose(a.box, b.box, atol=0.02)
+
+
+def test_nobody_in_a_plain_photo(est):
+    from PIL import Image
+
+    grad = np.linspace(0, 255, 640 * 3).reshape(1, -1, 3).repeat(400, axis=0) % 256
+    assert est.estimate(Image.fromarray(grad.astype(np.uint8))) == []
+
+
+def test_small_image_and_grey_and_rgba(est, data_dir):
+    img = load_image(data_dir / "000000234748.jpg").image
+    for im in (img.convert("L"), img.convert("RGBA"), img.resize((48, 32))):
+        people = est.estimate(im)  # no error, people in source pixels
+        for p in people:
+            assert -1 <= p.box[0] <= p.box[2] <= im.size[0] + 1
+
+
+def test_bad_device_is_one_clear_error():
+    with pytest.raises(ShotCropError, match="device 'gpu9' is not valid"):
+        TopDownEstimator(device="gpu9").load()
