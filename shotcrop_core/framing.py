@@ -93,6 +93,7 @@ class _Spec:
     eye_margin: float = 0.0        # likewise for the eye line (px)
     edge_margin: float = 0.0       # likewise for top_max and bot_range (px)
     y_target: float | None = None
+    faces: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # bystanders' faces
 
 
 # -- candidate search -----------------------------------------------------------------------
@@ -256,6 +257,14 @@ def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
         cuts = (hard, _cut_count(X0, Y0, X1, Y1, s.soft_joints, G.CUT_BAND), wide)
     # cuts[2]: joints within the wider band kept for landmark uncertainty (any number: one cost)
     cost += W_CUT * cuts[0] + W_SOFT_CUT * cuts[1] + W_MARGIN * (cuts[2] > cuts[0])
+    if len(s.faces):  # a bystander's face whole or left out (grammar.sliced_faces)
+        f = s.faces[None]
+        iw = np.clip(np.minimum(X1[:, None], f[..., 2]) - np.maximum(X0[:, None], f[..., 0]), 0, None)
+        ih = np.clip(np.minimum(Y1[:, None], f[..., 3]) - np.maximum(Y0[:, None], f[..., 1]), 0, None)
+        share = iw * ih / np.maximum((f[..., 2] - f[..., 0]) * (f[..., 3] - f[..., 1]), 1e-9)
+        lo, hi = G.FACE_SLICE
+        cost += W_CUT * ((share > lo) & (share < hi)).sum(axis=1)
+        cost += W_MARGIN * ((share > 0.02) & (share < 0.98)).any(axis=1)
     if s.min_h:
         short = pos(s.min_h - h)
         cost += W_CONTENT * ((short > 0) + short)
@@ -332,6 +341,7 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     soft_joints = np.asarray(soft, dtype=float).reshape(-1, 2)
     ratio = {n: aspect_ratio(aspects.get(n, "original"), W, H) for n in SHOT_NAMES}
     pad = 0.12 * u
+    faces = np.asarray(G.bystander_faces(people, subject), dtype=float).reshape(-1, 4)
 
     # Close-up: head and shoulders, eyes about a third down, look room.
     cu_bottom = a.shoulder_y + 0.33 * a.torso
@@ -410,6 +420,7 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     # When nothing fits, keep the head: a frame of feet and torso is no shot of anyone.
     head = (fx0 - pad, min(fy0, a.crown_y), fx1 + pad, max(fy1, a.chin_y))
     for spec in (cu, med, est):
+        spec.faces = faces
         spec.core = head
         spec.joint_pad = joint_pad_u * u
         spec.eye_margin = 0.5 * joint_pad_u * u
@@ -524,7 +535,7 @@ def _finish(boxes: dict[str, Rect], a: Anatomy, people: list[Person], subject: i
     ratios = {n: aspect_ratio(aspects[n], W, H) for n in SHOT_NAMES}
     ints = _integer_set(boxes, ratios, W, H)
     fl = {n: b.rect for n, b in ints.items()}
-    rep = G.check_set(fl, a, W, H)
+    rep = G.check_set(fl, a, W, H, G.bystander_faces(people, subject))
     set_warn = [] if rep.coherent else ["set: the shots do not nest cleanly (photo too tight)"]
     if not a.upright:
         set_warn.append("subject is not upright (bent, lying or upside down): the medium and "

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .anatomy import Anatomy
+from .anatomy import Anatomy, measure
+from .keypoints import FACE
 
 # -- numbers of the grammar ---------------------------------------------------------------
 FOREHEAD_U = 0.3        # top edge at or above eye line - 0.3u (close-up and medium)
@@ -23,6 +24,8 @@ EST_AREA = 1.5          # establishing at least 1.5x the medium's area
 NEST = 0.90             # each shot lies inside the next for >= 90% of its area
 CUT_BAND = 0.03         # no edge within 3% of the crop height of a joint in its span
 LOOK_ROOM = 0.5         # face centre no further than half-way toward the side it looks to
+BYSTANDER_SHARE = 0.5   # another person at least half the subject's height: never slice a face
+FACE_SLICE = (0.15, 0.85)  # a face is sliced when this share of it (exclusive) is inside a shot
 
 RULES = {
     "face": "the whole face is not inside",
@@ -40,10 +43,12 @@ RULES = {
     "wider": "it is not 1.5x the medium shot's area",
     "cut": "an edge crosses a joint (knee, elbow, wrist or ankle)",
     "image": "the box leaves the image",
+    "face_sliced": "an edge crosses another person's face (no frame could avoid it)",
 }
 
-#: Composition rules: scored apart from validity (eye line, awkward cuts, look room).
-COMPOSITION = frozenset({"cut", "eye_line", "look_room"})
+#: Composition rules: scored apart from validity (eye line, awkward cuts, look room, sliced
+#: bystander faces).
+COMPOSITION = frozenset({"cut", "eye_line", "look_room", "face_sliced"})
 
 Rect = tuple[float, float, float, float]
 
@@ -59,6 +64,26 @@ def joint_cuts(box: Rect, joints) -> list[tuple[float, float]]:
         if bottom or side:
             out.append((jx, jy))
     return out
+
+
+def bystander_faces(people, subject: int) -> list[Rect]:
+    """The faces no shot may slice: of every other person at least BYSTANDER_SHARE of the
+    subject's height whose face shows (a face point present), from the crown to the chin."""
+    sh = people[subject].box_h
+    out = []
+    for i, p in enumerate(people):
+        if i == subject or p.box_h < BYSTANDER_SHARE * sh or not p.visible(FACE):
+            continue
+        a = measure(p)
+        fx0, fy0, fx1, fy1 = a.face_box
+        out.append((fx0 - 0.15 * a.u, min(fy0, a.crown_y), fx1 + 0.15 * a.u, max(fy1, a.chin_y)))
+    return out
+
+
+def sliced_faces(box: Rect, faces: list[Rect]) -> list[Rect]:
+    """Faces an edge of `box` crosses: partly inside (FACE_SLICE), neither whole nor left out."""
+    lo, hi = FACE_SLICE
+    return [f for f in faces if lo < _frac_inside(f, box) < hi]
 
 
 def _inside(pt, box: Rect) -> bool:
@@ -192,10 +217,21 @@ class SetReport:
     def look_room(self) -> bool:
         return "look_room" not in self.failures["close_up"]
 
+    @property
+    def faces_whole(self) -> bool:
+        """No shot slices a bystander's face."""
+        return not any("face_sliced" in v for v in self.failures.values())
 
-def check_set(boxes: dict[str, Rect], a: Anatomy, width: int, height: int) -> SetReport:
+
+def check_set(boxes: dict[str, Rect], a: Anatomy, width: int, height: int,
+              faces: list[Rect] = ()) -> SetReport:
+    """The set against the grammar; `faces`: bystander faces (`bystander_faces`) no edge may
+    slice."""
     failures = {n: check_shot(n, boxes[n], a, width, height)
                 for n in ("establishing", "medium", "close_up")}
+    for n, box in boxes.items():
+        if n in failures and sliced_faces(box, list(faces)):
+            failures[n].append("face_sliced")
     if _area(boxes["establishing"]) < EST_AREA * _area(boxes["medium"]):
         failures["establishing"].append("wider")
     return SetReport(failures, coherent(boxes["close_up"], boxes["medium"], boxes["establishing"]))

@@ -39,6 +39,7 @@ METRICS = (
     ("eye line", "eyes 20-45% from the top in the medium and the close-up"),
     ("no awkward cut", "no bottom or side edge at a knee, elbow, wrist or ankle"),
     ("look room", "close-up leaves room on the side the face turns to"),
+    ("faces whole", "no edge slices the face of another person >= half the subject's height"),
     ("all valid + coherent", "all three shots valid and the set coherent"),
     ("eye line + no cut", "eye line kept and no awkward cut"),
 )
@@ -60,7 +61,7 @@ class ValidityResult:
         row = {"establishing valid": v["establishing"], "medium valid": v["medium"],
                "close_up valid": v["close_up"], "coherent": rep.coherent,
                "eye line": rep.eye_line, "no awkward cut": rep.no_cut,
-               "look room": rep.look_room,
+               "look room": rep.look_room, "faces whole": rep.faces_whole,
                "all valid + coherent": rep.all_valid and rep.coherent,
                "eye line + no cut": rep.eye_line and rep.no_cut}
         for k, ok in row.items():
@@ -82,7 +83,8 @@ def score_validity(shots: ShotSet, humans: list[Person]) -> G.SetReport | None:
     if person is None:
         return None
     boxes = {s.name: s.box.rect for s in shots}
-    return G.check_set(boxes, measure(person), shots.width, shots.height)
+    faces = G.bystander_faces(humans, next(i for i, h in enumerate(humans) if h is person))
+    return G.check_set(boxes, measure(person), shots.width, shots.height, faces)
 
 
 @dataclass
