@@ -26,14 +26,16 @@ from .types import CATEGORY, ShotCropModel, newer_schema_fields, user_errors
 
 log = logging.getLogger("shotcrop")
 
+MOVENET = "framing: NanoDet + MoveNet (built in, no download)"
 BLAZEPOSE = "framing: BlazePose (built in, no download)"
 VITPOSE = "framing: ViTPose (Hub download)"
-FRAMING_BACKENDS = {BLAZEPOSE: "blazepose", VITPOSE: "vitpose"}
+FRAMING_BACKENDS = {MOVENET: "movenet", BLAZEPOSE: "blazepose", VITPOSE: "vitpose"}
 VLM_PREFIX = "vlm: "
 KEEP = ("keep", "offload to CPU", "unload")
 NODE = "Load ShotCrop"
 #: Words ComfyUI's node search (0.11+) also finds this node by.
-SEARCH_ALIASES = ["shotcrop", "shot model", "framing model", "pose model", "blazepose", "vitpose",
+SEARCH_ALIASES = ["shotcrop", "shot model", "framing model", "pose model", "movenet", "nanodet",
+                  "blazepose", "vitpose",
                   "vlm", "qwen vl", "crop model"]
 
 
@@ -75,7 +77,7 @@ def local_models() -> list[str]:
 
 def backend_options() -> list[str]:
     vlms = list(dict.fromkeys([*KNOWN_VLMS, *local_models()]))
-    return [BLAZEPOSE, VITPOSE] + [VLM_PREFIX + v for v in vlms]
+    return [MOVENET, BLAZEPOSE, VITPOSE] + [VLM_PREFIX + v for v in vlms]
 
 
 def device_options() -> list[str]:
@@ -180,7 +182,7 @@ def _load_vlm_slot(ref: str, device: str, dtype: str, attention: str,
 class ShotCropModelHandle:
     """What SHOTCROP_MODEL carries: the choices made in Load ShotCrop, and the slots in use."""
 
-    backend: str  # "blazepose" | "vitpose" | "vlm"
+    backend: str  # "movenet" | "blazepose" | "vitpose" | "vlm"
     model: str | None = None  # VLM name (a Hub id or a folder inside the model roots)
     device: str = "auto"
     dtype: str = "auto"
@@ -195,9 +197,11 @@ class ShotCropModelHandle:
         return self.backend == "vlm"
 
     def pose(self):
-        """The pose estimator: the chosen one, or BlazePose for the VLM's landmarks."""
+        """The pose estimator: the chosen one, or the built-in default for the VLM's landmarks."""
         if self._pose is None:
-            name = "blazepose" if self.is_vlm else self.backend
+            from ..shotcrop_core.perception import DEFAULT_BACKEND
+
+            name = DEFAULT_BACKEND if self.is_vlm else self.backend
             dev = str(_torch_device(self.device))
             key = (name, dev)
             est = _POSE.get(key)
@@ -253,7 +257,7 @@ class LoadShotCrop(io.ComfyNode):
                         "download) or a vision-language model that also picks the story and "
                         "writes descriptions. Nothing loads until Triple-Shot Compose runs.",
             inputs=[
-                io.Combo.Input("backend", options=backend_options(), default=BLAZEPOSE,
+                io.Combo.Input("backend", options=backend_options(), default=MOVENET,
                                tooltip="framing: find people with a pose model and apply the shot "
                                        "grammar. vlm: a Qwen VL model proposes and describes the "
                                        "shots, the grammar repairs them. Local models: put a "

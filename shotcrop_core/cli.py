@@ -32,8 +32,10 @@ def _add_framing_args(p: argparse.ArgumentParser) -> None:
                    help="choose the subject by position: largest, left, right, center")
     p.add_argument("--perception", choices=PERCEPTIONS, default="auto",
                    help="where body landmarks come from for the photos --keypoints does not "
-                        "name (every photo without it): 'auto' and 'blazepose' (built in, no "
-                        "download), 'vitpose' (RT-DETR + ViTPose from the Hugging Face Hub, "
+                        "name (every photo without it): 'auto' and 'movenet' (built in, no "
+                        "download: NanoDet finds the people, MoveNet Thunder their joints), "
+                        "'blazepose' (built in, the first generation: needs a visible face), "
+                        "'vitpose' (RT-DETR + ViTPose from the Hugging Face Hub, "
                         "downloaded once); 'keypoints': none, such a photo is an error. For "
                         "bench, a model named here is what gets scored (--keypoints is then "
                         "only the ground truth)")

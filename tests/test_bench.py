@@ -171,7 +171,7 @@ def test_validity_table_for_sets_judged_by_hand():
 
 def test_a_tsc_photo_the_keypoints_do_not_name(data_dir, tmp_path, capsys):
     """The third photo is in the TSC file but not in the COCO file: its landmarks come from the
-    built-in BlazePose (the pipeline's policy), its boxes are scored, and validity is judged on
+    built-in default perception (the pipeline's policy), its boxes are scored, and validity is judged on
     the two photos with human keypoints only."""
     pytest.importorskip("torch")
     tsc = write_expert_tsc(tmp_path / "t.json")
@@ -186,7 +186,7 @@ def test_a_tsc_photo_the_keypoints_do_not_name(data_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "TSC: IoU and BDE against expert boxes (3/3 scored)" in out
     assert "all valid + coherent" in out and "/2 " in out.split("all valid + coherent")[1][:30]
-    assert "landmarks from keypoints from" in out and "blazepose for the other photos" in out
+    assert "landmarks from keypoints from" in out and "movenet for the other photos" in out
 
 
 def test_bench_needs_annotations(data_dir, capsys):

@@ -67,7 +67,7 @@ def test_bench_scores_a_checkpoint_on_tsc_alone(tiny, capsys, one_torch_thread):
     # No keypoints: the landmarks for the grammar repair come from BlazePose, as in compose.
     assert _bench(tiny) == 0
     out = capsys.readouterr().out
-    assert "landmarks from blazepose perception" in out and "Shot validity" not in out
+    assert "landmarks from movenet perception" in out and "Shot validity" not in out
     assert "TSC: IoU and BDE against expert boxes (2/2 scored)" in out
     assert "2 of 2 photo(s) fell back" in out
     rows = _tsc_rows(out)

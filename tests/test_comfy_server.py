@@ -83,7 +83,10 @@ def test_all_nodes_registered(object_info, server):
         assert info["category"] == "ShotCrop" and info["display_name"]
         assert info["python_module"] == "custom_nodes.shotcrop"
     backend = object_info["ShotCropLoadModel"]["input"]["required"]["backend"]
-    assert "framing: BlazePose (built in, no download)" in backend[1]["options"]
+    opts = backend[1]["options"]
+    assert opts[:2] == ["framing: NanoDet + MoveNet (built in, no download)",
+                        "framing: BlazePose (built in, no download)"]
+    assert backend[1]["default"] == opts[0]
     # The pack's web folder and locales are served.
     status, body = server.request("/extensions/shotcrop/shotcrop.js")
     assert status == 200 and b"registerExtension" in body
@@ -206,7 +209,7 @@ def test_upscale_poster_workflow_runs_and_saves_the_requested_size(server, objec
     assert sorted(c["shot"] for c in crops) == ["close_up", "establishing", "medium"]
     assert all(c["fit"] == "long_side" and c["snap"] == "8" for c in crops)
     model = next(v["inputs"] for v in prompt.values() if v["class_type"] == "ShotCropLoadModel")
-    assert model["backend"].startswith("framing: BlazePose")
+    assert model["backend"].startswith("framing: NanoDet + MoveNet")
     layout_id = next(k for k, v in prompt.items() if v["class_type"] == "ShotCropPosterLayout")
     layout = prompt[layout_id]["inputs"]
     assert layout["layout"] == "triptych"

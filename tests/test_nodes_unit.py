@@ -367,7 +367,7 @@ def test_model_folders_and_backend_menu(pack, tmp_path):
     folder_paths.add_model_folder_path("shotcrop", str(tmp_path))
     assert tmp_path in m.model_roots()
     opts = m.backend_options()
-    assert opts[:2] == [m.BLAZEPOSE, m.VITPOSE] and "vlm: my-vlm" in opts
+    assert opts[:3] == [m.MOVENET, m.BLAZEPOSE, m.VITPOSE] and "vlm: my-vlm" in opts
     assert "vlm: Qwen/Qwen3-VL-4B-Instruct" in opts and "vlm: not-a-model" not in opts
     assert opts.count("vlm: Qwen/Qwen3-VL-2B-Instruct") == 1  # known id placed locally: once
     assert m._local_ref("Qwen/Qwen3-VL-2B-Instruct") == "Qwen/Qwen3-VL-2B-Instruct"

@@ -48,6 +48,6 @@ def test_perception_lists():
     from shotcrop_core.perception import BACKENDS, PERCEPTIONS
     from shotcrop_core.perception import PERCEPTIONS_OR_NONE as TRAIN_PERCEPTIONS
 
-    assert BACKENDS == ("blazepose", "vitpose")
-    assert PERCEPTIONS == ("auto", "keypoints", "blazepose", "vitpose")
-    assert TRAIN_PERCEPTIONS == ("auto", "keypoints", "blazepose", "vitpose", "none")
+    assert BACKENDS == ("movenet", "blazepose", "vitpose")
+    assert PERCEPTIONS == ("auto", "keypoints", "movenet", "blazepose", "vitpose")
+    assert TRAIN_PERCEPTIONS == ("auto", "keypoints", "movenet", "blazepose", "vitpose", "none")

@@ -221,16 +221,16 @@ def test_run_pseudo_writes_a_tsc_file_of_kept_triples(tiny, tmp_path):
         shots = sample.annotations[0].shots
         assert all(shots[n].description for n in shots)
         # The random-weight model's answers are unusable, so the framing triple is the one kept
-        # (the photo absent from the keypoint file gets the built-in BlazePose's landmarks,
+        # (the photo absent from the keypoint file gets the built-in default's landmarks,
         # framed with the clearance estimated landmarks keep: pipeline.people_source's policy).
         image = Image.open(photo).convert("RGB")
         if photo.name in people.names:
             expected = compose(people.people_for(photo, 0, image.size), *image.size, image=image)
         else:
             from shotcrop_core.framing import FramingOptions
-            from shotcrop_core.perception import get_estimator
+            from shotcrop_core.perception import DEFAULT_BACKEND, get_estimator
 
-            found = get_estimator("blazepose", device="cpu").estimate(image)
+            found = get_estimator(DEFAULT_BACKEND, device="cpu").estimate(image)
             expected = compose(found, *image.size, FramingOptions(
                 joint_uncertainty=FramingOptions.ESTIMATED), image=image)
         assert {n: shots[n].box for n in shots} == {s.name: s.box for s in expected}
@@ -315,7 +315,8 @@ def test_pseudo_labels_frame_estimated_landmarks_as_compose_does(tmp_path, capsy
     assert result.kept == [PHOTOS[0].name]
     kept = load_tsc(result.tsc).samples[0].annotations[0].shots
     capsys.readouterr()
-    assert main(["compose", str(PHOTOS[0]), "--json", "--no-files"]) == 0
+    assert main(["compose", str(PHOTOS[0]), "--json", "--no-files", "--perception",
+                 "blazepose"]) == 0
     composed = json.loads(capsys.readouterr().out)
     assert {s["shot"]: s["box"] for s in composed["shots"]} == \
         {n: kept[n].box.to_list() for n in ("establishing", "medium", "close_up")}

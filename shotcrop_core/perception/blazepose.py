@@ -18,7 +18,7 @@ import numpy as np
 from ..boxmath import iou
 from ..keypoints import Person
 from . import blaze_decode as D
-from . import torch_device
+from .devices import torch_device
 
 #: A pose counts as found above this landmark-model flag (MediaPipe's min_tracking_confidence).
 POSE_FLAG = 0.5

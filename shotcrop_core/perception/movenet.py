@@ -47,20 +47,18 @@ def crops(image, squares: list[tuple[float, float, float]]) -> np.ndarray:
 
 
 def to_person(yxs: np.ndarray, square: tuple[float, float, float], box, score: float) -> Person:
-    """MoveNet's 17 (y, x, score) in the square -> a Person in photo pixels; the person box is
-    the detector's (it knows the crown and the feet) grown to hold every found keypoint."""
+    """MoveNet's 17 (y, x, score) in the square -> a Person in photo pixels. The person box is
+    the detector's (it sees hair, hands and feet, which joints do not), raised to the crown when
+    the head reaches above it."""
     x0, y0, side = square
     xy = np.column_stack([x0 + yxs[:, 1] * side, y0 + yxs[:, 0] * side])
     ok = yxs[:, 2] >= MIN_KEYPOINT
     kp = np.column_stack([xy, np.where(ok, yxs[:, 2], 0.0)])
     bx0, by0, bx1, by1 = box
-    if ok.any():
-        (px0, py0), (px1, py1) = xy[ok].min(axis=0), xy[ok].max(axis=0)
-        eyes, shoulders = [i for i in EYES if ok[i]], [i for i in SHOULDERS if ok[i]]
-        if eyes and shoulders:  # the crown: about 0.6 of eye-to-shoulder above the eyes
-            head = abs(xy[shoulders, 1].mean() - xy[eyes, 1].mean())
-            py0 = min(py0, xy[eyes, 1].min() - 0.6 * head)
-        bx0, by0, bx1, by1 = min(bx0, px0), min(by0, py0), max(bx1, px1), max(by1, py1)
+    eyes, shoulders = [i for i in EYES if ok[i]], [i for i in SHOULDERS if ok[i]]
+    if eyes and shoulders:  # the crown: about 0.6 of eye-to-shoulder above the eyes
+        head = abs(xy[shoulders, 1].mean() - xy[eyes, 1].mean())
+        by0 = min(by0, xy[eyes, 1].min() - 0.6 * head)
     return Person(kp, (bx0, by0, bx1, by1), float(score))
 
 

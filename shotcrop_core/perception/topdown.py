@@ -17,7 +17,7 @@ import numpy as np
 from ..keypoints import Person
 from . import movenet as M
 from . import nanodet as N
-from . import torch_device
+from .devices import torch_device
 
 #: Landmarks for people at least this share of the tallest person's height (the bystander
 #: rule's threshold is half the subject's height: every such face gets its keypoints).

@@ -152,7 +152,7 @@ class GrpoConfig(TrainerSettings):
     #: COCO keypoints of the training photos (matched by file name), for the joint-safety reward.
     keypoints: str | None = None
     #: Landmarks of the photos the keypoints file does not name (all photos without one):
-    #: auto (the built-in BlazePose), blazepose, vitpose, keypoints (the file only; required)
+    #: auto (the built-in default, movenet), movenet, blazepose, vitpose, keypoints (the file only)
     #: or none (no pose model: those photos score 1 on joint safety).
     perception: str = "auto"
     #: Aesthetic predictor for the aesthetic reward: "default" (models.py), a Hub id or folder,
@@ -258,7 +258,7 @@ class PseudoConfig:
     thresholds: Thresholds = field(default_factory=Thresholds)
     keypoints: Path | None = None  # COCO keypoints JSON matched by file name
     #: Landmarks of the photos the keypoints file does not name (all photos without one), as
-    #: pipeline.people_source: auto (the built-in BlazePose) | blazepose | vitpose | keypoints
+    #: pipeline.people_source: auto (the built-in movenet) | movenet | blazepose | vitpose | keypoints
     #: (the file only: such a photo is skipped) | none (nobody)
     perception: str = "auto"
     device: str = "auto"
