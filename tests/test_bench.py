@@ -163,7 +163,8 @@ def test_validity_table_for_sets_judged_by_hand():
     assert {r[0]: r[2] for r in rows} == {
         "establishing valid": "3/4", "medium valid": "2/4", "close_up valid": "3/4",
         "coherent": "3/4", "eye line": "3/4", "no awkward cut": "2/4", "look room": "3/4",
-        "all valid + coherent": "2/4", "eye line + no cut": "2/4"}
+        "all valid + coherent": "2/4", "eye line + no cut": "2/4",
+        "faces whole": "3/4"}  # nobody else in these photos: only d (no subject) fails it
     assert res.rate("medium valid") == 0.5 and res.rate("coherent") == 0.75
     assert res.failures == [("b.jpg", {"medium": ["cut"]}), ("c.jpg", {"medium": ["knees"]}),
                             ("d.jpg", {"set": ["no subject matched a person"]})]

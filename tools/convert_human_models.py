@@ -157,7 +157,7 @@ def notice(files: dict[str, bytes]) -> str:
     lic = files["LICENSE"].decode()
     lines = [
         "The nanodet.safetensors and movenet_thunder.safetensors files in this folder are",
-        f"converted (format change only: TF.js graph JSON + weight shards -> safetensors, fp16",
+        "converted (format change only: TF.js graph JSON + weight shards -> safetensors, fp16",
         "weights stored as fp16 exactly as shipped, constant-only nodes folded) from the npm",
         f"package {PACKAGE} {VERSION} (https://www.npmjs.com/package/{PACKAGE}/v/{VERSION}):",
         "",
