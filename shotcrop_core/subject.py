@@ -23,6 +23,8 @@ HINTS = ("largest", "left", "right", "center", "front")
 #: A person box and a subject box show the same person from this IoU up (each person box is
 #: clipped to the image first: annotators and pose models draw boxes past the photo's edge).
 MATCH_IOU = 0.3
+#: A person found with at least this score counts fully in prominence; less, in proportion.
+SURE_SCORE = 0.5
 
 
 def _sharpness(gray: np.ndarray | None, box, width: int, height: int) -> float:
@@ -42,7 +44,8 @@ def _sharpness(gray: np.ndarray | None, box, width: int, height: int) -> float:
 
 def prominence(people: list[Person], width: int, height: int,
                gray: np.ndarray | None = None) -> np.ndarray:
-    """Score each person by size, centrality, face visibility, completeness and sharpness."""
+    """Score each person by size, centrality, face visibility, completeness, sharpness and how
+    sure the perception is that it is a person."""
     scores = []
     sharp = [_sharpness(gray, p.box, width, height) for p in people]
     top = max(sharp) if sharp and max(sharp) > 0 else 1.0
@@ -54,9 +57,12 @@ def prominence(people: list[Person], width: int, height: int,
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         central = 1 - 0.5 * min(np.hypot(cx - width / 2, cy - height / 2) / diag, 1)
         face = 0.5 + 0.5 * len(p.visible(FACE)) / 5
+        # A detector's doubtful box (a towel, a coat on a hook) must not outrank a sure person;
+        # human keypoints score 1.
+        sure = min(1.0, max(p.score, 0.0) / SURE_SCORE)
         complete = 0.6 + 0.4 * p.n_visible / 17
         focus = 0.75 + 0.25 * s / top
-        scores.append(size * central * face * complete * focus)
+        scores.append(size * central * face * complete * focus * sure)
     return np.asarray(scores)
 
 

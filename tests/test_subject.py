@@ -89,3 +89,22 @@ def test_subject_of_close_up(people, want):
 def test_subject_of_close_up_needs_people():
     with pytest.raises(ShotCropError, match="no person"):
         subject_of_close_up([], Box(0, 0, 10, 10))
+
+
+def test_a_doubtful_detection_does_not_outrank_a_sure_person():
+    """A detector's 0.22 box (a towel) 1.5x taller than a 0.9 person, both with a face: the
+    sure person is the subject; with human keypoints (score 1 each) the taller one wins."""
+    from shotcrop_core.subject import choose_subject
+
+    tall, short = (10, 5, 40, 95), (55, 35, 85, 95)
+
+    def face_at(x, y, score):
+        kp = np.zeros((17, 3))
+        kp[list(FACE)] = (x, y, score)
+        return kp
+
+    towel = Person(face_at(25, 12, 0.5), tall, 0.22)
+    person = Person(face_at(70, 40, 0.9), short, 0.9)
+    assert choose_subject([towel, person], W, H) == 1
+    humans = [Person(face_at(25, 12, 1.0), tall, 1.0), Person(face_at(70, 40, 1.0), short, 1.0)]
+    assert choose_subject(humans, W, H) == 0

@@ -22,6 +22,8 @@ from .devices import torch_device
 #: Landmarks for people at least this share of the tallest person's height (the bystander
 #: rule's threshold is half the subject's height: every such face gets its keypoints).
 LANDMARK_SHARE = 0.4
+#: Detections from this score are surely people (the share above is of their tallest).
+CONFIDENT = 0.4
 
 
 class TopDownEstimator:
@@ -113,11 +115,15 @@ class TopDownEstimator:
         return self.estimate_batch([image])[0]
 
     def _worth_landmarks(self, dets: list[N.Detection]) -> list[N.Detection]:
+        """The people whose joints the framing needs: at least LANDMARK_SHARE of the tallest
+        confident person's height (a tall false box must not starve the real people), the most
+        confident first, at most max_people."""
         if not dets:
             return []
-        tallest = max(d.box[3] - d.box[1] for d in dets)
+        sure = [d for d in dets if d.score >= CONFIDENT] or dets
+        tallest = max(d.box[3] - d.box[1] for d in sure)
         big = [d for d in dets if d.box[3] - d.box[1] >= LANDMARK_SHARE * tallest]
-        return big[: self.max_people]
+        return sorted(big, key=lambda d: -d.score)[: self.max_people]
 
 
-__all__ = ["LANDMARK_SHARE", "TopDownEstimator"]
+__all__ = ["CONFIDENT", "LANDMARK_SHARE", "TopDownEstimator"]
