@@ -62,21 +62,21 @@ def tfjs_times(work: Path, repeat: int) -> None:
 
     runner = TfjsRunner(work)
     rng = np.random.default_rng(0)
-    det = rng.normal(0, 1, (3, N.SIZE, N.SIZE)).astype(np.float32)
-    pose = rng.integers(0, 256, (M.SIZE, M.SIZE, 3)).astype(np.float32)
-    ours = {"nanodet": TopDownEstimator(device="cpu").load()._nets["nanodet"],
-            "movenet": TopDownEstimator(device="cpu").load()._nets["movenet"]}
-    with torch.inference_mode():
-        mine_det = timed(lambda: ours["nanodet"](torch.from_numpy(det)[None], list(N.HEAD_NODES)),
-                         repeat)
-        mine_pose = timed(lambda: ours["movenet"](torch.from_numpy(pose)[None].int()), repeat)
-    for backend in ("cpu", "wasm"):
-        (_, t_det), = runner.run("nanodet", [det], repeat=max(3, repeat // 3), backend=backend)
-        (_, t_pose), = runner.run("movenet-thunder", [pose], repeat=max(3, repeat // 3),
-                                  backend=backend, dtype="int32")
-        print(f"  TF.js {backend:4s}: NanoDet 416x416 {statistics.median(t_det):.1f} ms, "
-              f"MoveNet 256x256 {statistics.median(t_pose):.1f} ms")
-    print(f"  ours (torch) : NanoDet 416x416 {mine_det:.1f} ms, MoveNet 256x256 {mine_pose:.1f} ms")
+    nets = TopDownEstimator(device="cpu").load()._nets
+    inputs = {"nanodet": ("nanodet", rng.normal(0, 1, (3, N.SIZE, N.SIZE)).astype(np.float32),
+                          "float32")}
+    for kind, (stem, size) in M.NETS.items():
+        inputs[kind] = (stem.replace("_", "-"),
+                        rng.integers(0, 256, (size, size, 3)).astype(np.float32), "int32")
+    for name, (model, x, dtype) in inputs.items():
+        with torch.inference_mode():
+            xt = torch.from_numpy(x)[None]
+            mine = timed(lambda: nets[name](xt.int() if dtype == "int32" else xt), repeat)
+        theirs = {b: statistics.median(runner.run(model, [x], repeat=max(3, repeat // 3),
+                                                  backend=b, dtype=dtype)[0][1])
+                  for b in ("cpu", "wasm")}
+        print(f"  {name:9s} {tuple(x.shape)}: ours {mine:.1f} ms; TF.js cpu {theirs['cpu']:.1f} ms,"
+              f" wasm {theirs['wasm']:.1f} ms")
 
 
 def people_found(images: Path, keypoints: Path) -> None:
@@ -133,11 +133,14 @@ def main() -> None:
             big = top._worth_landmarks(dets)
             total = timed(lambda: top.estimate(img), args.repeat)
             det = timed(lambda: top.detect([img]), args.repeat)
-            lm = timed(lambda: top.landmarks([(img, d) for d in big]), args.repeat)
+            one = [(img, big[0])] if big else []
+            thunder = timed(lambda: top.landmarks(one, "thunder"), args.repeat)
+            light = timed(lambda: top.landmarks(one, "lightning"), args.repeat)
             bp = timed(lambda: blaze.estimate(img), args.repeat)
             target = {"1 person": 60, "3 people": 90}[label]
             print(f"{dev:4s} {label} ({img.width}x{img.height}): NanoDet + MoveNet {total:.1f} ms "
-                  f"(people {det:.1f} ms, {len(big)} x landmarks {lm:.1f} ms)"
+                  f"(people {det:.1f} ms; {len(big)} with landmarks, one Thunder "
+                  f"{thunder:.1f} ms, one Lightning {light:.1f} ms)"
                   + (f", target <= {target} ms" if dev == "cpu" else "")
                   + f"; BlazePose {bp:.1f} ms; ratio {total / bp:.2f}")
         if dev == "cuda":

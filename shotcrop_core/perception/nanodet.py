@@ -54,18 +54,19 @@ def input_shape(W: int, H: int, size: int = SIZE) -> tuple[int, int, float]:
     return min(h, size), min(w, size), s
 
 
-def prepare(img: np.ndarray, shape: tuple[int, int, float] | None = None) -> np.ndarray:
-    """RGB uint8 HxWx3 -> the net's normalised CHW input, the photo scaled into its top-left
+def prepare(image, shape: tuple[int, int, float] | None = None) -> np.ndarray:
+    """An RGB PIL image -> the net's normalised CHW input, the photo scaled into its top-left
     corner (the rest 0 after normalising: the mean colour)."""
     from PIL import Image
 
-    H, W = img.shape[:2]
+    W, H = image.size
     h_in, w_in, s = shape or input_shape(W, H)
     w, h = max(1, min(w_in, round(W * s))), max(1, min(h_in, round(H * s)))
-    out = np.zeros((h_in, w_in, 3), np.float32)
-    small = np.asarray(Image.fromarray(img).resize((w, h), Image.BILINEAR), np.float32)
-    out[:h, :w] = (small[..., ::-1] - MEAN_BGR) / STD_BGR
-    return out.transpose(2, 0, 1)
+    # reducing_gap: a cheap integer reduction first, then bilinear (1MP: 2 ms instead of 5).
+    small = np.asarray(image.resize((w, h), Image.BILINEAR, reducing_gap=3.0), np.float32)
+    out = np.zeros((3, h_in, w_in), np.float32)
+    out[:, :h, :w] = ((small[..., ::-1] - MEAN_BGR) / STD_BGR).transpose(2, 0, 1)
+    return out
 
 
 def decode(cls: list[np.ndarray], reg: list[np.ndarray], min_score: float = MIN_SCORE

@@ -279,11 +279,14 @@ class GraphNet(nn.Module):
         for k, (name, t) in enumerate(sorted(tensors.items())):
             if t.dtype == torch.float16:
                 t = t.float()
+            # Filters as OIHW in channels_last memory: oneDNN then keeps activations channels_last
+            # (NanoDet's NCHW graph runs 1.3x faster; MoveNet's NHWC graph is already so).
             if filters.get(name) == "hwio":
-                t = t.permute(3, 2, 0, 1).contiguous()
+                t = t.permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
             elif filters.get(name) == "hwcm":  # [H, W, C, M] -> [C*M, 1, H, W]
                 h, w, c, m = t.shape
-                t = t.reshape(h, w, c * m).permute(2, 0, 1).unsqueeze(1).contiguous()
+                t = (t.reshape(h, w, c * m).permute(2, 0, 1).unsqueeze(1)
+                     .contiguous(memory_format=torch.channels_last))
             key = f"c{k}"
             self._names[name] = key
             if t.is_floating_point():

@@ -1,20 +1,26 @@
-"""The default built-in perception: people from NanoDet, landmarks from MoveNet Thunder.
+"""The default built-in perception: people from NanoDet, landmarks from MoveNet.
 
 A body detector needs no face, so it finds people whose head is out of the photo, riders and
 people down to about 1% of the photo; MoveNet (trained on COCO, like the benchmark's labels)
-then reads each person's 17 keypoints top-down. Both networks ship in the package
-(weights/NOTICE_human_models) and run offline on CPU or CUDA. People too small to matter to the
-framing (shorter than `LANDMARK_SHARE` of the tallest) keep their detector box with no
-landmarks: the framing still sees where they stand.
+then reads each person's 17 keypoints top-down: MoveNet Thunder for the subject (whose joints
+the grammar measures), MoveNet Lightning, a third of the cost, for the others (bystanders:
+where their faces and joints are). With several people, Lightning reads everyone first and
+Thunder then re-reads the `precise` most prominent by the subject choice's own measure.
+The networks ship in the package (weights/NOTICE_human_models) and run offline on CPU or CUDA.
+People too small to matter to the framing (shorter than `LANDMARK_SHARE` of the tallest
+confident person) keep their detector box with no landmarks: the framing still sees where they
+stand.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
 
 from ..keypoints import Person
+from ..subject import prominence
 from . import movenet as M
 from . import nanodet as N
 from .devices import torch_device
@@ -33,10 +39,11 @@ class TopDownEstimator:
     name = "movenet"
 
     def __init__(self, device: Any = "auto", max_people: int = 6,
-                 min_score: float = N.MIN_SCORE) -> None:
+                 min_score: float = N.MIN_SCORE, precise: int = 1) -> None:
         self.device = device
         self.max_people = int(max_people)
         self.min_score = float(min_score)
+        self.precise = int(precise)
         self._nets: dict | None = None
 
     def load(self) -> "TopDownEstimator":
@@ -46,8 +53,9 @@ class TopDownEstimator:
             self._dev = torch_device(self.device)
             det = load_graph("nanodet", self._dev, keep=N.HEAD_NODES)
             det.resize_by_ratio((1, 3, N.SIZE, N.SIZE))
-            self._nets = {"nanodet": det, "movenet": load_graph("movenet_thunder", self._dev,
-                                                                keep=M.HEADS)}
+            self._nets = {"nanodet": det}
+            for kind, (stem, _) in M.NETS.items():
+                self._nets[kind] = load_graph(stem, self._dev, keep=M.HEADS)
         return self
 
     def to(self, device) -> "TopDownEstimator":
@@ -64,52 +72,77 @@ class TopDownEstimator:
         import torch
 
         self.load()
-        arrays = [np.asarray(im) for im in images]
-        shapes = [N.input_shape(a.shape[1], a.shape[0]) for a in arrays]
-        out: list[list[N.Detection]] = [[] for _ in arrays]
+        images = [_rgb(im) for im in images]
+        shapes = [N.input_shape(*im.size) for im in images]
+        out: list[list[N.Detection]] = [[] for _ in images]
         for shape in dict.fromkeys(s[:2] for s in shapes):
             idx = [i for i, s in enumerate(shapes) if s[:2] == shape]
-            x = torch.from_numpy(np.stack([N.prepare(arrays[i], shapes[i]) for i in idx]))
+            x = torch.from_numpy(np.stack([N.prepare(images[i], shapes[i]) for i in idx]))
             with torch.inference_mode():
                 heads = [h.float().cpu().numpy()
                          for h in self._nets["nanodet"](x.to(self._dev), list(N.HEAD_NODES))]
             for k, i in enumerate(idx):
                 boxes, scores = N.decode([h[k] for h in heads[0::2]], [h[k] for h in heads[1::2]],
                                          self.min_score)
-                H, W = arrays[i].shape[:2]
-                out[i] = N.detections(boxes / shapes[i][2], scores, W, H)
+                out[i] = N.detections(boxes / shapes[i][2], scores, *images[i].size)
         return out
 
-    def landmarks(self, pairs: list[tuple[Any, N.Detection]]) -> list[np.ndarray]:
-        """MoveNet's 17 (y, x, score) in each detection's square, one backbone batch."""
+    def landmarks(self, pairs: list[tuple[Any, N.Detection]], kind: str = "thunder"
+                  ) -> list[np.ndarray]:
+        """MoveNet's (`kind`: thunder | lightning) 17 (y, x, score) in each detection's square,
+        one backbone batch."""
         import torch
 
         if not pairs:
             return []
-        net = self._nets["movenet"]
-        x = np.concatenate([M.crops(im, [M.crop_square(d.box, *im.size)]) for im, d in pairs])
+        self.load()
+        net, size = self._nets[kind], M.NETS[kind][1]
+        x = np.concatenate([M.crops(im, [M.crop_square(d.box, *im.size)], size)
+                            for im, d in pairs])
         with torch.inference_mode():
             heads = net.run({M.BATCH_INPUT: torch.from_numpy(x).to(self._dev)}, list(M.HEADS))
             return [net.run({h: v[k:k + 1] for h, v in zip(M.HEADS, heads)}, net.outputs)[0]
                     .float().cpu().numpy().reshape(17, 3) for k in range(len(pairs))]
 
     def estimate_batch(self, images: list) -> list[list[Person]]:
-        images = [im.convert("RGB") if im.mode != "RGB" else im for im in images]
+        images = [_rgb(im) for im in images]
         found = self.detect(images)
-        pairs, owner = [], []
-        for i, (im, dets) in enumerate(zip(images, found)):
-            for d in self._worth_landmarks(dets):
-                pairs.append((im, d))
-                owner.append(i)
-        marks = self.landmarks(pairs)
+        jobs = [(i, d) for i, dets in enumerate(found) for d in self._worth_landmarks(dets)]
+        per_photo = Counter(i for i, _ in jobs)
+        # A photo with at most `precise` people: Thunder for them. With more: Lightning for all,
+        # then Thunder again for the `precise` most prominent by the subject choice's own measure.
+        kinds = ["thunder" if per_photo[i] <= self.precise else "lightning" for i, _ in jobs]
+        marks = self._landmarks_by_kind(images, jobs, kinds)
+
+        def person(k: int) -> Person:
+            i, d = jobs[k]
+            return M.to_person(marks[k], M.crop_square(d.box, *images[i].size), d.box, d.score)
+
+        redo = []
+        for i in (i for i, n in per_photo.items() if n > self.precise):
+            idx = [k for k, (j, _) in enumerate(jobs) if j == i]
+            score = prominence([person(k) for k in idx], *images[i].size)
+            redo += [idx[o] for o in np.argsort(-score, kind="stable")[: self.precise]]
+        for k, m in zip(redo, self._landmarks_by_kind(images, [jobs[k] for k in redo],
+                                                      ["thunder"] * len(redo))):
+            marks[k] = m
         people: list[list[Person]] = [[] for _ in images]
-        with_marks = {(i, id(d)) for i, (_, d) in zip(owner, pairs)}
-        for i, (im, d), yxs in zip(owner, pairs, marks):
-            people[i].append(M.to_person(yxs, M.crop_square(d.box, *im.size), d.box, d.score))
+        for k, (i, _) in enumerate(jobs):
+            people[i].append(person(k))
+        marked = {id(d) for _, d in jobs}
         for i, dets in enumerate(found):  # the rest: where they stand, no landmarks
             people[i] += [Person(np.zeros((17, 3)), d.box, d.score)
-                          for d in dets if (i, id(d)) not in with_marks]
+                          for d in dets if id(d) not in marked]
         return people
+
+    def _landmarks_by_kind(self, images: list, jobs: list, kinds: list[str]) -> list:
+        marks: list = [None] * len(jobs)
+        for kind in dict.fromkeys(kinds):
+            idx = [k for k, kd in enumerate(kinds) if kd == kind]
+            pairs = [(images[jobs[k][0]], jobs[k][1]) for k in idx]
+            for k, m in zip(idx, self.landmarks(pairs, kind)):
+                marks[k] = m
+        return marks
 
     def estimate(self, image) -> list[Person]:
         return self.estimate_batch([image])[0]
@@ -124,6 +157,10 @@ class TopDownEstimator:
         tallest = max(d.box[3] - d.box[1] for d in sure)
         big = [d for d in dets if d.box[3] - d.box[1] >= LANDMARK_SHARE * tallest]
         return sorted(big, key=lambda d: -d.score)[: self.max_people]
+
+
+def _rgb(image):
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 __all__ = ["CONFIDENT", "LANDMARK_SHARE", "TopDownEstimator"]
