@@ -87,7 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     c = sub.add_parser("compose", help="write the three crops and a preview for each photo")
-    c.add_argument("images", nargs="+", metavar="IMAGE")
+    c.add_argument("images", nargs="*", metavar="IMAGE",
+                   help="photos, folders (their image files, sorted) or globs ('shoot/*.jpg')")
+    c.add_argument("--list", metavar="FILE",
+                   help="a text file of photo paths, one a line ('-': read them from stdin)")
+    c.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="photos composed in parallel (default: one per CPU core, one per 32 "
+                        "photos at most; a VLM engine always runs in one process)")
+    c.add_argument("--resume", action="store_true",
+                   help="skip photos whose output files are all there already")
+    c.add_argument("--preview", choices=("jpg", "png", "none"), default="jpg",
+                   help="the preview with the boxes drawn: jpg (default, long side at most "
+                        "1600 px), png, or none")
     c.add_argument("--keypoints", metavar="FILE",
                    help="body keypoints: COCO person_keypoints JSON (matched by file name), "
                         "ComfyUI POSE_KEYPOINT JSON (matched by position) or ShotCrop JSON")
@@ -139,19 +150,30 @@ def _engine(args):
 
 
 def cmd_compose(args) -> int:
-    from .pipeline import Pipeline, people_source, write_result
-    from .progress import progress
+    from .batch import ComposeRun, compose_many, count_inputs, default_workers, expand_inputs
+    from .progress import progress_stream
 
-    framing = _framing(args)  # a bad spec fails before any model loads
+    if not args.images and not args.list:
+        raise ShotCropError("give photos, a folder or a glob, or --list FILE")
+    if args.workers is not None and args.workers < 1:
+        raise ShotCropError(f"--workers {args.workers}: give 1 or more")
     out = Path(args.out)
     if not args.no_files and out.exists() and not out.is_dir():
         raise ShotCropError(f"output folder {out} is a file: choose another --out folder")
-    people = people_source(args.perception, args.keypoints, args.device)
-    pipe = Pipeline(people, framing, _engine(args), keep_images=not args.no_files)
-    failed = 0
-    for r in pipe.run(progress(args.images, desc="composing", unit="photo")):
-        if not args.no_files:
-            write_result(r, out, force=args.force)
+    run = ComposeRun(out=str(out), perception=args.perception, keypoints=args.keypoints,
+                     device=args.device, framing=_framing(args), force=args.force,
+                     write=not args.no_files, preview=args.preview, resume=args.resume)
+    engine = _engine(args)
+    total = count_inputs(args.images, args.list)
+    workers = args.workers or default_workers(total)
+    outcomes = compose_many(run, expand_inputs(args.images, args.list), workers, engine=engine)
+    failed = done = skipped = 0
+    for r in progress_stream(outcomes, total, desc="composing", unit="photo"):
+        done += 1
+        if r.skipped:
+            skipped += 1
+            log.info("%s: outputs already there, skipped (--resume)", r.name)
+            continue
         if not r.ok:
             failed += 1
             # Most messages name the file already: say it once.
@@ -165,8 +187,10 @@ def cmd_compose(args) -> int:
             print(r.shots.to_json(image=r.name), flush=True)
         elif not args.no_files:
             log.info("%s -> %s", r.name, out)
+    if skipped:
+        log.info("%d of %d photo(s) skipped: their outputs were there (--resume)", skipped, done)
     if failed:
-        log.error("%d of %d image(s) failed", failed, len(args.images))
+        log.error("%d of %d image(s) failed", failed, done)
     return 1 if failed else 0
 
 

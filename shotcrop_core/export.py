@@ -5,36 +5,56 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import ShotCropError
-from .imageio import LoadedImage, crop, save_image
+from .imageio import ImageInfo, LoadedImage, crop, save_image
 from .keypoints import Person
 from .render import draw_shots
 from .shots import ShotSet
 
 _CROP_EXT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+#: The preview's long side at most (a check image, not a deliverable: drawing and encoding a
+#: 24 MP preview would cost more than the crops).
+PREVIEW_SIDE = 1600
 
 
-def output_paths(loaded: LoadedImage, out_dir: Path, json_file: bool = True) -> dict[str, Path]:
-    """Where each output of one image goes: `<stem>_<shot>.<ext>`, `<stem>_preview.png`..."""
+def _preview_base(image):
+    """The photo scaled so its long side is at most PREVIEW_SIDE (draw_shots scales boxes)."""
+    from PIL import Image
+
+    W, H = image.size
+    s = PREVIEW_SIDE / max(W, H)
+    if s >= 1:
+        return image
+    return image.resize((max(1, round(W * s)), max(1, round(H * s))), Image.BILINEAR,
+                        reducing_gap=3.0)
+
+
+def output_paths(loaded: LoadedImage | ImageInfo, out_dir: Path, json_file: bool = True,
+                 preview: str = "jpg") -> dict[str, Path]:
+    """Where each output of one image goes: `<stem>_<shot>.<ext>`, `<stem>_preview.jpg` (or
+    .png; none with preview "none"), `<stem>_shots.json`."""
     stem = loaded.path.stem
     # Crops keep the photo's format; alpha forces PNG so transparency survives.
     ext = ".png" if loaded.has_alpha else _CROP_EXT.get(loaded.format or "", ".jpg")
     paths = {n: out_dir / f"{stem}_{n}{ext}" for n in ("establishing", "medium", "close_up")}
-    paths["preview"] = out_dir / f"{stem}_preview.png"
+    if preview != "none":
+        paths["preview"] = out_dir / f"{stem}_preview.{preview}"
     if json_file:
         paths["json"] = out_dir / f"{stem}_shots.json"
     return paths
 
 
 def write_outputs(loaded: LoadedImage, shots: ShotSet, out_dir: str | Path, force: bool = False,
-                  people: list[Person] | None = None, json_file: bool = True) -> dict[str, Path]:
-    """Write the crops, the preview and the JSON; refuse up front if any file exists."""
+                  people: list[Person] | None = None, json_file: bool = True,
+                  preview: str = "jpg") -> dict[str, Path]:
+    """Write the crops, the preview (`preview`: jpg, png or none) and the JSON; refuse up front
+    if any file exists."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ShotCropError(f"output folder {out} is a file: choose another --out folder")
     if (shots.width, shots.height) != loaded.size:
         raise ShotCropError(f"shot set is for a {shots.width}x{shots.height} image but "
                             f"{loaded.path.name} is {loaded.width}x{loaded.height}")
-    paths = output_paths(loaded, out, json_file)
+    paths = output_paths(loaded, out, json_file, preview)
     if not force:
         taken = [p for p in paths.values() if p.exists()]
         if taken:
@@ -43,7 +63,9 @@ def write_outputs(loaded: LoadedImage, shots: ShotSet, out_dir: str | Path, forc
                                 "image; use --force to overwrite or choose another --out folder")
     for shot in shots:
         save_image(crop(loaded, shot.box), paths[shot.name], force=force)
-    save_image(draw_shots(loaded.image, shots, people), paths["preview"], force=force)
+    if "preview" in paths:
+        save_image(draw_shots(_preview_base(loaded.image), shots, people), paths["preview"],
+                   force=force)
     if json_file:
         text = shots.to_json(image=str(loaded.path), indent=2) + "\n"
         mode = "w" if force else "x"

@@ -110,11 +110,15 @@ def _cmyk_to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+def _has_alpha(mode: str, info: dict) -> bool:
+    return mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        mode in ("P", "L", "RGB", "1") and "transparency" in info)
+
+
 def _upright_rgb(im: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     """(RGB for perception, RGBA for saving or None) from any Pillow mode."""
     mode = im.mode
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        mode in ("P", "L", "RGB", "1") and "transparency" in im.info)
+    has_alpha = _has_alpha(mode, im.info)
     if mode.startswith("I") or mode == "F":
         im = _to_8bit_grey(im)
     elif mode == "CMYK":
@@ -148,6 +152,27 @@ def from_memory(image: Image.Image, name: str) -> LoadedImage:
         raise ShotCropError(f"{name}: cannot convert its {image.mode} colour mode to RGB ({e})") \
             from None
     return LoadedImage(rgb, Path(name), None, image.mode, rgba is not None, rgba, None)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What a photo's header says: enough to name its output files without decoding it."""
+
+    path: Path
+    format: str | None
+    has_alpha: bool
+
+
+def probe(path: str | Path) -> ImageInfo:
+    """The header of `path` (no pixels decoded); a file PIL cannot open is a ShotCropError."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return ImageInfo(path, im.format, _has_alpha(im.mode, im.info))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise ShotCropError(f"{path}: cannot read its header ({e})") from None
 
 
 def load_image(path: str | Path) -> LoadedImage:
@@ -290,5 +315,5 @@ def save_image(img: Image.Image | LoadedImage, path: str | Path, force: bool = F
     return path
 
 
-__all__ = ["JPEG_QUALITY", "LoadedImage", "MAX_PIXELS", "MIN_SIDE", "SAVE_FORMATS", "crop",
-           "load_image", "save_image"]
+__all__ = ["ImageInfo", "JPEG_QUALITY", "LoadedImage", "MAX_PIXELS", "MIN_SIDE", "SAVE_FORMATS",
+           "crop", "load_image", "probe", "save_image"]

@@ -285,12 +285,13 @@ class Pipeline:
             o = dataclasses.replace(o, subject_index=person if found.people else None)
         return o
 
-    def run(self, photos: Iterable[Any]) -> Iterator[PhotoResult]:
-        """One result per photo (paths, PIL images or LoadedImages), in input order."""
+    def run(self, photos: Iterable[Any], indexed: bool = False) -> Iterator[PhotoResult]:
+        """One result per photo (paths, PIL images or LoadedImages), in input order; with
+        `indexed`, `photos` are (index, photo) pairs (a run that skips some photos)."""
         chunk = 1 if self.engine is None else max(1, int(
             getattr(self.engine.options, "batch_size", 1))) * max(1, self.chunk_batches)
         batch: list[_Ready | PhotoResult] = []
-        for index, photo in enumerate(photos):
+        for index, photo in (photos if indexed else enumerate(photos)):
             batch.extend(self._prepare(index, photo))
             ready = sum(isinstance(b, _Ready) for b in batch)
             if ready >= chunk or not ready:  # errors alone wait for nothing
@@ -301,6 +302,11 @@ class Pipeline:
 
     def run_all(self, photos: Iterable[Any]) -> list[PhotoResult]:
         return list(self.run(photos))
+
+    def run_one(self, index: int, photo: Any) -> list[PhotoResult]:
+        """The results of one photo, the `index`-th of a run (a worker's share of a batch; the
+        index matters to keypoint files matched by position)."""
+        return list(self._flush(self._prepare(index, photo)))
 
     # -- steps ------------------------------------------------------------------------------
     def _prepare(self, index: int, photo: Any) -> list[_Ready | PhotoResult]:
@@ -373,7 +379,8 @@ class Pipeline:
 
 
 # -- outputs -------------------------------------------------------------------------------------
-def write_result(result: PhotoResult, out: str | Path, force: bool = False) -> PhotoResult:
+def write_result(result: PhotoResult, out: str | Path, force: bool = False,
+                 preview: str = "jpg") -> PhotoResult:
     """Write a result's crops, preview and JSON into `out` (never overwriting unless `force`);
     a failure becomes the result's error. Needs the result's decoded photo (`keep_images`)."""
     from .export import write_outputs
@@ -383,7 +390,8 @@ def write_result(result: PhotoResult, out: str | Path, force: bool = False) -> P
     if result.image is None:
         raise ShotCropError("write_result needs the photo: run the pipeline with keep_images")
     try:
-        write_outputs(result.image, result.shots, out, force=force, people=result.people)
+        write_outputs(result.image, result.shots, out, force=force, people=result.people,
+                      preview=preview)
     except ShotCropError as e:
         result.error = str(e)
     return result

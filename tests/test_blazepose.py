@@ -96,7 +96,7 @@ def test_cli_composes_with_no_flag(data_dir, tmp_path, capsys):
     rc = main(["compose", str(data_dir / "000000234748.jpg"), "--json", "--out", str(tmp_path)])
     line = json.loads(capsys.readouterr().out)
     assert rc == 0 and line["subject"] is not None and len(line["shots"]) == 3
-    assert (tmp_path / "000000234748_preview.png").is_file()
+    assert (tmp_path / "000000234748_preview.jpg").is_file()
 
 
 def test_move_between_devices(data_dir):
@@ -137,6 +137,6 @@ def test_readme_main_command_offline_with_empty_hub_cache(tmp_path):
         "establishing", "medium", "close_up"]
     out = tmp_path / args[args.index("--out") + 1]
     assert {p.name for p in out.iterdir()} >= {"photo_establishing.jpg", "photo_medium.jpg",
-                                               "photo_close_up.jpg", "photo_preview.png",
+                                               "photo_close_up.jpg", "photo_preview.jpg",
                                                "photo_shots.json"}
     assert not (tmp_path / "empty_hf_home" / "hub").exists()   # nothing was fetched or cached

@@ -89,7 +89,7 @@ def test_good_and_converted_images(photos, tmp_path, capsys):
     out = tmp_path / "out"
     for n in names:
         stem = Path(n).stem
-        assert (out / f"{stem}_preview.png").is_file()
+        assert (out / f"{stem}_preview.jpg").is_file()
         for shot in ("establishing", "medium", "close_up"):
             crop = next(out.glob(f"{stem}_{shot}.*"))
             box = next(s["box"] for s in lines[names.index(n)]["shots"] if s["shot"] == shot)
@@ -126,7 +126,7 @@ def test_never_overwrites(photos, tmp_path, capsys):
     rc, lines, err = run(["compose", d / "good.jpg", "--keypoints", kp, "--out", out], capsys)
     assert rc == 1 and "already exists" in err and "--force" in err
     assert mine.read_bytes() == b"precious"
-    assert not (out / "good_preview.png").exists()   # nothing half-written
+    assert not (out / "good_preview.jpg").exists()   # nothing half-written
     rc, _, err = run(["compose", d / "good.jpg", "--keypoints", kp, "--out", out, "--force"],
                      capsys)
     assert rc == 0 and mine.read_bytes() != b"precious"
@@ -199,7 +199,7 @@ def test_console_script_starts_without_torch(tmp_path):
     assert r.returncode == 0, r.stderr
     line = json.loads(r.stdout)
     assert line["image"].endswith("photo.jpg") and len(line["shots"]) == 3
-    assert (tmp_path / "o" / "photo_preview.png").is_file()
+    assert (tmp_path / "o" / "photo_preview.jpg").is_file()
 
 
 def test_a_photo_that_fails_framing_does_not_stop_the_batch(data_dir, capsys):

@@ -35,7 +35,7 @@ def test_cli_vitpose_offline_from_hub_cache(tmp_path):
     line = json.loads(r.stdout)
     assert [s["shot"] for s in line["shots"]] == ["establishing", "medium", "close_up"]
     assert (line["width"], line["height"]) == (640, 423)
-    assert (tmp_path / "out" / "000000229358_preview.png").is_file()
+    assert (tmp_path / "out" / "000000229358_preview.jpg").is_file()
 
 
 def test_cli_offline_without_models_says_what_to_do(tmp_path):

@@ -191,7 +191,7 @@ def test_a_photo_the_vlm_answer_cannot_be_repaired_for_fails_alone_without_regen
 def test_write_result_turns_a_write_failure_into_that_photos_error(tmp_path):
     pipe = Pipeline(people_source("keypoints", KEYPOINTS), keep_images=True)
     r = write_result(next(pipe.run([DATA / ONE])), tmp_path / "out")
-    assert r.ok and (tmp_path / "out" / "000000234748_preview.png").is_file()
+    assert r.ok and (tmp_path / "out" / "000000234748_preview.jpg").is_file()
     again = write_result(next(pipe.run([DATA / ONE])), tmp_path / "out")
     assert not again.ok and "already exists" in again.error
     saved = json.loads((tmp_path / "out" / "000000234748_shots.json").read_text())

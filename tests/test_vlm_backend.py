@@ -52,7 +52,7 @@ def test_cli_vlm_offline_both_families(family, tmp_path):
         # random weights write garbage, asked once more (the retry with the model's own answer
         # and the error), garbage again: the framing engine's shots, flagged as such
         assert any("could not be used twice" in w for w in line.get("warnings", []))
-    assert (tmp_path / "out" / "000000234748_preview.png").is_file()
+    assert (tmp_path / "out" / "000000234748_preview.jpg").is_file()
 
 
 class _Recorded(VLMEngine):

@@ -1,0 +1,241 @@
+"""Composing many photos: which files a run means, and running them on every core, in order.
+
+* `expand_inputs`: folders (their image files, sorted), globs and list files (one path a line,
+  `-` for stdin) to a lazy stream of paths, so a catalogue of millions never sits in memory.
+* `ComposeRun`: the settings of a `shotcrop compose` run, small and picklable, so each worker
+  process builds its own pipeline (models loaded once per worker, never once per photo).
+* `compose_many`: the run's results in input order. One worker: the pipeline in this process.
+  Several: a process pool with at most `window` photos in flight, so memory stays flat; each
+  worker decodes, perceives, frames and writes its photo's files, and sends back only the
+  small result (no pixels).
+* `--resume` support: `outputs_present` tells whether a photo's files are all there already.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .errors import ShotCropError
+from .framing import FramingOptions
+
+#: Files a folder contributes (what PIL reads and we write back in kind).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+#: Preview formats: JPEG is the cheap default (a 1 MP PNG costs about 100 ms to encode).
+PREVIEWS = ("jpg", "png", "none")
+
+
+def expand_inputs(items: Iterable[str], list_file: str | None = None) -> Iterator[str]:
+    """Paths, folders (their image files, sorted by name, not recursive), globs, and the lines
+    of `list_file` (`-`: stdin; blank lines and `#` comments skipped), lazily, in order."""
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            names = sorted(e.name for e in os.scandir(p)
+                           if e.is_file() and Path(e.name).suffix.lower() in IMAGE_SUFFIXES)
+            yield from (str(p / n) for n in names)
+        elif not p.exists() and glob.has_magic(item):
+            matches = sorted(glob.iglob(item, recursive=True))
+            if not matches:
+                raise ShotCropError(f"{item}: no file matches this pattern")
+            yield from matches
+        else:
+            yield item  # a file, or a missing path: its own error, the batch goes on
+    if list_file is not None:
+        yield from _list_lines(list_file)
+
+
+def count_inputs(items: Iterable[str], list_file: str | None = None) -> int | None:
+    """How many photos `expand_inputs` will give (a second pass over folders and list files,
+    nothing kept), for the progress bar's time left; None when the list comes from stdin."""
+    if list_file == "-":
+        return None
+    try:
+        return sum(1 for _ in expand_inputs(items, list_file))
+    except ShotCropError:
+        return None  # the real pass reports it
+
+
+#: Photos a worker process must have to be worth starting (a fresh interpreter, its imports
+#: and its models cost about what 15-30 photos do).
+PHOTOS_PER_WORKER = 32
+
+
+def default_workers(total: int | None) -> int:
+    """One worker per core, but no more than the photos can use (None: a stream from stdin)."""
+    cores = os.cpu_count() or 1
+    if total is None:
+        return cores
+    return max(1, min(cores, total // PHOTOS_PER_WORKER))
+
+
+def _list_lines(list_file: str) -> Iterator[str]:
+    if list_file == "-":
+        f = sys.stdin
+    else:
+        try:
+            f = open(list_file, encoding="utf-8")
+        except OSError as e:
+            raise ShotCropError(f"cannot read the list of photos {list_file}: {e}") from None
+    try:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                yield line
+    finally:
+        if f is not sys.stdin:
+            f.close()
+
+
+@dataclass(frozen=True)
+class ComposeRun:
+    """A compose run's settings: everything a worker needs to build the same pipeline."""
+
+    out: str = "shotcrop_out"
+    perception: str = "auto"
+    keypoints: str | None = None
+    device: str = "auto"
+    framing: FramingOptions = field(default_factory=FramingOptions)
+    force: bool = False
+    write: bool = True
+    preview: str = "jpg"
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.preview not in PREVIEWS:
+            raise ShotCropError(f"preview {self.preview!r}: use one of {', '.join(PREVIEWS)}")
+
+
+@dataclass
+class Outcome:
+    """One photo's result as the caller sees it (no pixels): shots or an error, or skipped."""
+
+    index: int
+    name: str
+    shots: Any = None                # ShotSet
+    error: str | None = None
+    skipped: bool = False            # --resume: its outputs were all there
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def outputs_present(path: str, run: ComposeRun) -> bool:
+    """Whether every file this photo would get is already in the output folder (--resume).
+    Reads only the photo's header (its format and whether it has alpha decide the names)."""
+    from .export import output_paths
+    from .imageio import probe
+
+    try:
+        info = probe(path)
+    except ShotCropError:
+        return False
+    paths = output_paths(info, Path(run.out), preview=run.preview)
+    return all(p.exists() for p in paths.values())
+
+
+# -- the work -----------------------------------------------------------------------------------
+_PIPE = None  # the pipeline of this process (a worker's, or the caller's with one worker)
+
+
+def _build(run: ComposeRun, workers: int, engine: Any = None):
+    from .pipeline import Pipeline, people_source
+
+    people = people_source(run.perception, run.keypoints, run.device)  # loads a pose model
+    if workers > 1 and "torch" in sys.modules:
+        # Each worker gets its share of the cores: N workers x all threads would oversubscribe.
+        sys.modules["torch"].set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    return Pipeline(people, run.framing, engine, keep_images=run.write)
+
+
+def _init_worker(run: ComposeRun, workers: int) -> None:
+    global _PIPE
+    _PIPE = _build(run, workers)
+
+
+def _one(run: ComposeRun, index: int, path: str) -> Outcome:
+    """Compose one photo in this process's pipeline and write its files."""
+    from .pipeline import write_result
+
+    if run.resume and outputs_present(path, run):
+        return Outcome(index, path, skipped=True)
+    try:
+        (r,) = _PIPE.run_one(index, path)
+        if run.write:
+            write_result(r, run.out, force=run.force, preview=run.preview)
+    except Exception as e:  # noqa: BLE001  one photo's unexpected failure must not end the run
+        return Outcome(index, path, error=f"{path}: unexpected error: {type(e).__name__}: {e}")
+    return Outcome(index, r.name, r.shots if r.ok else None, r.error)
+
+
+def compose_many(run: ComposeRun, photos: Iterable[str], workers: int = 1,
+                 window: int | None = None, engine: Any = None) -> Iterator[Outcome]:
+    """Every photo's outcome, in input order, `workers` processes at a time. A VLM `engine`
+    runs in this process (one model, batched photos), whatever `workers` says."""
+    global _PIPE
+    workers = max(1, int(workers))
+    if engine is not None:
+        yield from _with_engine(run, photos, engine)
+        return
+    if workers == 1:
+        _PIPE = _build(run, 1)  # a missing model fails here, once
+        for index, path in enumerate(photos):
+            yield _one(run, index, path)
+        return
+    _build(run, 1)  # fail fast in the caller (bad keypoint file, missing model) before spawning
+    yield from _ordered_pool(run, photos, workers, window or 4 * workers)
+
+
+def _with_engine(run: ComposeRun, photos: Iterable[str], engine: Any) -> Iterator[Outcome]:
+    """The VLM path: the pipeline batches photos; skipped ones (--resume) keep their place."""
+    from .pipeline import write_result
+
+    pipe = _build(run, 1, engine)
+    # The pipeline yields in input order: a skipped photo is reported once it passes its index.
+    skipped: dict[int, Outcome] = {}
+
+    def todo() -> Iterator[tuple[int, str]]:
+        for index, path in enumerate(photos):
+            if run.resume and outputs_present(path, run):
+                skipped[index] = Outcome(index, path, skipped=True)
+            else:
+                yield index, path
+
+    def flush(upto: float) -> Iterator[Outcome]:
+        for i in sorted(k for k in skipped if k < upto):
+            yield skipped.pop(i)
+
+    for r in pipe.run(todo(), indexed=True):
+        yield from flush(r.index)
+        if run.write:
+            write_result(r, run.out, force=run.force, preview=run.preview)
+        yield Outcome(r.index, r.name, r.shots if r.ok else None, r.error)
+    yield from flush(float("inf"))
+
+
+def _ordered_pool(run: ComposeRun, photos: Iterable[str], workers: int,
+                  window: int) -> Iterator[Outcome]:
+    import multiprocessing as mp
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: a fresh interpreter per worker (fork would copy a loaded model and its threads).
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(run, workers)) as pool:
+        pending: deque = deque()
+        for index, path in enumerate(photos):
+            pending.append(pool.submit(_one, run, index, path))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+__all__ = ["ComposeRun", "IMAGE_SUFFIXES", "Outcome", "PHOTOS_PER_WORKER", "PREVIEWS",
+           "compose_many", "count_inputs", "default_workers", "expand_inputs", "outputs_present"]

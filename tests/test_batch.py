@@ -1,0 +1,146 @@
+"""Composing many photos (issue #15): inputs, order, workers, resume, previews, flat memory.
+
+Runs on tests/data (three photos, two with human keypoints) through the real CLI; the
+expected outputs are the one-worker run's files and the inputs' own order.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from shotcrop_core.batch import ComposeRun, compose_many, count_inputs, expand_inputs
+from shotcrop_core.cli import main
+from shotcrop_core.errors import ShotCropError
+
+DATA = Path(__file__).parent / "data"
+KEYPOINTS = DATA / "person_keypoints.json"
+COVERED = ["000000000790.jpg", "000000234748.jpg"]   # the photos the keypoint file names
+
+
+@pytest.fixture
+def shoot(tmp_path) -> Path:
+    """A folder of 6 photos (the two covered ones, three copies each) plus a keypoint file
+    naming every copy, a text file and a non-image."""
+    d = tmp_path / "shoot"
+    d.mkdir()
+    coco = json.loads(KEYPOINTS.read_text())
+    images, anns = [], []
+    for k in range(3):
+        for img in coco["images"]:
+            name = f"c{k}_{img['file_name']}"
+            shutil.copy(DATA / img["file_name"], d / name)
+            new_id = 1000 * (k + 1) + img["id"]
+            images.append({**img, "id": new_id, "file_name": name})
+            anns += [{**a, "id": 1000 * (k + 1) + a["id"], "image_id": new_id}
+                     for a in coco["annotations"] if a["image_id"] == img["id"]]
+    (d / "notes.txt").write_text("not a photo")
+    (tmp_path / "kp.json").write_text(json.dumps({**coco, "images": images, "annotations": anns}))
+    return d
+
+
+def _compose(*args: str) -> int:
+    return main(["compose", *args])
+
+
+def test_folders_globs_and_lists_expand_in_order(shoot, tmp_path):
+    names = sorted(p.name for p in shoot.glob("*.jpg"))
+    assert [Path(p).name for p in expand_inputs([str(shoot)])] == names    # no notes.txt
+    assert [Path(p).name for p in expand_inputs([str(shoot / "c1_*.jpg")])] == \
+        [n for n in names if n.startswith("c1_")]
+    lst = tmp_path / "list.txt"
+    lst.write_text(f"# photos\n{shoot / names[3]}\n\n{shoot / names[0]}\n")
+    assert [Path(p).name for p in expand_inputs([], str(lst))] == [names[3], names[0]]
+    assert count_inputs([str(shoot)], str(lst)) == len(names) + 2
+    with pytest.raises(ShotCropError, match="no file matches"):
+        list(expand_inputs([str(shoot / "none_*.jpg")]))
+    with pytest.raises(ShotCropError, match="cannot read the list"):
+        list(expand_inputs([], str(tmp_path / "missing.txt")))
+
+
+def test_two_workers_write_the_same_files_in_the_same_order(shoot, tmp_path, capsys):
+    kp = str(tmp_path / "kp.json")
+    outs = {}
+    for w in (1, 2):
+        out = tmp_path / f"out{w}"
+        assert _compose(str(shoot), "--keypoints", kp, "--out", str(out), "--json",
+                        "--workers", str(w)) == 0
+        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        assert [Path(x["image"]).name for x in lines] == sorted(p.name for p in shoot.glob("*.jpg"))
+        outs[w] = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert len(outs[1]) == 6 * 5 and outs[1] == outs[2]     # 3 crops, preview, JSON each
+
+
+def test_a_bad_photo_in_the_middle_does_not_stop_the_workers(shoot, tmp_path, capsys):
+    bad = shoot / "c0_zz_broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    rc = _compose(str(shoot), "--keypoints", str(tmp_path / "kp.json"), "--out",
+                  str(tmp_path / "o"), "--json", "--workers", "2")
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert rc == 1 and len(lines) == 7
+    names = [Path(x["image"]).name for x in lines]
+    assert names == sorted(p.name for p in shoot.glob("*.jpg"))        # in input order
+    assert "error" in lines[names.index(bad.name)]
+    assert sum("shots" in x for x in lines) == 6
+
+
+def test_resume_skips_finished_photos_and_keeps_their_files(shoot, tmp_path, capsys):
+    kp, out = str(tmp_path / "kp.json"), tmp_path / "o"
+    assert _compose(str(shoot / "c0_*.jpg"), "--keypoints", kp, "--out", str(out)) == 0
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert len(before) == 10
+    # Again without --resume: the existing files are refused, nothing is overwritten.
+    assert _compose(str(shoot / "c0_*.jpg"), "--keypoints", kp, "--out", str(out)) == 1
+    capsys.readouterr()
+    assert _compose(str(shoot), "--keypoints", kp, "--out", str(out), "--resume", "--json") == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 4                                          # the 4 not done before
+    assert all(not Path(x["image"]).name.startswith("c0_") for x in lines)
+    after = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert len(after) == 30 and all(after[k] == v for k, v in before.items())
+
+
+def test_preview_formats(tmp_path):
+    photo = str(DATA / COVERED[1])
+    for fmt, want in (("jpg", "000000234748_preview.jpg"), ("png", "000000234748_preview.png")):
+        out = tmp_path / fmt
+        assert _compose(photo, "--keypoints", str(KEYPOINTS), "--out", str(out),
+                        "--preview", fmt) == 0
+        files = sorted(p.name for p in out.iterdir())
+        assert want in files and len(files) == 5
+    out = tmp_path / "none"
+    assert _compose(photo, "--keypoints", str(KEYPOINTS), "--out", str(out), "--preview", "none") == 0
+    assert not [p for p in out.iterdir() if "preview" in p.name] and len(list(out.iterdir())) == 4
+    from PIL import Image
+
+    with Image.open(tmp_path / "jpg" / "000000234748_preview.jpg") as im:
+        assert im.format == "JPEG" and max(im.size) <= 1600
+
+
+def test_bad_arguments_are_one_clear_error(tmp_path, capsys):
+    assert _compose("--out", str(tmp_path / "o")) == 2
+    assert "give photos, a folder or a glob, or --list FILE" in capsys.readouterr().err
+    assert _compose(str(DATA / COVERED[0]), "--workers", "0") == 2
+    assert "--workers 0: give 1 or more" in capsys.readouterr().err
+
+
+def test_memory_stays_flat_over_a_stream(tmp_path):
+    """The Python heap's peak is the same for 6 photos and for 30 (one worker, framing engine,
+    writing files): nothing accumulates per photo."""
+    import tracemalloc
+
+    photos = [str(DATA / COVERED[k % 2]) for k in range(30)]
+    peaks = []
+    for n in (6, 30):
+        out = tmp_path / f"m{n}"
+        run = ComposeRun(out=str(out), perception="keypoints", keypoints=str(KEYPOINTS),
+                         force=True)
+        tracemalloc.start()
+        outcomes = [o.ok for o in compose_many(run, iter(photos[:n]), workers=1)]
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert all(outcomes) and len(outcomes) == n
+    assert peaks[1] <= 1.1 * peaks[0], peaks
