@@ -258,12 +258,10 @@ def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
     # cuts[2]: joints within the wider band kept for landmark uncertainty (any number: one cost)
     cost += W_CUT * cuts[0] + W_SOFT_CUT * cuts[1] + W_MARGIN * (cuts[2] > cuts[0])
     if len(s.faces):  # a bystander's face whole or left out (grammar.sliced_faces)
-        f = s.faces[None]
-        iw = np.clip(np.minimum(X1[:, None], f[..., 2]) - np.maximum(X0[:, None], f[..., 0]), 0, None)
-        ih = np.clip(np.minimum(Y1[:, None], f[..., 3]) - np.maximum(Y0[:, None], f[..., 1]), 0, None)
-        share = iw * ih / np.maximum((f[..., 2] - f[..., 0]) * (f[..., 3] - f[..., 1]), 1e-9)
+        share = G.face_shares(c.T, s.faces)
         lo, hi = G.FACE_SLICE
         cost += W_CUT * ((share > lo) & (share < hi)).sum(axis=1)
+        # Estimated faces sit a few pixels off: prefer frames clear of the grammar's band too.
         cost += W_MARGIN * ((share > 0.02) & (share < 0.98)).any(axis=1)
     if s.min_h:
         short = pos(s.min_h - h)
@@ -454,8 +452,8 @@ def _solve_set_outside_in(specs: dict[str, _Spec], W: int, H: int) -> dict[str, 
 _RULE_WEIGHT = {"face": 20, "forehead": 10, "subject": 10, "shoulders": 6, "room": 3, "wider": 3}
 
 
-def _badness(boxes: dict[str, Rect], a: Anatomy, W: int, H: int) -> int:
-    rep = G.check_set(boxes, a, W, H)
+def _badness(boxes: dict[str, Rect], a: Anatomy, W: int, H: int, faces=()) -> int:
+    rep = G.check_set(boxes, a, W, H, faces)
     n = sum(_RULE_WEIGHT.get(r, 2 if r not in G.COMPOSITION else 1)
             for v in rep.failures.values() for r in v)
     return n + (0 if rep.coherent else 8)
@@ -573,11 +571,12 @@ def compose(people: list[Person], width: int, height: int,
     a = measure(people[subject])
     specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty)
     boxes = _solve_set(specs, W, H)
-    rep = G.check_set(boxes, a, W, H)
+    faces = G.bystander_faces(people, subject)
+    rep = G.check_set(boxes, a, W, H, faces)
     if not rep.coherent or "wider" in rep.failures["establishing"]:
         # Too tight to grow each shot around the last: shrink each inside the next instead.
         alt = _solve_set_outside_in(specs, W, H)
-        if _badness(alt, a, W, H) < _badness(boxes, a, W, H):
+        if _badness(alt, a, W, H, faces) < _badness(boxes, a, W, H, faces):
             boxes = alt
     return _finish(boxes, a, people, subject, aspects, W, H)
 

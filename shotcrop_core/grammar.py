@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .anatomy import Anatomy, measure
 from .keypoints import FACE
 
@@ -43,7 +45,7 @@ RULES = {
     "wider": "it is not 1.5x the medium shot's area",
     "cut": "an edge crosses a joint (knee, elbow, wrist or ankle)",
     "image": "the box leaves the image",
-    "face_sliced": "an edge crosses another person's face (no frame could avoid it)",
+    "face_sliced": "an edge crosses another person's face",
 }
 
 #: Composition rules: scored apart from validity (eye line, awkward cuts, look room, sliced
@@ -80,10 +82,21 @@ def bystander_faces(people, subject: int) -> list[Rect]:
     return out
 
 
+def face_shares(boxes: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(n boxes, m faces): the share of each face's area inside each box (rows x0 y0 x1 y1)."""
+    b, f = np.asarray(boxes, float).reshape(-1, 1, 4), np.asarray(faces, float).reshape(1, -1, 4)
+    iw = np.clip(np.minimum(b[..., 2], f[..., 2]) - np.maximum(b[..., 0], f[..., 0]), 0, None)
+    ih = np.clip(np.minimum(b[..., 3], f[..., 3]) - np.maximum(b[..., 1], f[..., 1]), 0, None)
+    return iw * ih / np.maximum((f[..., 2] - f[..., 0]) * (f[..., 3] - f[..., 1]), 1e-9)
+
+
 def sliced_faces(box: Rect, faces: list[Rect]) -> list[Rect]:
     """Faces an edge of `box` crosses: partly inside (FACE_SLICE), neither whole nor left out."""
+    if not faces:
+        return []
     lo, hi = FACE_SLICE
-    return [f for f in faces if lo < _frac_inside(f, box) < hi]
+    share = face_shares(np.asarray([box]), np.asarray(faces))[0]
+    return [f for f, v in zip(faces, share) if lo < v < hi]
 
 
 def _inside(pt, box: Rect) -> bool:

@@ -114,11 +114,14 @@ class PeopleSource:
         return self.keypoints is not None and self.keypoints.covers(name, index)
 
     def find(self, image: Any, index: int, name: str | None = None,
-             size: tuple[int, int] | None = None) -> Found:
+             size: tuple[int, int] | None = None,
+             subject: tuple[int | None, str | None] = (None, None)) -> Found:
         """People in `image` (upright RGB PIL), the `index`-th photo of the run, named `name`.
 
         `image` may be a zero-argument callable that decodes the photo; it is then called only
-        when a pose model needs the pixels, and `size` (width, height) must be given."""
+        when a pose model needs the pixels, and `size` (width, height) must be given.
+        `subject` (index, hint): the framing's subject choice, for a pose model that reads the
+        subject more precisely than the others."""
         size = size or image.size
         if self.covers(name, index):
             if self.frames is not None:  # already in the photo's pixels
@@ -135,7 +138,7 @@ class PeopleSource:
                                 "same images")
         pixels = image() if callable(image) else image
         if not self.has_file:
-            return Found(list(self.estimator.estimate(pixels)), True)
+            return Found(_estimate(self.estimator, pixels, subject), True)
         try:
             estimator = self.estimator
         except ShotCropError as e:
@@ -143,7 +146,13 @@ class PeopleSource:
                                 f"landmarks cannot be estimated instead: {e}") from None
         note = (f"landmarks estimated by {estimator.name}: the keypoint file does not name "
                 "this photo")
-        return Found(list(estimator.estimate(pixels)), True, note)
+        return Found(_estimate(estimator, pixels, subject), True, note)
+
+
+def _estimate(estimator: Any, pixels: Any, subject: tuple[int | None, str | None]) -> list:
+    if getattr(estimator, "takes_subject", False):
+        return list(estimator.estimate(pixels, *subject))
+    return list(estimator.estimate(pixels))
 
 
 def people_source(perception: str = "auto", keypoints: Any = None, device: Any = "auto", *,
@@ -313,7 +322,9 @@ class Pipeline:
         name = _photo_name(photo, index)
         try:
             loaded = _as_loaded(photo, index)
-            found = self.people.find(loaded.image, index, name)
+            found = self.people.find(loaded.image, index, name,
+                                     subject=(self.framing.subject_index,
+                                              self.framing.subject_hint))
         except ShotCropError as e:
             return [PhotoResult(index, name, error=str(e))]
         if not self.each_person:

@@ -147,3 +147,31 @@ def test_unknown_op_is_a_load_error() -> None:
            {"op": "PyFunc", "name": "y", "in": ["x"], "attr": {}}]
     with pytest.raises(ValueError, match="unsupported ops: PyFunc"):
         GraphNet(ops, {}, ["y"])
+
+
+def test_fuse_keeps_the_order_of_bias_and_activation() -> None:
+    """A conv whose own fused op is a Relu, then an Add of a per-channel constant, then a
+    LeakyRelu: the Add must stay after the Relu (relu(conv) + b, not relu(conv + b)). Expected
+    values from torch directly (NHWC conv, SAME padding with stride 2: the extra row after)."""
+    import torch.nn.functional as F
+
+    from shotcrop_core.perception.tf_graph import GraphNet
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 8, 8, 3, generator=g)
+    w = torch.randn(3, 3, 3, 4, generator=g)          # HWIO
+    b = torch.randn(4, generator=g) - 2.0
+    ops = [{"op": "Placeholder", "name": "x", "in": [], "attr": {}},
+           {"op": "_FusedConv2D", "name": "conv", "in": ["x", "w"],
+            "attr": {"padding": "SAME", "strides": [1, 2, 2, 1], "fused_ops": ["Relu"]}},
+           {"op": "AddV2", "name": "add", "in": ["conv", "b"], "attr": {}},
+           {"op": "LeakyRelu", "name": "out", "in": ["add"], "attr": {"alpha": 0.1}}]
+    net = GraphNet(ops, {"w": w, "b": b}, ["out"])
+    with torch.inference_mode():
+        (got,) = net(x)
+    xp = F.pad(x.permute(0, 3, 1, 2), (0, 1, 0, 1))  # 8 -> 4: one row/column, after
+    want = F.leaky_relu(F.relu(F.conv2d(xp, w.permute(3, 2, 0, 1), stride=2)) + b[:, None, None],
+                        0.1).permute(0, 2, 3, 1)
+    assert got.shape == (1, 4, 4, 4)
+    torch.testing.assert_close(got, want)
+    assert [o["op"] for o in net.ops] == ["Placeholder", "_Conv", "AddV2", "LeakyRelu"]

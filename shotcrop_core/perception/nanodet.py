@@ -50,7 +50,8 @@ def input_shape(W: int, H: int, size: int = SIZE) -> tuple[int, int, float]:
     `size`, the short side the photo's rounded up to a multiple of 32 (no square padding: a 3:2
     photo costs two thirds of a square input)."""
     s = size / max(W, H)
-    h, w = -(-round(H * s) // 32) * 32, -(-round(W * s) // 32) * 32
+    # At least one 32-px cell each way (a 16 x 14000 strip still gets an input).
+    h, w = max(32, -(-round(H * s) // 32) * 32), max(32, -(-round(W * s) // 32) * 32)
     return min(h, size), min(w, size), s
 
 

@@ -29,28 +29,16 @@ def _same_pad(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def _conv(x: Tensor, w: Tensor, a: dict, groups: int = 1) -> Tensor:
-    """NHWC conv with an OIHW weight; SAME/VALID/EXPLICIT padding as TF."""
-    sh, sw = a.get("strides", [1, 1, 1, 1])[1:3]
-    dh, dw = a.get("dilations", [1, 1, 1, 1])[1:3]
-    x = x.permute(0, 3, 1, 2)
-    if a.get("padding") == "SAME":
-        pt, pb = _same_pad(x.shape[2], w.shape[2], sh, dh)
-        pl, pr = _same_pad(x.shape[3], w.shape[3], sw, dw)
-        if pt or pb or pl or pr:
-            if pt == pb and pl == pr:
-                y = F.conv2d(x, w, None, (sh, sw), (pt, pl), (dh, dw), groups)
-                return y.permute(0, 2, 3, 1)
-            x = F.pad(x, (pl, pr, pt, pb))
-    elif a.get("padding") == "EXPLICIT":
-        p = a["explicit_paddings"]
-        x = F.pad(x, (p[4], p[5], p[2], p[3]))
-    return F.conv2d(x, w, None, (sh, sw), 0, (dh, dw), groups).permute(0, 2, 3, 1)
+#: TF activation op -> our name, and how each runs in place on a fresh conv output.
+ACTS = {"Relu": "relu", "Relu6": "relu6", "LeakyRelu": "leaky"}
+_ACT_FN = {"relu": lambda y, a: F.relu_(y), "relu6": lambda y, a: F.hardtanh_(y, 0.0, 6.0),
+           "leaky": lambda y, a: F.leaky_relu_(y, a["alpha"])}
 
 
-def _fused_conv(x: list[Tensor], a: dict) -> Tensor:
-    """The fused convolution `fuse()` builds: input/output layout, padding, bias and activation
-    in one op (no separate pad, bias add, transpose or activation pass)."""
+def _conv(x: list[Tensor], a: dict) -> Tensor:
+    """Every convolution of a graph, as `fuse()` rewrites it: input/output layout, TF's SAME or
+    explicit padding, bias and activation in one op (no separate pad, bias add, transpose or
+    activation pass)."""
     inp = x[0] if a["in"] == "nchw" else x[0].permute(0, 3, 1, 2)
     w, b = x[1], (x[2] if len(x) > 2 else None)
     sh, sw, dh, dw = a["stride"] + a["dil"]
@@ -63,29 +51,9 @@ def _fused_conv(x: list[Tensor], a: dict) -> Tensor:
             inp = F.pad(inp, (pl, pr, pt, pb))
             pad = [0, 0]
     y = F.conv2d(inp, w, b, (sh, sw), tuple(pad), (dh, dw), inp.shape[1] if a["dw"] else 1)
-    act = a.get("act")
-    if act == "relu":
-        y = F.relu_(y)
-    elif act == "relu6":
-        y = F.hardtanh_(y, 0.0, 6.0)
-    elif act == "leaky":
-        y = F.leaky_relu_(y, a["alpha"])
+    if "act" in a:
+        y = _ACT_FN[a["act"]](y, a)
     return y if a["out"] == "nchw" else y.permute(0, 2, 3, 1)
-
-
-def _fused(y: Tensor, args: list[Tensor], a: dict) -> Tensor:
-    for k, op in enumerate(a.get("fused_ops", [])):
-        if op == "BiasAdd":
-            y = y + args[k]
-        elif op == "Relu":
-            y = F.relu(y)
-        elif op == "Relu6":
-            y = F.relu6(y)
-        elif op == "LeakyRelu":
-            y = F.leaky_relu(y, a.get("leakyrelu_alpha", 0.2))
-        else:
-            raise ValueError(f"fused op {op}")
-    return y
 
 
 def _reshape(x: Tensor, shape: Tensor) -> Tensor:
@@ -159,26 +127,43 @@ OPS = {
     "PadV2": lambda x, a: _pad(x[0], x[1], float(x[2])),
     "ArgMax": lambda x, a: torch.argmax(x[0], int(x[1])).to(CAST[a.get("output_type", "int64")]),
     "GatherNd": lambda x, a: _gather_nd(x[0], x[1]),
-    "Conv2D": lambda x, a: _conv(x[0], x[1], a),
-    "_FusedConv2D": lambda x, a: _fused(_conv(x[0], x[1], a), x[2:], a),
-    "DepthwiseConv2dNative": lambda x, a: _conv(x[0], x[1], a, groups=x[0].shape[-1]),
-    "FusedDepthwiseConv2dNative": lambda x, a: _fused(_conv(x[0], x[1], a, groups=x[0].shape[-1]),
-                                                      x[2:], a),
     "MaxPool": lambda x, a: _maxpool(x[0], a),
-    "_Conv": _fused_conv,
+    "_Conv": _conv,
     "ResizeBilinear": lambda x, a: _resize(x[0], x[1], a),
 }
-#: Ops whose second input is a filter: stored HWIO (or HWCM for depthwise), used as OIHW.
-FILTER_OPS = {"Conv2D": "hwio", "_FusedConv2D": "hwio", "DepthwiseConv2dNative": "hwcm",
-              "FusedDepthwiseConv2dNative": "hwcm"}
+#: TF convolutions (`fuse` turns each into a `_Conv`): their second input is a filter, stored
+#: HWIO (HWCM for depthwise) and used as OIHW.
+CONV_OPS = ("Conv2D", "_FusedConv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2dNative")
+
+
+def _conv_op(o: dict) -> dict:
+    """A TF convolution as a `_Conv` op (layout NHWC in and out, its own bias and activation)."""
+    a = o["attr"]
+    if a.get("data_format", "NHWC") != "NHWC" or a.get("padding") not in ("SAME", "VALID"):
+        raise ValueError(f"{o['name']}: {o['op']} with {a.get('data_format')} / "
+                         f"{a.get('padding')} padding is not supported")
+    f = {"op": "_Conv", "name": o["name"], "in": o["in"][:2],
+         "attr": {"in": "nhwc", "out": "nhwc", "pad": "SAME" if a["padding"] == "SAME" else [0, 0],
+                  "stride": a.get("strides", [1, 1, 1, 1])[1:3],
+                  "dil": a.get("dilations", [1, 1, 1, 1])[1:3], "dw": "Depthwise" in o["op"]}}
+    post = list(a.get("fused_ops", []))
+    if post[:1] == ["BiasAdd"]:
+        f["in"].append(o["in"][2])
+        post = post[1:]
+    if len(post) > 1 or (post and post[0] not in ACTS):
+        raise ValueError(f"{o['name']}: fused ops {a.get('fused_ops')} are not supported")
+    if post:
+        f["attr"]["act"] = ACTS[post[0]]
+        f["attr"]["alpha"] = a.get("leakyrelu_alpha", 0.2)
+    return f
 
 
 def fuse(ops: list[dict], consts: dict[str, Tensor], keep: set[str]) -> list[dict]:
-    """Fold each convolution's neighbours into one `_Conv` op: a symmetric spatial Pad and the
-    NCHW->NHWC Transpose before it (NanoDet's ONNX export), the bias Add, the NHWC->NCHW
-    Transpose and the activation after it. A neighbour is folded only when the chain is its
-    sole reader, and nodes in `keep` (requested outputs) are never folded away, so results are
-    those of the unfused graph."""
+    """Turn every convolution into one `_Conv` op and fold its neighbours into it: a symmetric
+    spatial Pad and the NCHW->NHWC Transpose before it (NanoDet's ONNX export), the bias Add,
+    the NHWC->NCHW Transpose and the activation after it, in that order. A neighbour is folded
+    only when the chain is its sole reader and its constants are constants, and nodes in `keep`
+    (requested outputs) are never folded away, so results are those of the unfused graph."""
     by_name = {o["name"]: o for o in ops}
     readers: dict[str, list[str]] = {}
     for o in ops:
@@ -189,73 +174,71 @@ def fuse(ops: list[dict], consts: dict[str, Tensor], keep: set[str]) -> list[dic
         r = readers.get(name, [])
         return by_name[r[0]] if len(r) == 1 and name not in keep else None
 
+    def const(name: str) -> list | None:
+        return consts[name].tolist() if name in consts else None
+
     def perm(o: dict | None) -> list[int] | None:
-        return consts[o["in"][1]].tolist() if o and o["op"] == "Transpose" else None
+        return const(o["in"][1]) if o and o["op"] == "Transpose" else None
 
     dead: set[str] = set()
     fused: dict[str, dict] = {}
     for o in ops:
-        if o["op"] not in FILTER_OPS:
+        if o["op"] not in CONV_OPS:
             continue
-        a = o["attr"]
-        f = {"op": "_Conv", "name": o["name"], "in": [o["in"][0], o["in"][1]],
-             "attr": {"in": "nhwc", "out": "nhwc", "pad": a.get("padding", "VALID"),
-                      "stride": a.get("strides", [1, 1, 1, 1])[1:3],
-                      "dil": a.get("dilations", [1, 1, 1, 1])[1:3], "dw": "Depthwise" in o["op"]}}
-        if f["attr"]["pad"] not in ("SAME", "VALID"):
-            continue
-        f["attr"]["pad"] = [0, 0] if f["attr"]["pad"] == "VALID" else "SAME"
-        extra = o["in"][2:]
-        post = a.get("fused_ops", [])
-        if post[:1] == ["BiasAdd"]:
-            f["in"].append(extra[0])
-            post = post[1:]
-        if len(post) > 1 or (post and post[0] not in ("Relu", "Relu6", "LeakyRelu")):
-            continue
-        if post:
-            f["attr"]["act"] = {"Relu": "relu", "Relu6": "relu6", "LeakyRelu": "leaky"}[post[0]]
-            f["attr"]["alpha"] = a.get("leakyrelu_alpha", 0.2)
+        f = _conv_op(o)
+        a = f["attr"]
+        w = consts.get(o["in"][1])
+        out_channels = (w.shape[2] * w.shape[3] if a["dw"] else w.shape[3]) if w is not None else 0
         # before: Pad (NCHW, symmetric spatial) -> Transpose [0, 2, 3, 1] -> conv
         t = by_name.get(o["in"][0])
         if perm(t) == [0, 2, 3, 1] and only_reader(t["name"]) is o:
-            f["in"][0] = t["in"][0]
-            f["attr"]["in"] = "nchw"
+            f["in"][0], a["in"] = t["in"][0], "nchw"
             dead.add(t["name"])
             p = by_name.get(t["in"][0])
-            if (p and p["op"] == "Pad" and only_reader(p["name"]) is t
-                    and f["attr"]["pad"] == [0, 0]):
-                pads = consts[p["in"][1]].tolist()
-                if pads[0] == [0, 0] and pads[1] == [0, 0] and all(a == b for a, b in pads[2:]):
-                    f["in"][0] = p["in"][0]
-                    f["attr"]["pad"] = [pads[2][0], pads[3][0]]
-                    dead.add(p["name"])
-        # after: + bias -> Transpose [0, 3, 1, 2] -> activation
-        last = o
-        nxt = only_reader(o["name"])
-        if (len(f["in"]) == 2 and nxt and nxt["op"] in ("Add", "AddV2") and nxt["in"][0] == o["name"]
-                and nxt["in"][1] in consts and consts[nxt["in"][1]].dim() == 1):
+            pads = const(p["in"][1]) if p and p["op"] == "Pad" else None
+            if (pads and only_reader(p["name"]) is t and a["pad"] == [0, 0]
+                    and pads[0] == [0, 0] and pads[1] == [0, 0]
+                    and all(x == y for x, y in pads[2:])):
+                f["in"][0], a["pad"] = p["in"][0], [pads[2][0], pads[3][0]]
+                dead.add(p["name"])
+        # after: + bias -> Transpose [0, 3, 1, 2] -> activation (bias only before any activation)
+        last, nxt = o, only_reader(o["name"])
+        if (len(f["in"]) == 2 and "act" not in a and nxt and nxt["op"] in ("Add", "AddV2")
+                and nxt["in"][0] == o["name"] and nxt["in"][1] in consts
+                and tuple(consts[nxt["in"][1]].shape) == (out_channels,)):
             f["in"].append(nxt["in"][1])
             dead.add(last["name"])
             last, nxt = nxt, only_reader(nxt["name"])
-        if "act" not in f["attr"] and perm(nxt) == [0, 3, 1, 2]:
-            f["attr"]["out"] = "nchw"
+        if "act" not in a and perm(nxt) == [0, 3, 1, 2]:
+            a["out"] = "nchw"
             dead.add(last["name"])
             last, nxt = nxt, only_reader(nxt["name"])
-        if "act" not in f["attr"] and nxt and nxt["op"] in ("LeakyRelu", "Relu", "Relu6"):
-            f["attr"]["act"] = {"LeakyRelu": "leaky", "Relu": "relu", "Relu6": "relu6"}[nxt["op"]]
-            f["attr"]["alpha"] = nxt["attr"].get("alpha", 0.2)
+        if "act" not in a and nxt and nxt["op"] in ACTS:
+            a["act"], a["alpha"] = ACTS[nxt["op"]], nxt["attr"].get("alpha", 0.2)
             dead.add(last["name"])
             last = nxt
         f["name"] = last["name"]
         dead.add(last["name"])  # the fused op takes its place (and name) at the conv's position
         fused[o["name"]] = f
-    out = []
-    for o in ops:
-        if o["name"] in fused:
-            out.append(fused[o["name"]])
-        elif o["name"] not in dead:
-            out.append(o)
-    return out
+    return [fused.get(o["name"], o) for o in ops if o["name"] in fused or o["name"] not in dead]
+
+
+#: Arguments ops read as Python values (left on the CPU): position, or position from the end.
+_PY_ARGS = {"Transpose": (1,), "Reshape": (1,), "ExpandDims": (1,), "ConcatV2": (-1,),
+            "SplitV": (1, 2), "Pad": (1,), "PadV2": (1, 2), "ArgMax": (1,),
+            "ResizeBilinear": (1,)}
+
+
+def _on_one_device(op: str, args: list) -> list:
+    """Arguments on the device of the first one not on the CPU (the graph's CPU-kept integer
+    constants join it), except those the op reads as Python values."""
+    dev = next((a.device for a in args if isinstance(a, Tensor) and a.device.type != "cpu"),
+               None)
+    if dev is None:
+        return args
+    keep = {k % len(args) for k in _PY_ARGS.get(op, ())}
+    return [a.to(dev) if isinstance(a, Tensor) and a.device != dev and k not in keep else a
+            for k, a in enumerate(args)]
 
 
 class GraphNet(nn.Module):
@@ -266,16 +249,18 @@ class GraphNet(nn.Module):
     def __init__(self, ops: list[dict], tensors: dict[str, Tensor], outputs: list[str],
                  keep: tuple[str, ...] = ()) -> None:
         super().__init__()
-        ops = fuse(ops, tensors, {n.split(":")[0] for n in (*outputs, *keep)})
-        unknown = sorted({o["op"] for o in ops} - set(OPS) - {"Placeholder"})
+        unknown = sorted({o["op"] for o in ops} - set(OPS) - set(CONV_OPS) - {"Placeholder"})
         if unknown:
             raise ValueError(f"graph uses unsupported ops: {', '.join(unknown)}")
+        ops = fuse(ops, tensors, {n.split(":")[0] for n in (*outputs, *keep)})
         self.ops, self.outputs = ops, list(outputs)
         self.input = next(o["name"] for o in ops if o["op"] == "Placeholder")
         self._names: dict[str, str] = {}
-        filters = {o["in"][1]: FILTER_OPS[o["op"]] for o in ops if o["op"] in FILTER_OPS}
-        filters.update({o["in"][1]: "hwcm" if o["attr"]["dw"] else "hwio"
-                        for o in ops if o["op"] == "_Conv"})
+        #: Integer constants (shapes, axes, indices) stay on the CPU, where ops read them as
+        #: Python values without a device sync; `run` moves them where arithmetic needs them.
+        self._ints: dict[str, Tensor] = {}
+        filters = {o["in"][1]: "hwcm" if o["attr"]["dw"] else "hwio"
+                   for o in ops if o["op"] == "_Conv"}
         for k, (name, t) in enumerate(sorted(tensors.items())):
             if t.dtype == torch.float16:
                 t = t.float()
@@ -287,15 +272,15 @@ class GraphNet(nn.Module):
                 h, w, c, m = t.shape
                 t = (t.reshape(h, w, c * m).permute(2, 0, 1).unsqueeze(1)
                      .contiguous(memory_format=torch.channels_last))
+            if not t.is_floating_point():
+                self._ints[name] = t
+                continue
             key = f"c{k}"
             self._names[name] = key
-            if t.is_floating_point():
-                self.register_buffer(key, t)
-            else:  # shapes, axes, indices: small, read on the CPU
-                self.register_buffer(key, t, persistent=False)
+            self.register_buffer(key, t)
 
     def const(self, name: str) -> Tensor:
-        return getattr(self, self._names[name])
+        return self._ints[name] if name in self._ints else getattr(self, self._names[name])
 
     def run(self, feeds: dict[str, Tensor], outputs: list[str], watch=None) -> list[Tensor]:
         """The `outputs` nodes computed from `feeds`; `watch(op, args)` sees every op run."""
@@ -310,7 +295,7 @@ class GraphNet(nn.Module):
 
         want = {o.split(":")[0] for o in outputs}
         for o in self._needed(set(feeds), want):
-            args = [get(i) for i in o["in"]]
+            args = _on_one_device(o["op"], [get(i) for i in o["in"]])
             if watch is not None:
                 watch(o, args)
             env[o["name"]] = OPS[o["op"]](args, o["attr"])
@@ -363,12 +348,18 @@ def load_graph(stem: str, device="cpu", weights_dir: str | Path | None = None,
     `keep`: inner nodes to be readable (not folded away)."""
     from safetensors import safe_open
 
+    from ..errors import ShotCropError
+
     path = Path(weights_dir or WEIGHTS_DIR) / f"{stem}.safetensors"
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata()
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    net = GraphNet(json.loads(meta["graph"]), tensors, json.loads(meta["outputs"]), keep)
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata()
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        net = GraphNet(json.loads(meta["graph"]), tensors, json.loads(meta["outputs"]), keep)
+    except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
+        raise ShotCropError(f"the built-in model file {path} is missing or damaged ({e}): "
+                            "reinstall ShotCrop (pip install --force-reinstall shotcrop)") from None
     return net.to(device).train(False).requires_grad_(False)
 
 
-__all__ = ["GraphNet", "OPS", "WEIGHTS_DIR", "fuse", "load_graph"]
+__all__ = ["ACTS", "CONV_OPS", "GraphNet", "OPS", "WEIGHTS_DIR", "fuse", "load_graph"]

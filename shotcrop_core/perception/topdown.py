@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from ..keypoints import Person
-from ..subject import prominence
+from ..errors import ShotCropError
+from ..subject import SURE_SCORE, choose_subject, prominence
 from . import movenet as M
 from . import nanodet as N
 from .devices import torch_device
@@ -28,8 +29,6 @@ from .devices import torch_device
 #: Landmarks for people at least this share of the tallest person's height (the bystander
 #: rule's threshold is half the subject's height: every such face gets its keypoints).
 LANDMARK_SHARE = 0.4
-#: Detections from this score are surely people (the share above is of their tallest).
-CONFIDENT = 0.4
 
 
 class TopDownEstimator:
@@ -104,7 +103,13 @@ class TopDownEstimator:
             return [net.run({h: v[k:k + 1] for h, v in zip(M.HEADS, heads)}, net.outputs)[0]
                     .float().cpu().numpy().reshape(17, 3) for k in range(len(pairs))]
 
-    def estimate_batch(self, images: list) -> list[list[Person]]:
+    #: PeopleSource passes the user's subject choice (Thunder reads that person).
+    takes_subject = True
+
+    def estimate_batch(self, images: list, subject_index: int | None = None,
+                       subject_hint: str | None = None) -> list[list[Person]]:
+        """People per image; `subject_index` / `subject_hint` (the framing's subject choice)
+        decide who gets the precise landmarks in a photo of several."""
         images = [_rgb(im) for im in images]
         found = self.detect(images)
         jobs = [(i, d) for i, dets in enumerate(found) for d in self._worth_landmarks(dets)]
@@ -118,22 +123,28 @@ class TopDownEstimator:
             i, d = jobs[k]
             return M.to_person(marks[k], M.crop_square(d.box, *images[i].size), d.box, d.score)
 
+        marked = {id(d) for _, d in jobs}
+        rest = [[Person(np.zeros((17, 3)), d.box, d.score) for d in dets if id(d) not in marked]
+                for dets in found]  # where they stand, no landmarks
         redo = []
         for i in (i for i, n in per_photo.items() if n > self.precise):
             idx = [k for k, (j, _) in enumerate(jobs) if j == i]
-            score = prominence([person(k) for k in idx], *images[i].size)
-            redo += [idx[o] for o in np.argsort(-score, kind="stable")[: self.precise]]
+            everyone = [person(k) for k in idx] + rest[i]
+            order = list(np.argsort(-prominence(everyone, *images[i].size), kind="stable"))
+            if subject_index is not None or subject_hint:
+                try:  # the user's subject first (a bad index is the framing's error to give)
+                    first = choose_subject(everyone, *images[i].size, subject_index, subject_hint)
+                    order = [first] + [o for o in order if o != first]
+                except ShotCropError:
+                    pass
+            redo += [idx[o] for o in order if o < len(idx)][: self.precise]
         for k, m in zip(redo, self._landmarks_by_kind(images, [jobs[k] for k in redo],
                                                       ["thunder"] * len(redo))):
             marks[k] = m
         people: list[list[Person]] = [[] for _ in images]
         for k, (i, _) in enumerate(jobs):
             people[i].append(person(k))
-        marked = {id(d) for _, d in jobs}
-        for i, dets in enumerate(found):  # the rest: where they stand, no landmarks
-            people[i] += [Person(np.zeros((17, 3)), d.box, d.score)
-                          for d in dets if id(d) not in marked]
-        return people
+        return [p + r for p, r in zip(people, rest)]
 
     def _landmarks_by_kind(self, images: list, jobs: list, kinds: list[str]) -> list:
         marks: list = [None] * len(jobs)
@@ -144,8 +155,9 @@ class TopDownEstimator:
                 marks[k] = m
         return marks
 
-    def estimate(self, image) -> list[Person]:
-        return self.estimate_batch([image])[0]
+    def estimate(self, image, subject_index: int | None = None,
+                 subject_hint: str | None = None) -> list[Person]:
+        return self.estimate_batch([image], subject_index, subject_hint)[0]
 
     def _worth_landmarks(self, dets: list[N.Detection]) -> list[N.Detection]:
         """The people whose joints the framing needs: at least LANDMARK_SHARE of the tallest
@@ -153,7 +165,7 @@ class TopDownEstimator:
         confident first, at most max_people."""
         if not dets:
             return []
-        sure = [d for d in dets if d.score >= CONFIDENT] or dets
+        sure = [d for d in dets if d.score >= SURE_SCORE] or dets
         tallest = max(d.box[3] - d.box[1] for d in sure)
         big = [d for d in dets if d.box[3] - d.box[1] >= LANDMARK_SHARE * tallest]
         return sorted(big, key=lambda d: -d.score)[: self.max_people]
@@ -163,4 +175,4 @@ def _rgb(image):
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-__all__ = ["CONFIDENT", "LANDMARK_SHARE", "TopDownEstimator"]
+__all__ = ["LANDMARK_SHARE", "TopDownEstimator"]
