@@ -358,7 +358,7 @@ def load_graph(stem: str, device="cpu", weights_dir: str | Path | None = None,
         net = GraphNet(json.loads(meta["graph"]), tensors, json.loads(meta["outputs"]), keep)
     except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
         raise ShotCropError(f"the built-in model file {path} is missing or damaged ({e}): "
-                            "reinstall ShotCrop (pip install --force-reinstall shotcrop)") from None
+                            "reinstall the ShotCrop package") from None
     return net.to(device).train(False).requires_grad_(False)
 
 
