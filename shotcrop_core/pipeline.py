@@ -40,6 +40,8 @@ log = logging.getLogger("shotcrop")
 Uncovered = Literal["error", "estimate", "nobody"]
 #: Photos decoded at once per VLM batch (times its batch size): bounded memory.
 CHUNK_BATCHES = 4
+#: Photos per pose-model pass on a GPU (the framing engine).
+PERCEPTION_BATCH = 8
 
 
 # -- people --------------------------------------------------------------------------------------
@@ -113,6 +115,41 @@ class PeopleSource:
             return 0 <= index < len(self.frames)
         return self.keypoints is not None and self.keypoints.covers(name, index)
 
+    def needs_model(self, name: str | None, index: int) -> bool:
+        """Whether this photo's people come from the pose model (`find` would run it)."""
+        if self.covers(name, index) or self.uncovered == "nobody" or self._estimator is None:
+            return False
+        return not self.has_file or self.uncovered == "estimate"
+
+    def find_batch(self, items: list[tuple[Any, int, str | None]],
+                   subject: tuple[int | None, str | None] = (None, None)
+                   ) -> list[Found | ShotCropError]:
+        """`find` for several photos ((image, index, name) each), the pose model running once
+        over all that need it (a model with `estimate_batch` batches them: on a GPU, one pass).
+        A photo's failure comes back as its ShotCropError, in its place."""
+        out: list[Found | ShotCropError | None] = [None] * len(items)
+        todo = []
+        for k, (image, index, name) in enumerate(items):
+            if self.needs_model(name, index) and hasattr(self.estimator, "estimate_batch"):
+                todo.append(k)
+                continue
+            try:
+                out[k] = self.find(image, index, name, subject=subject)
+            except ShotCropError as e:
+                out[k] = e
+        if todo:
+            est = self.estimator
+            batch = est.estimate_batch([items[k][0] for k in todo], *subject)
+            for k, people in zip(todo, batch):
+                out[k] = self._estimated(list(people), est, items[k][2])
+        return out
+
+    def _estimated(self, people: list[Person], estimator: Any, name: str | None) -> Found:
+        if not self.has_file:
+            return Found(people, True)
+        return Found(people, True, f"landmarks estimated by {estimator.name}: the keypoint "
+                                   "file does not name this photo")
+
     def find(self, image: Any, index: int, name: str | None = None,
              size: tuple[int, int] | None = None,
              subject: tuple[int | None, str | None] = (None, None)) -> Found:
@@ -138,15 +175,13 @@ class PeopleSource:
                                 "same images")
         pixels = image() if callable(image) else image
         if not self.has_file:
-            return Found(_estimate(self.estimator, pixels, subject), True)
+            return self._estimated(_estimate(self.estimator, pixels, subject), None, name)
         try:
             estimator = self.estimator
         except ShotCropError as e:
             raise ShotCropError(f"{name}: the keypoint file does not name this photo, and its "
                                 f"landmarks cannot be estimated instead: {e}") from None
-        note = (f"landmarks estimated by {estimator.name}: the keypoint file does not name "
-                "this photo")
-        return Found(_estimate(estimator, pixels, subject), True, note)
+        return self._estimated(_estimate(estimator, pixels, subject), estimator, name)
 
 
 def _estimate(estimator: Any, pixels: Any, subject: tuple[int | None, str | None]) -> list:
@@ -229,7 +264,7 @@ class _Ready:
     index: int
     name: str
     image: LoadedImage
-    found: Found
+    found: Found | None  # None: deferred to the batch's pose-model pass
     person: int | None = None
 
 
@@ -278,6 +313,9 @@ class Pipeline:
     #: Photos decoded at once with a VLM, in batches of its batch size (bounded memory; an
     #: interactive caller that checks for a stop between results wants 1).
     chunk_batches: int = CHUNK_BATCHES
+    #: Photos whose people the pose model finds in one pass (framing engine, one shot set per
+    #: photo): None = PERCEPTION_BATCH on a GPU, 1 on the CPU (no gain there, only memory).
+    perception_batch: int | None = None
 
     def __post_init__(self) -> None:
         if self.each_person and self.engine is not None:
@@ -297,11 +335,11 @@ class Pipeline:
     def run(self, photos: Iterable[Any], indexed: bool = False) -> Iterator[PhotoResult]:
         """One result per photo (paths, PIL images or LoadedImages), in input order; with
         `indexed`, `photos` are (index, photo) pairs (a run that skips some photos)."""
-        chunk = 1 if self.engine is None else max(1, int(
+        chunk = self._perception_chunk() if self.engine is None else max(1, int(
             getattr(self.engine.options, "batch_size", 1))) * max(1, self.chunk_batches)
         batch: list[_Ready | PhotoResult] = []
         for index, photo in (photos if indexed else enumerate(photos)):
-            batch.extend(self._prepare(index, photo))
+            batch.extend(self._prepare(index, photo, defer=self.engine is None and chunk > 1))
             ready = sum(isinstance(b, _Ready) for b in batch)
             if ready >= chunk or not ready:  # errors alone wait for nothing
                 yield from self._flush(batch)
@@ -317,21 +355,49 @@ class Pipeline:
         index matters to keypoint files matched by position)."""
         return list(self._flush(self._prepare(index, photo)))
 
+    def _perception_chunk(self) -> int:
+        if self.each_person:
+            return 1
+        if self.perception_batch is not None:
+            return max(1, int(self.perception_batch))
+        dev = getattr(self.people._estimator, "_dev", None)  # a loaded built-in model's device
+        return PERCEPTION_BATCH if getattr(dev, "type", "cpu") == "cuda" else 1
+
+    @property
+    def _subject(self) -> tuple[int | None, str | None]:
+        return self.framing.subject_index, self.framing.subject_hint
+
     # -- steps ------------------------------------------------------------------------------
-    def _prepare(self, index: int, photo: Any) -> list[_Ready | PhotoResult]:
+    def _prepare(self, index: int, photo: Any, defer: bool = False) -> list[_Ready | PhotoResult]:
+        """Decode the photo and find its people (`defer`: leave that to `_find_deferred`)."""
         name = _photo_name(photo, index)
         try:
             loaded = _as_loaded(photo, index)
-            found = self.people.find(loaded.image, index, name,
-                                     subject=(self.framing.subject_index,
-                                              self.framing.subject_hint))
+            if defer and self.people.needs_model(name, index):
+                return [_Ready(index, name, loaded, None)]
+            found = self.people.find(loaded.image, index, name, subject=self._subject)
         except ShotCropError as e:
             return [PhotoResult(index, name, error=str(e))]
         if not self.each_person:
             return [_Ready(index, name, loaded, found)]
         return [_Ready(index, name, loaded, found, k) for k in range(max(len(found.people), 1))]
 
+    def _find_deferred(self, batch: list) -> list:
+        """People for the photos `_prepare` deferred, the pose model running once over them."""
+        todo = [k for k, b in enumerate(batch) if isinstance(b, _Ready) and b.found is None]
+        if not todo:
+            return batch
+        batch = list(batch)
+        found = self.people.find_batch([(batch[k].image.image, batch[k].index, batch[k].name)
+                                        for k in todo], self._subject)
+        for k, f in zip(todo, found):
+            r = batch[k]
+            batch[k] = (PhotoResult(r.index, r.name, error=str(f)) if isinstance(f, ShotCropError)
+                        else dataclasses.replace(r, found=f))
+        return batch
+
     def _flush(self, batch: list) -> Iterator[PhotoResult]:
+        batch = self._find_deferred(batch)
         ready = [b for b in batch if isinstance(b, _Ready)]
         done = dict(zip(map(id, ready), self._propose(ready))) if ready else {}
         for b in batch:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -215,3 +216,47 @@ def test_a_vlm_run_decodes_a_bounded_chunk_at_a_time():
     for r in Pipeline(engine=engine).run(photos()):
         assert len(pulled) <= (r.index // chunk + 1) * chunk
     assert engine.batches == [chunk, chunk, chunk, 1]
+
+
+def test_perception_in_batches_gives_the_same_shots(tmp_path):
+    """perception_batch=3 (one pose-model pass for the photos of a chunk, as on a GPU) gives the
+    same shots as photo by photo, with a broken photo in the middle; with a keypoint file that
+    names some photos, only the others go to the model, flagged as estimated."""
+    pytest.importorskip("torch")
+    from shotcrop_core.perception import load_estimator
+
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"nope")
+    photos = [DATA / NOBODY_NAMED, bad, DATA / FOUR, DATA / ONE]
+    est = load_estimator("movenet", device="cpu")
+    calls: list[int] = []
+    real = est.estimate_batch
+
+    def counted(images, *a):
+        calls.append(len(images))
+        return real(images, *a)
+
+    est.estimate_batch = counted
+    runs = {}
+    try:
+        for n in (1, 3):
+            calls.clear()
+            runs[n] = list(Pipeline(PeopleSource(estimator=est), perception_batch=n).run(photos))
+            assert calls == ([1, 1, 1] if n == 1 else [3]), calls  # the 3 good photos, one pass
+        calls.clear()
+        src = PeopleSource(load_keypoints(DATA / "person_keypoints.json"), est,
+                           uncovered="estimate")
+        filed = list(Pipeline(src, perception_batch=3).run(photos))
+        assert calls == [1]                                          # only the unnamed photo
+    finally:
+        del est.estimate_batch
+    one, three = runs[1], runs[3]
+    assert [r.index for r in three] == [0, 1, 2, 3] and not three[1].ok
+    for a, b in zip(one, three):
+        assert a.ok == b.ok and a.error == b.error
+        if a.ok:  # batched convolutions reorder float sums: the same people to 0.01 px
+            assert len(a.people) == len(b.people) and a.shots.subject == b.shots.subject
+            for p, q in zip(a.people, b.people):
+                np.testing.assert_allclose(p.keypoints, q.keypoints, atol=0.01)
+    assert any("landmarks estimated by movenet" in w for w in filed[0].shots.warnings)
+    assert not any("estimated by" in w for w in filed[2].shots.warnings)
