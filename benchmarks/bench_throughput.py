@@ -65,10 +65,11 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def timed(cmd: list[str]) -> tuple[float, int]:
+def timed(cmd: list[str], pythonpath: Path | None = None) -> tuple[float, int]:
     """Wall seconds of a whole process and the peak RSS of its process tree (sampled)."""
+    env = {**os.environ, "PYTHONPATH": str(pythonpath)} if pythonpath else None
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     peak = [0]
 
     def sample():
@@ -119,6 +120,9 @@ def main() -> None:
     ap.add_argument("--many", type=int, default=1000)
     ap.add_argument("--perception-photos", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--before", type=Path, metavar="CHECKOUT",
+                    help="also time compose from another checkout of shotcrop (e.g. a git "
+                         "worktree of an older commit), in the same run")
     args = ap.parse_args()
     if not args.images.is_dir() or not args.keypoints.is_file():
         sys.exit(f"need --images DIR and --keypoints COCO.json (default {SHARED})")
@@ -126,7 +130,7 @@ def main() -> None:
     print(f"{n_photos} photos from {args.images}, {os.cpu_count()} CPU cores")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        floor, comp = [], {1: [], 2: []}
+        floor, comp, before = [], {1: [], 2: []}, []
         for r in range(args.runs):  # interleaved, so drift hits all alike
             out = tmp / f"floor{r}"
             out.mkdir()
@@ -134,8 +138,16 @@ def main() -> None:
             for w in (1, 2):
                 comp[w].append(timed(compose_cmd(args.images, tmp / f"c{w}_{r}", args.keypoints,
                                                  w))[0])
+            if args.before:
+                cmd = [sys.executable, "-m", "shotcrop_core", "compose",
+                       *map(str, sorted(args.images.glob("*.jpg"))), "--out", str(tmp / f"b{r}"),
+                       "--keypoints", str(args.keypoints)]
+                before.append(timed(cmd, args.before)[0])
         f = statistics.median(floor)
         print(f"floor (decode + 3 crops + a JPEG copy, whole process): {f:.2f} s")
+        if before:
+            b = statistics.median(before)
+            print(f"compose --keypoints from {args.before}: {b:.2f} s = {b / f:.2f}x the floor")
         for w in (1, 2):
             c = statistics.median(comp[w])
             print(f"compose --keypoints, {w} worker(s): {c:.2f} s = {c / f:.2f}x the floor "

@@ -223,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", e)
         return 2
     except KeyboardInterrupt:
+        log.error("interrupted: files already written stay; run the same command with "
+                  "--resume to carry on")
+        return 130
+    except KeyboardInterrupt:
         log.error("interrupted")
         return 130
 

@@ -327,7 +327,8 @@ def _solve(s: _Spec, W: int, H: int, inner: Rect | None = None, outer: Rect | No
 
 # -- shot specifications --------------------------------------------------------------------
 def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Person],
-           subject: int, keep_group: bool, joint_pad_u: float = 0.0) -> dict[str, _Spec]:
+           subject: int, keep_group: bool, joint_pad_u: float = 0.0,
+           faces: list[Rect] = ()) -> dict[str, _Spec]:
     u, eye = a.u, a.eye_y
     fx0, fy0, fx1, fy1 = a.face_box
     joints = np.asarray(a.joints, dtype=float).reshape(-1, 2)
@@ -339,7 +340,7 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     soft_joints = np.asarray(soft, dtype=float).reshape(-1, 2)
     ratio = {n: aspect_ratio(aspects.get(n, "original"), W, H) for n in SHOT_NAMES}
     pad = 0.12 * u
-    faces = np.asarray(G.bystander_faces(people, subject), dtype=float).reshape(-1, 4)
+    face_rects = np.asarray(faces, dtype=float).reshape(-1, 4)  # grammar.bystander_faces
 
     # Close-up: head and shoulders, eyes about a third down, look room.
     cu_bottom = a.shoulder_y + 0.33 * a.torso
@@ -418,7 +419,7 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     # When nothing fits, keep the head: a frame of feet and torso is no shot of anyone.
     head = (fx0 - pad, min(fy0, a.crown_y), fx1 + pad, max(fy1, a.chin_y))
     for spec in (cu, med, est):
-        spec.faces = faces
+        spec.faces = face_rects
         spec.core = head
         spec.joint_pad = joint_pad_u * u
         spec.eye_margin = 0.5 * joint_pad_u * u
@@ -528,12 +529,13 @@ def _warnings(name: str, failures: list[str], a: Anatomy, H: int) -> list[str]:
 
 
 def _finish(boxes: dict[str, Rect], a: Anatomy, people: list[Person], subject: int,
+            faces: list[Rect],
             aspects: dict[str, str], W: int, H: int, source: str = "framing",
             descriptions: dict[str, str] | None = None, skip: frozenset = frozenset()) -> ShotSet:
     ratios = {n: aspect_ratio(aspects[n], W, H) for n in SHOT_NAMES}
     ints = _integer_set(boxes, ratios, W, H)
     fl = {n: b.rect for n, b in ints.items()}
-    rep = G.check_set(fl, a, W, H, G.bystander_faces(people, subject))
+    rep = G.check_set(fl, a, W, H, faces)
     set_warn = [] if rep.coherent else ["set: the shots do not nest cleanly (photo too tight)"]
     if not a.upright:
         set_warn.append("subject is not upright (bent, lying or upside down): the medium and "
@@ -569,16 +571,17 @@ def compose(people: list[Person], width: int, height: int,
     gray = _small_gray(image) if image is not None and len(people) > 1 else None
     subject = choose_subject(people, W, H, opts.subject_index, opts.subject_hint, gray)
     a = measure(people[subject])
-    specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty)
-    boxes = _solve_set(specs, W, H)
     faces = G.bystander_faces(people, subject)
+    specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty,
+                   faces)
+    boxes = _solve_set(specs, W, H)
     rep = G.check_set(boxes, a, W, H, faces)
     if not rep.coherent or "wider" in rep.failures["establishing"]:
         # Too tight to grow each shot around the last: shrink each inside the next instead.
         alt = _solve_set_outside_in(specs, W, H)
         if _badness(alt, a, W, H, faces) < _badness(boxes, a, W, H, faces):
             boxes = alt
-    return _finish(boxes, a, people, subject, aspects, W, H)
+    return _finish(boxes, a, people, subject, faces, aspects, W, H)
 
 
 def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None = None,
@@ -604,7 +607,9 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
         subject_index = match_person(shots.subject.box, people, W, H, min_iou=0.0)
     subject = choose_subject(people, W, H, subject_index, opts.subject_hint)
     a = measure(people[subject])
-    specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty)
+    faces = G.bystander_faces(people, subject)
+    specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty,
+                   faces)
     proposal = {n: shots[n].box.rect for n in SHOT_NAMES}
     out: dict[str, Rect] = {}
     inner = None
@@ -633,7 +638,7 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
         extra = np.asarray([prop]) if _aspect_ok(prop, s.ratio) else None
         out[n] = _solve(s, W, H, anchor=prop, extra=extra, **kw)
         inner = out[n]
-    return _finish(out, a, people, subject, aspects, W, H, source=shots.source,
+    return _finish(out, a, people, subject, faces, aspects, W, H, source=shots.source,
                    descriptions={s.name: s.description for s in shots},
                    skip=frozenset({"close_up"}) if detail_close_up else frozenset())
 

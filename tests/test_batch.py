@@ -151,3 +151,16 @@ def test_memory_stays_flat_over_a_stream(tmp_path):
         peaks.append(peak)
     assert kept[2] <= kept[1] + 16_384, kept      # 30 more photos: not one more record held
     assert peaks[2] <= 1.3 * peaks[1], peaks
+
+
+def test_ctrl_c_is_a_message_not_a_traceback(monkeypatch, tmp_path, capsys):
+    import shotcrop_core.batch as batch
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+        yield  # a generator, like the real one
+
+    monkeypatch.setattr(batch, "compose_many", interrupted)
+    assert _compose(str(DATA / COVERED[0]), "--out", str(tmp_path / "o")) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "--resume" in err and "Traceback" not in err
