@@ -153,15 +153,27 @@ def _build(run: ComposeRun, workers: int, engine: Any = None):
     return Pipeline(people, run.framing, engine, keep_images=run.write)
 
 
+_INIT_ERROR: str | None = None  # why this worker could not build its pipeline
+
+
+class WorkerError(ShotCropError):
+    """A worker process could not start (its model would not load): the run stops."""
+
+
 def _init_worker(run: ComposeRun, workers: int) -> None:
-    global _PIPE
-    _PIPE = _build(run, workers)
+    global _PIPE, _INIT_ERROR
+    try:
+        _PIPE = _build(run, workers)
+    except ShotCropError as e:  # reported with the first photo, then the run stops
+        _INIT_ERROR = str(e)
 
 
 def _one(run: ComposeRun, index: int, path: str) -> Outcome:
     """Compose one photo in this process's pipeline and write its files."""
     from .pipeline import write_result
 
+    if _INIT_ERROR is not None:
+        raise WorkerError(_INIT_ERROR)
     if run.resume and outputs_present(path, run):
         return Outcome(index, path, skipped=True)
     try:
@@ -187,8 +199,23 @@ def compose_many(run: ComposeRun, photos: Iterable[str], workers: int = 1,
         for index, path in enumerate(photos):
             yield _one(run, index, path)
         return
-    _build(run, 1)  # fail fast in the caller (bad keypoint file, missing model) before spawning
+    _check(run)  # fail fast in the caller, without loading a model it would not use
     yield from _ordered_pool(run, photos, workers, window or 4 * workers)
+
+
+def _check(run: ComposeRun) -> None:
+    """What can be checked without a model: the perception name, the keypoint file, and that
+    a pose model could run at all (PyTorch present). Model files are the workers' to load; a
+    worker that cannot is reported by `_ordered_pool`."""
+    import importlib.util
+
+    from .perception import BACKENDS
+    from .pipeline import people_source
+
+    model = run.perception in (*BACKENDS, "auto")
+    people_source("none" if model else run.perception, run.keypoints, run.device)
+    if model and importlib.util.find_spec("torch") is None:
+        people_source(run.perception, run.keypoints, run.device)  # the usual "install torch"
 
 
 def _with_engine(run: ComposeRun, photos: Iterable[str], engine: Any) -> Iterator[Outcome]:
@@ -237,5 +264,5 @@ def _ordered_pool(run: ComposeRun, photos: Iterable[str], workers: int,
             yield pending.popleft().result()
 
 
-__all__ = ["ComposeRun", "IMAGE_SUFFIXES", "Outcome", "PHOTOS_PER_WORKER", "PREVIEWS",
+__all__ = ["ComposeRun", "IMAGE_SUFFIXES", "Outcome", "WorkerError", "PHOTOS_PER_WORKER", "PREVIEWS",
            "compose_many", "count_inputs", "default_workers", "expand_inputs", "outputs_present"]

@@ -164,3 +164,19 @@ def test_ctrl_c_is_a_message_not_a_traceback(monkeypatch, tmp_path, capsys):
     assert _compose(str(DATA / COVERED[0]), "--out", str(tmp_path / "o")) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "--resume" in err and "Traceback" not in err
+
+
+def test_a_worker_that_cannot_load_its_model_stops_the_run_with_its_reason(tmp_path, capsys):
+    """Two workers asked for a GPU this machine lacks: one clear error from the workers (the
+    caller loaded no model of its own), no traceback, nothing written."""
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has the GPU the test asks for")
+    out = tmp_path / "o"
+    photos = [str(DATA / COVERED[k % 2]) for k in range(4)]
+    assert _compose(*photos, "--workers", "2", "--device", "cuda:0", "--out", str(out)) == 2
+    err = capsys.readouterr().err
+    assert "device 'cuda:0' is not available here" in err and "Traceback" not in err
+    assert not out.exists() or not list(out.iterdir())
