@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -35,13 +36,16 @@ def expand_inputs(items: Iterable[str], list_file: str | None = None) -> Iterato
     for item in items:
         p = Path(item)
         if p.is_dir():
-            names = sorted(e.name for e in os.scandir(p)
-                           if e.is_file() and Path(e.name).suffix.lower() in IMAGE_SUFFIXES)
+            try:
+                names = sorted(e.name for e in os.scandir(p) if e.is_file() and _is_image(e.name))
+            except OSError as e:
+                raise ShotCropError(f"cannot list the folder {p}: {e.strerror or e}") from None
             yield from (str(p / n) for n in names)
         elif not p.exists() and glob.has_magic(item):
-            matches = sorted(glob.iglob(item, recursive=True))
+            matches = sorted(m for m in glob.iglob(item, recursive=True)
+                             if _is_image(m) and os.path.isfile(m))
             if not matches:
-                raise ShotCropError(f"{item}: no file matches this pattern")
+                raise ShotCropError(f"{item}: no image file matches this pattern")
             yield from matches
         else:
             yield item  # a file, or a missing path: its own error, the batch goes on
@@ -49,25 +53,36 @@ def expand_inputs(items: Iterable[str], list_file: str | None = None) -> Iterato
         yield from _list_lines(list_file)
 
 
+def _is_image(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES
+
+
 def count_inputs(items: Iterable[str], list_file: str | None = None) -> int | None:
-    """How many photos `expand_inputs` will give (a second pass over folders and list files,
-    nothing kept), for the progress bar's time left; None when the list comes from stdin."""
-    if list_file == "-":
+    """How many photos `expand_inputs` will give (a first pass over folders, globs and a list
+    file, nothing kept): for the progress bar's time left, the number of workers, and to stop a
+    bad pattern, folder or list before any photo is composed. None when the list is a stream
+    (stdin, a pipe) that cannot be read twice; no photo at all is an error."""
+    streamed = list_file is not None and (list_file == "-" or (
+        os.path.exists(list_file) and not os.path.isfile(list_file)))
+    n = sum(1 for _ in expand_inputs(items, None if streamed else list_file))
+    if streamed:
         return None
-    try:
-        return sum(1 for _ in expand_inputs(items, list_file))
-    except ShotCropError:
-        return None  # the real pass reports it
+    if n == 0:
+        raise ShotCropError("no photos to compose: the folders hold no image files "
+                            f"({', '.join(sorted(IMAGE_SUFFIXES))}) and the list is empty")
+    return n
 
 
 #: Photos a worker process must have to be worth starting (a fresh interpreter, its imports
 #: and its models cost about what 15-30 photos do).
 PHOTOS_PER_WORKER = 32
+#: Windows' process pools stop at 61 workers; more would not help a photo stream anyway.
+MAX_WORKERS = 61
 
 
 def default_workers(total: int | None) -> int:
     """One worker per core, but no more than the photos can use (None: a stream from stdin)."""
-    cores = os.cpu_count() or 1
+    cores = min(os.cpu_count() or 1, MAX_WORKERS)
     if total is None:
         return cores
     return max(1, min(cores, total // PHOTOS_PER_WORKER))
@@ -86,6 +101,9 @@ def _list_lines(list_file: str) -> Iterator[str]:
             line = line.strip()
             if line and not line.startswith("#"):
                 yield line
+    except UnicodeDecodeError:
+        raise ShotCropError(f"the list of photos {list_file} is not UTF-8 text: one path a "
+                            "line") from None
     finally:
         if f is not sys.stdin:
             f.close()
@@ -136,7 +154,13 @@ def outputs_present(path: str, run: ComposeRun) -> bool:
     except ShotCropError:
         return False
     paths = output_paths(info, Path(run.out), preview=run.preview)
-    return all(p.exists() for p in paths.values())
+    if not all(p.exists() for p in paths.values()):
+        return False
+    try:  # the JSON is written last and names its photo: another photo of the same stem
+        # (a/x.jpg, b/x.jpg) or a write cut short is not "done"
+        return json.loads(paths["json"].read_text(encoding="utf-8")).get("image") == str(path)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 # -- the work -----------------------------------------------------------------------------------
@@ -162,10 +186,13 @@ class WorkerError(ShotCropError):
 
 def _init_worker(run: ComposeRun, workers: int) -> None:
     global _PIPE, _INIT_ERROR
+    # Each worker gets its share of the cores, also when a model loads later (read by torch
+    # at import): N workers x all threads would oversubscribe.
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     try:
         _PIPE = _build(run, workers)
-    except ShotCropError as e:  # reported with the first photo, then the run stops
-        _INIT_ERROR = str(e)
+    except Exception as e:  # noqa: BLE001  reported with the first photo; the run stops
+        _INIT_ERROR = str(e) if isinstance(e, ShotCropError) else f"{type(e).__name__}: {e}"
 
 
 def _one(run: ComposeRun, index: int, path: str) -> Outcome:
@@ -190,14 +217,14 @@ def compose_many(run: ComposeRun, photos: Iterable[str], workers: int = 1,
     """Every photo's outcome, in input order, `workers` processes at a time. A VLM `engine`
     runs in this process (one model, batched photos), whatever `workers` says."""
     global _PIPE
-    workers = max(1, int(workers))
-    if engine is not None:
-        yield from _with_engine(run, photos, engine)
-        return
-    if workers == 1:
-        _PIPE = _build(run, 1)  # a missing model fails here, once
-        for index, path in enumerate(photos):
-            yield _one(run, index, path)
+    workers = max(1, min(int(workers), MAX_WORKERS))
+    if engine is not None or workers == 1:
+        _PIPE = _build(run, 1, engine)  # a missing model fails here, once
+        if _PIPE.chunk_size > 1:  # a VLM, or pose models on a GPU: photos go in batches
+            yield from _in_batches(run, photos, _PIPE)
+        else:
+            for index, path in enumerate(photos):
+                yield _one(run, index, path)
         return
     _check(run)  # fail fast in the caller, without loading a model it would not use
     yield from _ordered_pool(run, photos, workers, window or 4 * workers)
@@ -218,31 +245,39 @@ def _check(run: ComposeRun) -> None:
         people_source(run.perception, run.keypoints, run.device)  # the usual "install torch"
 
 
-def _with_engine(run: ComposeRun, photos: Iterable[str], engine: Any) -> Iterator[Outcome]:
-    """The VLM path: the pipeline batches photos; skipped ones (--resume) keep their place."""
+def _in_batches(run: ComposeRun, photos: Iterable[str], pipe) -> Iterator[Outcome]:
+    """The pipeline's batches (chunk_size photos at a time); photos skipped by --resume keep
+    their place in the order without waiting for a batch."""
     from .pipeline import write_result
 
-    pipe = _build(run, 1, engine)
-    # The pipeline yields in input order: a skipped photo is reported once it passes its index.
-    skipped: dict[int, Outcome] = {}
+    pending: list = []  # in input order: (index, path) to compose, or a skipped Outcome
+    todo = 0
 
-    def todo() -> Iterator[tuple[int, str]]:
-        for index, path in enumerate(photos):
-            if run.resume and outputs_present(path, run):
-                skipped[index] = Outcome(index, path, skipped=True)
+    def flush() -> Iterator[Outcome]:
+        results = pipe.run((x for x in pending if isinstance(x, tuple)), indexed=True)
+        for x in pending:
+            if isinstance(x, Outcome):
+                yield x
+                continue
+            r = next(results)
+            if run.write:
+                write_result(r, run.out, force=run.force, preview=run.preview)
+            yield Outcome(r.index, r.name, r.shots if r.ok else None, r.error)
+
+    for index, path in enumerate(photos):
+        if run.resume and outputs_present(path, run):
+            skipped = Outcome(index, path, skipped=True)
+            if not todo:  # nothing before it is waiting: report it now
+                yield skipped
             else:
-                yield index, path
-
-    def flush(upto: float) -> Iterator[Outcome]:
-        for i in sorted(k for k in skipped if k < upto):
-            yield skipped.pop(i)
-
-    for r in pipe.run(todo(), indexed=True):
-        yield from flush(r.index)
-        if run.write:
-            write_result(r, run.out, force=run.force, preview=run.preview)
-        yield Outcome(r.index, r.name, r.shots if r.ok else None, r.error)
-    yield from flush(float("inf"))
+                pending.append(skipped)
+            continue
+        pending.append((index, path))
+        todo += 1
+        if todo >= pipe.chunk_size:
+            yield from flush()
+            pending, todo = [], 0
+    yield from flush()
 
 
 def _ordered_pool(run: ComposeRun, photos: Iterable[str], workers: int,
@@ -252,16 +287,23 @@ def _ordered_pool(run: ComposeRun, photos: Iterable[str], workers: int,
     from concurrent.futures import ProcessPoolExecutor
 
     # spawn: a fresh interpreter per worker (fork would copy a loaded model and its threads).
+    from concurrent.futures.process import BrokenProcessPool
+
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(run, workers)) as pool:
-        pending: deque = deque()
-        for index, path in enumerate(photos):
-            pending.append(pool.submit(_one, run, index, path))
-            if len(pending) >= window:
+    try:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(run, workers)) as pool:
+            pending: deque = deque()
+            for index, path in enumerate(photos):
+                pending.append(pool.submit(_one, run, index, path))
+                if len(pending) >= window:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    except BrokenProcessPool:
+        raise WorkerError("a worker process died (killed, or out of memory): the photos before "
+                          "it are written; run again with --resume to carry on, or with fewer "
+                          "--workers") from None
 
 
 __all__ = ["ComposeRun", "IMAGE_SUFFIXES", "Outcome", "WorkerError", "PHOTOS_PER_WORKER", "PREVIEWS",

@@ -15,6 +15,7 @@ from pathlib import Path
 from . import __version__
 from .errors import ShotCropError
 from .model_options import ATTENTIONS, DTYPES, QUANTIZATIONS
+from .batch import PREVIEWS
 from .perception import PERCEPTIONS
 
 log = logging.getLogger("shotcrop")
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "photos at most; a VLM engine always runs in one process)")
     c.add_argument("--resume", action="store_true",
                    help="skip photos whose output files are all there already")
-    c.add_argument("--preview", choices=("jpg", "png", "none"), default="jpg",
+    c.add_argument("--preview", choices=PREVIEWS, default="jpg",
                    help="the preview with the boxes drawn: jpg (default, long side at most "
                         "1600 px), png, or none")
     c.add_argument("--keypoints", metavar="FILE",
@@ -155,6 +156,9 @@ def cmd_compose(args) -> int:
 
     if not args.images and not args.list:
         raise ShotCropError("give photos, a folder or a glob, or --list FILE")
+    if args.resume and args.no_files:
+        raise ShotCropError("--resume skips photos whose files are written: it has no meaning "
+                            "with --no-files")
     if args.workers is not None and args.workers < 1:
         raise ShotCropError(f"--workers {args.workers}: give 1 or more")
     out = Path(args.out)
@@ -163,8 +167,8 @@ def cmd_compose(args) -> int:
     run = ComposeRun(out=str(out), perception=args.perception, keypoints=args.keypoints,
                      device=args.device, framing=_framing(args), force=args.force,
                      write=not args.no_files, preview=args.preview, resume=args.resume)
+    total = count_inputs(args.images, args.list)  # a bad folder, glob or list stops us here
     engine = _engine(args)
-    total = count_inputs(args.images, args.list)
     workers = args.workers or default_workers(total)
     outcomes = compose_many(run, expand_inputs(args.images, args.list), workers, engine=engine)
     failed = done = skipped = 0
@@ -223,11 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", e)
         return 2
     except KeyboardInterrupt:
-        log.error("interrupted: files already written stay; run the same command with "
-                  "--resume to carry on")
-        return 130
-    except KeyboardInterrupt:
-        log.error("interrupted")
+        log.error("interrupted: the files already written stay; with compose, run the same "
+                  "command with --resume to skip the photos already done")
         return 130
 
 

@@ -138,10 +138,16 @@ class PeopleSource:
             except ShotCropError as e:
                 out[k] = e
         if todo:
-            est = self.estimator
-            batch = est.estimate_batch([items[k][0] for k in todo], *subject)
+            try:
+                est = self.estimator
+                images = [items[k][0] for k in todo]
+                batch = (est.estimate_batch(images, *subject)
+                         if getattr(est, "takes_subject", False) else est.estimate_batch(images))
+            except ShotCropError as e:  # the model would not load or run: each photo says so
+                batch = [e] * len(todo)
             for k, people in zip(todo, batch):
-                out[k] = self._estimated(list(people), est, items[k][2])
+                out[k] = people if isinstance(people, ShotCropError) else \
+                    self._estimated(list(people), est, items[k][2])
         return out
 
     def _estimated(self, people: list[Person], estimator: Any, name: str | None) -> Found:
@@ -335,8 +341,7 @@ class Pipeline:
     def run(self, photos: Iterable[Any], indexed: bool = False) -> Iterator[PhotoResult]:
         """One result per photo (paths, PIL images or LoadedImages), in input order; with
         `indexed`, `photos` are (index, photo) pairs (a run that skips some photos)."""
-        chunk = self._perception_chunk() if self.engine is None else max(1, int(
-            getattr(self.engine.options, "batch_size", 1))) * max(1, self.chunk_batches)
+        chunk = self.chunk_size
         batch: list[_Ready | PhotoResult] = []
         for index, photo in (photos if indexed else enumerate(photos)):
             batch.extend(self._prepare(index, photo, defer=self.engine is None and chunk > 1))
@@ -355,12 +360,21 @@ class Pipeline:
         index matters to keypoint files matched by position)."""
         return list(self._flush(self._prepare(index, photo)))
 
+    @property
+    def chunk_size(self) -> int:
+        """Photos decoded and sent through the models together."""
+        if self.engine is not None:
+            return max(1, int(getattr(self.engine.options, "batch_size", 1))) * max(
+                1, self.chunk_batches)
+        return self._perception_chunk()
+
     def _perception_chunk(self) -> int:
         if self.each_person:
             return 1
         if self.perception_batch is not None:
             return max(1, int(self.perception_batch))
-        dev = getattr(self.people._estimator, "_dev", None)  # a loaded built-in model's device
+        est = self.people._estimator  # a loaded model's device (built-in: _dev, hub: _device)
+        dev = getattr(est, "_dev", None) or getattr(est, "_device", None)
         return PERCEPTION_BATCH if getattr(dev, "type", "cpu") == "cuda" else 1
 
     @property

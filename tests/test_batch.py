@@ -55,10 +55,20 @@ def test_folders_globs_and_lists_expand_in_order(shoot, tmp_path):
     lst.write_text(f"# photos\n{shoot / names[3]}\n\n{shoot / names[0]}\n")
     assert [Path(p).name for p in expand_inputs([], str(lst))] == [names[3], names[0]]
     assert count_inputs([str(shoot)], str(lst)) == len(names) + 2
-    with pytest.raises(ShotCropError, match="no file matches"):
+    with pytest.raises(ShotCropError, match="no image file matches"):
         list(expand_inputs([str(shoot / "none_*.jpg")]))
+    assert [Path(p).name for p in expand_inputs([str(shoot / "c0_*")])] == \
+        [n for n in names if n.startswith("c0_")]                   # a glob keeps images only
     with pytest.raises(ShotCropError, match="cannot read the list"):
         list(expand_inputs([], str(tmp_path / "missing.txt")))
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("caf\xe9.jpg\n".encode("latin-1"))
+    with pytest.raises(ShotCropError, match="not UTF-8 text"):
+        list(expand_inputs([], str(latin)))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ShotCropError, match="no photos to compose"):
+        count_inputs([str(empty)])
 
 
 def test_two_workers_write_the_same_files_in_the_same_order(shoot, tmp_path, capsys):
@@ -180,3 +190,66 @@ def test_a_worker_that_cannot_load_its_model_stops_the_run_with_its_reason(tmp_p
     err = capsys.readouterr().err
     assert "device 'cuda:0' is not available here" in err and "Traceback" not in err
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_a_list_that_can_be_read_once_is_read_once(shoot, tmp_path, capsys):
+    """A named pipe (as from `--list <(ls ...)`) is not counted first: its photos are all
+    composed."""
+    import os
+    import threading
+
+    fifo = tmp_path / "photos.fifo"
+    os.mkfifo(fifo)
+    names = sorted(str(p) for p in shoot.glob("c1_*.jpg"))
+
+    def feed():
+        with open(fifo, "w") as f:
+            f.write("\n".join(names) + "\n")
+
+    t = threading.Thread(target=feed)
+    t.start()
+    rc = _compose("--list", str(fifo), "--keypoints", str(tmp_path / "kp.json"), "--out",
+                  str(tmp_path / "o"), "--json")
+    t.join()
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert rc == 0 and [x["image"] for x in lines] == names
+
+
+def test_resume_tells_photos_of_the_same_name_apart(tmp_path, capsys):
+    """a/x.jpg done, b/x.jpg not: --resume must not take b's place as done (it fails on the
+    name clash, as without --resume, and says so)."""
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        shutil.copy(DATA / COVERED[1], tmp_path / d / COVERED[1])
+    out = str(tmp_path / "o")
+    assert _compose(str(tmp_path / "a" / COVERED[1]), "--keypoints", str(KEYPOINTS),
+                    "--out", out) == 0
+    rc = _compose(str(tmp_path / "a" / COVERED[1]), str(tmp_path / "b" / COVERED[1]),
+                  "--keypoints", str(KEYPOINTS), "--out", out, "--resume", "--json")
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert rc == 1 and len(lines) == 1 and "already exists" in lines[0]["error"]
+    assert lines[0]["image"].endswith(f"b/{COVERED[1]}")
+
+
+def test_resume_with_no_files_is_refused(tmp_path, capsys):
+    assert _compose(str(DATA / COVERED[0]), "--no-files", "--resume") == 2
+    assert "no meaning with --no-files" in capsys.readouterr().err
+
+
+def test_batches_keep_order_and_skipped_photos_keep_their_place(shoot, tmp_path):
+    """The batched in-process path (a VLM, or pose models on a GPU: a real pipeline with
+    3-photo chunks here): outcomes in input order, photos already done (--resume) reported in
+    their place, the others written."""
+    from shotcrop_core.batch import _in_batches
+    from shotcrop_core.pipeline import Pipeline, people_source
+
+    kp, out = str(tmp_path / "kp.json"), tmp_path / "o"
+    photos = sorted(str(p) for p in shoot.glob("*.jpg"))
+    done = {photos[1], photos[4], photos[5]}
+    assert _compose(*sorted(done), "--keypoints", kp, "--out", str(out)) == 0
+    run = ComposeRun(out=str(out), perception="keypoints", keypoints=kp, resume=True)
+    pipe = Pipeline(people_source("keypoints", kp), keep_images=True, perception_batch=3)
+    outcomes = list(_in_batches(run, iter(photos), pipe))
+    assert [o.index for o in outcomes] == list(range(6))
+    assert [o.skipped for o in outcomes] == [p in done for p in photos]
+    assert all(o.ok for o in outcomes) and len(list(out.iterdir())) == 30
