@@ -49,6 +49,13 @@ class LoadedImage:
     #: Upright RGBA when the photo has transparency (crops keep it), else None.
     rgba: Image.Image | None = None
     icc_profile: bytes | None = None
+    #: The photo's upright size when `image` was decoded reduced (JPEG draft mode), else None.
+    full_size: tuple[int, int] | None = None
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """The size shots are framed in: the photo's own, even when decoded reduced."""
+        return self.full_size or self.image.size
 
     @property
     def width(self) -> int:
@@ -175,8 +182,13 @@ def probe(path: str | Path) -> ImageInfo:
         raise ShotCropError(f"{path}: cannot read its header ({e})") from None
 
 
-def load_image(path: str | Path) -> LoadedImage:
-    """Open a photo: upright (EXIF orientation applied), RGB, size-checked. See module doc."""
+def load_image(path: str | Path, draft: int | None = None) -> LoadedImage:
+    """Open a photo: upright (EXIF orientation applied), RGB, size-checked. See module doc.
+
+    `draft` (pixels): a JPEG more than twice that long is decoded at 1/2, 1/4 or 1/8 scale
+    (PIL's draft mode: the decoder skips the detail) to a long side of at least `draft`;
+    `full_size` then says the photo's own size. For perception and framing only: crops need
+    the full decode."""
     path = Path(path)
     if not path.exists():
         raise ShotCropError(f"image not found: {path}. Check the path.")
@@ -203,6 +215,15 @@ def load_image(path: str | Path) -> LoadedImage:
             w, h = im.size
             check_size(w, h, path)
             fmt, mode = im.format, im.mode
+            full, turned = None, False
+            if draft and fmt == "JPEG" and max(w, h) > 2 * draft:
+                try:
+                    turned = im.getexif().get(0x0112) in (5, 6, 7, 8)
+                except Exception:  # noqa: BLE001 - a broken EXIF block: no turn, as below
+                    turned = False
+                k = draft / max(w, h)
+                im.draft("RGB", (max(1, round(w * k)), max(1, round(h * k))))
+                full = (w, h)
             try:
                 im.load()
                 try:
@@ -225,7 +246,9 @@ def load_image(path: str | Path) -> LoadedImage:
             if icc:
                 out.info["icc_profile"] = icc
             out.info.pop("exif", None)  # orientation is applied; keep GPS etc. out of crops
-    return LoadedImage(rgb, path, fmt, mode, rgba is not None, rgba, icc)
+    if full is not None and turned:  # EXIF orientations 5-8 turn the photo a quarter
+        full = (full[1], full[0])
+    return LoadedImage(rgb, path, fmt, mode, rgba is not None, rgba, icc, full)
 
 
 def crop(img: Image.Image | LoadedImage, box: Box) -> Image.Image:

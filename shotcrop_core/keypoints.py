@@ -155,6 +155,19 @@ class Person:
                min(max(x1, 0), width), min(max(y1, 0), height))
         return Person(self.keypoints, box, self.score, self.feet)
 
+    def scaled(self, sx: float, sy: float) -> "Person":
+        """The person in an image scaled by (sx, sy): e.g. found on a reduced decode."""
+        kp = self.keypoints.copy()
+        kp[:, 0] *= sx
+        kp[:, 1] *= sy
+        feet = None
+        if self.feet is not None:
+            feet = self.feet.copy()
+            feet[:, 0] *= sx
+            feet[:, 1] *= sy
+        x0, y0, x1, y1 = self.box
+        return Person(kp, (x0 * sx, y0 * sy, x1 * sx, y1 * sy), self.score, feet)
+
     def to_dict(self) -> dict:
         """JSON-ready; `from_dict` reads it back (coordinates rounded to 0.01 px)."""
         d = {"box": [round(v, 2) for v in self.box],

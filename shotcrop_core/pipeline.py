@@ -42,6 +42,9 @@ Uncovered = Literal["error", "estimate", "nobody"]
 CHUNK_BATCHES = 4
 #: Photos per pose-model pass on a GPU (the framing engine).
 PERCEPTION_BATCH = 8
+#: With nothing to crop, a JPEG over twice this long side is decoded reduced (draft mode) to
+#: at least this: the pose models see at most 416 px of the photo, a person crop a few hundred.
+DRAFT_SIDE = 2048
 
 
 # -- people --------------------------------------------------------------------------------------
@@ -121,20 +124,20 @@ class PeopleSource:
             return False
         return not self.has_file or self.uncovered == "estimate"
 
-    def find_batch(self, items: list[tuple[Any, int, str | None]],
+    def find_batch(self, items: list[tuple[Any, int, str | None, tuple[int, int]]],
                    subject: tuple[int | None, str | None] = (None, None)
                    ) -> list[Found | ShotCropError]:
-        """`find` for several photos ((image, index, name) each), the pose model running once
-        over all that need it (a model with `estimate_batch` batches them: on a GPU, one pass).
-        A photo's failure comes back as its ShotCropError, in its place."""
+        """`find` for several photos ((image, index, name, size) each), the pose model running
+        once over all that need it (a model with `estimate_batch` batches them: on a GPU, one
+        pass). A photo's failure comes back as its ShotCropError, in its place."""
         out: list[Found | ShotCropError | None] = [None] * len(items)
         todo = []
-        for k, (image, index, name) in enumerate(items):
+        for k, (image, index, name, size) in enumerate(items):
             if self.needs_model(name, index) and hasattr(self.estimator, "estimate_batch"):
                 todo.append(k)
                 continue
             try:
-                out[k] = self.find(image, index, name, subject=subject)
+                out[k] = self.find(image, index, name, size, subject=subject)
             except ShotCropError as e:
                 out[k] = e
         if todo:
@@ -146,8 +149,9 @@ class PeopleSource:
             except ShotCropError as e:  # the model would not load or run: each photo says so
                 batch = [e] * len(todo)
             for k, people in zip(todo, batch):
+                image, _, name, size = items[k]
                 out[k] = people if isinstance(people, ShotCropError) else \
-                    self._estimated(list(people), est, items[k][2])
+                    self._estimated(_to_size(list(people), image, size), est, name)
         return out
 
     def _estimated(self, people: list[Person], estimator: Any, name: str | None) -> Found:
@@ -181,13 +185,23 @@ class PeopleSource:
                                 "same images")
         pixels = image() if callable(image) else image
         if not self.has_file:
-            return self._estimated(_estimate(self.estimator, pixels, subject), None, name)
+            return self._estimated(_to_size(_estimate(self.estimator, pixels, subject),
+                                            pixels, size), None, name)
         try:
             estimator = self.estimator
         except ShotCropError as e:
             raise ShotCropError(f"{name}: the keypoint file does not name this photo, and its "
                                 f"landmarks cannot be estimated instead: {e}") from None
-        return self._estimated(_estimate(estimator, pixels, subject), estimator, name)
+        return self._estimated(_to_size(_estimate(estimator, pixels, subject), pixels, size),
+                               estimator, name)
+
+
+def _to_size(people: list[Person], pixels: Any, size: tuple[int, int]) -> list[Person]:
+    """People found on a reduced decode, in the photo's own pixels."""
+    if tuple(pixels.size) == tuple(size):
+        return people
+    sx, sy = size[0] / pixels.size[0], size[1] / pixels.size[1]
+    return [p.scaled(sx, sy) for p in people]
 
 
 def _estimate(estimator: Any, pixels: Any, subject: tuple[int | None, str | None]) -> list:
@@ -274,8 +288,9 @@ class _Ready:
     person: int | None = None
 
 
-def _as_loaded(photo: Any, index: int):
-    """A LoadedImage for a path, a PIL image or a LoadedImage: one validation for all."""
+def _as_loaded(photo: Any, index: int, draft: int | None = None):
+    """A LoadedImage for a path, a PIL image or a LoadedImage: one validation for all
+    (`draft`: a large JPEG file may be decoded reduced, see imageio.load_image)."""
     from PIL import Image
 
     from .imageio import LoadedImage, from_memory, load_image
@@ -285,7 +300,7 @@ def _as_loaded(photo: Any, index: int):
     if isinstance(photo, Image.Image):
         return from_memory(photo, f"image {index}")
     if isinstance(photo, (str, Path)):
-        return load_image(photo)
+        return load_image(photo, draft)
     raise ShotCropError(f"image {index}: expected a file path or an image, got "
                         f"{type(photo).__name__}")
 
@@ -385,11 +400,14 @@ class Pipeline:
     def _prepare(self, index: int, photo: Any, defer: bool = False) -> list[_Ready | PhotoResult]:
         """Decode the photo and find its people (`defer`: leave that to `_find_deferred`)."""
         name = _photo_name(photo, index)
+        # No crops to cut (framing engine, images not kept): a huge JPEG is decoded reduced.
+        draft = DRAFT_SIDE if self.engine is None and not self.keep_images else None
         try:
-            loaded = _as_loaded(photo, index)
+            loaded = _as_loaded(photo, index, draft)
             if defer and self.people.needs_model(name, index):
                 return [_Ready(index, name, loaded, None)]
-            found = self.people.find(loaded.image, index, name, subject=self._subject)
+            found = self.people.find(loaded.image, index, name, loaded.frame_size,
+                                     subject=self._subject)
         except ShotCropError as e:
             return [PhotoResult(index, name, error=str(e))]
         if not self.each_person:
@@ -402,8 +420,9 @@ class Pipeline:
         if not todo:
             return batch
         batch = list(batch)
-        found = self.people.find_batch([(batch[k].image.image, batch[k].index, batch[k].name)
-                                        for k in todo], self._subject)
+        found = self.people.find_batch([(batch[k].image.image, batch[k].index, batch[k].name,
+                                         batch[k].image.frame_size) for k in todo],
+                                       self._subject)
         for k, f in zip(todo, found):
             r = batch[k]
             batch[k] = (PhotoResult(r.index, r.name, error=str(f)) if isinstance(f, ShotCropError)
@@ -449,8 +468,7 @@ class Pipeline:
         options = self.options_for(r.found, r.person)
         t0 = time.perf_counter()
         try:
-            shots = compose(r.found.people, r.image.width, r.image.height, options,
-                            image=r.image.image)
+            shots = compose(r.found.people, *r.image.frame_size, options, image=r.image.image)
         except ShotCropError as e:
             return self._failed(r, str(e))
         return self._result(r, shots, options, time.perf_counter() - t0)

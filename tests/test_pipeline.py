@@ -260,3 +260,38 @@ def test_perception_in_batches_gives_the_same_shots(tmp_path):
                 np.testing.assert_allclose(p.keypoints, q.keypoints, atol=0.01)
     assert any("landmarks estimated by movenet" in w for w in filed[0].shots.warnings)
     assert not any("estimated by" in w for w in filed[2].shots.warnings)
+
+
+def test_a_huge_jpeg_without_crops_is_decoded_reduced_and_framed_in_its_own_pixels(tmp_path):
+    """A 5120 x 3400 JPEG, nothing to crop (images not kept): decoded at 1/2 scale (draft
+    mode), the people scaled back, the shots in the photo's own pixels and within 1% of those
+    framed on the full decode; turned by EXIF, the frame size turns too."""
+    pytest.importorskip("torch")
+    from shotcrop_core.imageio import load_image
+    from shotcrop_core.perception import load_estimator
+
+    src = Image.open(DATA / ONE).convert("RGB")
+    big = tmp_path / "big.jpg"
+    src.resize((5120, 3400), Image.BICUBIC).save(big, quality=92)
+    loaded = load_image(big, draft=2048)
+    assert loaded.full_size == (5120, 3400) and loaded.image.size == (2560, 1700)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 on display
+    turned = tmp_path / "turned.jpg"
+    src.resize((5120, 3400)).save(turned, quality=92, exif=exif)
+    t = load_image(turned, draft=2048)
+    assert t.full_size == (3400, 5120) and t.image.size == (1700, 2560)
+
+    est = load_estimator("movenet", device="cpu")
+    reduced = next(Pipeline(PeopleSource(estimator=est)).run([big]))
+    full = next(Pipeline(PeopleSource(estimator=est), keep_images=True).run([big]))
+    assert (reduced.shots.width, reduced.shots.height) == (5120, 3400)
+    assert reduced.shots.subject.box.rect[2] > 2560      # in the photo's pixels, not the decode's
+    # The same people within 1% of the photo (the framing itself may pick another of two
+    # near-equal compositions for a difference that small, so boxes are not compared).
+    assert len(reduced.people) == len(full.people)
+    for p, q in zip(reduced.people, full.people):
+        ok = (p.keypoints[:, 2] > 0) & (q.keypoints[:, 2] > 0)
+        assert ok.sum() >= 10
+        assert np.abs(p.keypoints[ok, :2] - q.keypoints[ok, :2]).max() <= 0.01 * 5120
+        assert np.abs(np.subtract(p.box, q.box)).max() <= 0.01 * 5120

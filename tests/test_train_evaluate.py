@@ -248,7 +248,7 @@ def test_photos_are_decoded_a_batch_at_a_time(setup, data_dir, tmp_path, monkeyp
     tsc.write_text(json.dumps({"format": "shotcrop-tsc", "version": 1, "samples": samples}))
     decoded, seen_at_generate = [], []
     load = imageio.load_image
-    monkeypatch.setattr(imageio, "load_image", lambda p: decoded.append(p) or load(p))
+    monkeypatch.setattr(imageio, "load_image", lambda p, *a: decoded.append(p) or load(p, *a))
 
     def generate(self, images, conversations):
         seen_at_generate.append(len(decoded))
