@@ -210,19 +210,7 @@ def pose_keypoint_frames(data: Any, image_size: tuple[int, int] | None = None
 
 # -- fitting keypoints to the photo --------------------------------------------------------
 def _scale_people(people: list[Person], sx: float, sy: float) -> list[Person]:
-    out = []
-    for p in people:
-        kp = p.keypoints.copy()
-        kp[:, 0] *= sx
-        kp[:, 1] *= sy
-        feet = None
-        if p.feet is not None:
-            feet = p.feet.copy()
-            feet[:, 0] *= sx
-            feet[:, 1] *= sy
-        x0, y0, x1, y1 = p.box
-        out.append(Person(kp, (x0 * sx, y0 * sy, x1 * sx, y1 * sy), p.score, feet))
-    return out
+    return [p.scaled(sx, sy) for p in people]
 
 
 def _fit(people: list[Person], size: tuple[float, float] | None,
