@@ -167,14 +167,20 @@ def outputs_present(path: str, run: ComposeRun) -> bool:
 _PIPE = None  # the pipeline of this process (a worker's, or the caller's with one worker)
 
 
-def _build(run: ComposeRun, workers: int, engine: Any = None):
+def _build(run: ComposeRun, engine: Any = None):
     from .pipeline import Pipeline, people_source
 
     people = people_source(run.perception, run.keypoints, run.device)  # loads a pose model
-    if workers > 1 and "torch" in sys.modules:
-        # Each worker gets its share of the cores: N workers x all threads would oversubscribe.
-        sys.modules["torch"].set_num_threads(max(1, (os.cpu_count() or 1) // workers))
     return Pipeline(people, run.framing, engine, keep_images=run.write)
+
+
+def _written(run: ComposeRun, r) -> Outcome:
+    """A pipeline result's files written (unless the run writes none), as an Outcome."""
+    from .pipeline import write_result
+
+    if run.write:
+        write_result(r, run.out, force=run.force, preview=run.preview)
+    return Outcome(r.index, r.name, r.shots if r.ok else None, r.error)
 
 
 _INIT_ERROR: str | None = None  # why this worker could not build its pipeline
@@ -188,28 +194,24 @@ def _init_worker(run: ComposeRun, workers: int) -> None:
     global _PIPE, _INIT_ERROR
     # Each worker gets its share of the cores, also when a model loads later (read by torch
     # at import): N workers x all threads would oversubscribe.
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     try:
-        _PIPE = _build(run, workers)
+        _PIPE = _build(run)
     except Exception as e:  # noqa: BLE001  reported with the first photo; the run stops
         _INIT_ERROR = str(e) if isinstance(e, ShotCropError) else f"{type(e).__name__}: {e}"
 
 
 def _one(run: ComposeRun, index: int, path: str) -> Outcome:
     """Compose one photo in this process's pipeline and write its files."""
-    from .pipeline import write_result
-
     if _INIT_ERROR is not None:
         raise WorkerError(_INIT_ERROR)
     if run.resume and outputs_present(path, run):
         return Outcome(index, path, skipped=True)
     try:
         (r,) = _PIPE.run_one(index, path)
-        if run.write:
-            write_result(r, run.out, force=run.force, preview=run.preview)
+        return _written(run, r)
     except Exception as e:  # noqa: BLE001  one photo's unexpected failure must not end the run
         return Outcome(index, path, error=f"{path}: unexpected error: {type(e).__name__}: {e}")
-    return Outcome(index, r.name, r.shots if r.ok else None, r.error)
 
 
 def compose_many(run: ComposeRun, photos: Iterable[str], workers: int = 1,
@@ -219,7 +221,7 @@ def compose_many(run: ComposeRun, photos: Iterable[str], workers: int = 1,
     global _PIPE
     workers = max(1, min(int(workers), MAX_WORKERS))
     if engine is not None or workers == 1:
-        _PIPE = _build(run, 1, engine)  # a missing model fails here, once
+        _PIPE = _build(run, engine)  # a missing model fails here, once
         if _PIPE.chunk_size > 1:  # a VLM, or pose models on a GPU: photos go in batches
             yield from _in_batches(run, photos, _PIPE)
         else:
@@ -248,8 +250,6 @@ def _check(run: ComposeRun) -> None:
 def _in_batches(run: ComposeRun, photos: Iterable[str], pipe) -> Iterator[Outcome]:
     """The pipeline's batches (chunk_size photos at a time); photos skipped by --resume keep
     their place in the order without waiting for a batch."""
-    from .pipeline import write_result
-
     pending: list = []  # in input order: (index, path) to compose, or a skipped Outcome
     todo = 0
 
@@ -259,10 +259,7 @@ def _in_batches(run: ComposeRun, photos: Iterable[str], pipe) -> Iterator[Outcom
             if isinstance(x, Outcome):
                 yield x
                 continue
-            r = next(results)
-            if run.write:
-                write_result(r, run.out, force=run.force, preview=run.preview)
-            yield Outcome(r.index, r.name, r.shots if r.ok else None, r.error)
+            yield _written(run, next(results))
 
     for index, path in enumerate(photos):
         if run.resume and outputs_present(path, run):

@@ -149,12 +149,12 @@ class PeopleSource:
             except ShotCropError as e:  # the model would not load or run: each photo says so
                 batch = [e] * len(todo)
             for k, people in zip(todo, batch):
-                image, _, name, size = items[k]
+                image, _, _, size = items[k]
                 out[k] = people if isinstance(people, ShotCropError) else \
-                    self._estimated(_to_size(list(people), image, size), est, name)
+                    self._estimated(_to_size(list(people), image, size), est)
         return out
 
-    def _estimated(self, people: list[Person], estimator: Any, name: str | None) -> Found:
+    def _estimated(self, people: list[Person], estimator: Any) -> Found:
         if not self.has_file:
             return Found(people, True)
         return Found(people, True, f"landmarks estimated by {estimator.name}: the keypoint "
@@ -186,14 +186,14 @@ class PeopleSource:
         pixels = image() if callable(image) else image
         if not self.has_file:
             return self._estimated(_to_size(_estimate(self.estimator, pixels, subject),
-                                            pixels, size), None, name)
+                                            pixels, size), None)
         try:
             estimator = self.estimator
         except ShotCropError as e:
             raise ShotCropError(f"{name}: the keypoint file does not name this photo, and its "
                                 f"landmarks cannot be estimated instead: {e}") from None
         return self._estimated(_to_size(_estimate(estimator, pixels, subject), pixels, size),
-                               estimator, name)
+                               estimator)
 
 
 def _to_size(people: list[Person], pixels: Any, size: tuple[int, int]) -> list[Person]:
