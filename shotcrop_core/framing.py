@@ -1,15 +1,16 @@
 """The cinematic framing engine: three coordinated shots from body landmarks.
 
-Each shot is chosen from a few hundred candidate boxes of the requested aspect, scored in one
-vectorised pass: grammar rules are heavy penalties (so the best feasible box wins when the photo
-cannot satisfy them all), composition preferences are light ones. The shots are solved inside-out
-(close-up, medium, establishing) so each can contain the one before; if the photo is too tight
-for that, they are solved outside-in instead and the set that breaks fewer rules wins. The final
-boxes are checked with `grammar` and every rule still broken becomes a warning.
-"""
+The body lines become what each shot asks for (`search.ShotSpec`); the candidates of the three
+shots are costed in one vectorised pass (`search.Search`): grammar rules are heavy penalties (so
+the best feasible box wins when the photo cannot satisfy them all), composition preferences are
+light ones. The shots are picked inside-out (close-up, medium, establishing) so each can contain
+the one before; if the photo is too tight for that, they are picked outside-in from the same pass
+and the set that breaks fewer rules wins. The final boxes are checked with `grammar` and every
+rule still broken becomes a warning."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,31 +21,20 @@ from .aspect import aspect_ratio, parse_aspect_spec
 from .describe import describe_fallback, describe_shots
 from .errors import ShotCropError
 from .keypoints import Person
+from .search import Search, ShotSpec
 from .shots import SHOT_NAMES, Box, Shot, ShotSet, Subject
 from .subject import choose_subject, match_person
 
 Rect = tuple[float, float, float, float]
 
-# Preferred shape of each shot when the aspect is "free" (width / height).
-FREE_RATIO = {"close_up": 0.8, "medium": 0.8, "establishing": None}
 # The establishing shot aims at this share of the largest box of its aspect (room to compose).
 EST_SCALE = 0.96
 # Estimated landmarks: the top of the person (hair, hat, bowed head) as far as this above the eyes
 # (COCO person boxes reach 0.4-1.5u above the eyes, median 0.7u; the margin and the snap to the
 # photo's edge below cover the rest).
 EST_CROWN_U = 1.2
-# Penalty weights: grammar rules dominate, composition preferences break ties.
 # A shot may stick out of the next by a sliver (the grammar allows 10%); past 8% it is pulled in.
 NEST_KEEP = 0.92
-# Extra clearance around joints (share of the crop height): rounding to pixels, and for
-# estimated joints, which sit a few pixels off the true ones, a little more.
-CUT_MARGIN = 0.006
-CUT_MARGIN_EST = 0.014
-W_CONTENT, W_NEST, W_EYE, W_CUT, W_LOOK, W_SOFT_CUT = 1000.0, 600.0, 300.0, 120.0, 40.0, 3.0
-# Clearance kept for landmark uncertainty (edges, eye line, joints) is a preference, not a rule:
-# each of the three kinds costs at most W_MARGIN (plus a sliver), so together they stay below
-# any one rule (W_CUT and up) and never outweigh a rule the landmarks say is met.
-W_MARGIN = 30.0
 
 
 @dataclass(frozen=True)
@@ -67,268 +57,10 @@ class FramingOptions:
         return cls(aspects=parse_aspect_spec(aspects), **kw)
 
 
-@dataclass
-class _Spec:
-    """What one shot needs, in source pixels."""
-
-    name: str
-    ratio: float | None
-    req: Rect                      # must lie inside the crop
-    h_target: float
-    top_max: float = np.inf        # y0 <= top_max
-    bot_range: tuple[float, float] = (-np.inf, np.inf)
-    eye: float | None = None
-    f_target: float = 0.3
-    x_target: float = 0.0          # preferred centre x (before thirds)
-    thirds: bool = False
-    facing: int = 0
-    face_x: float = 0.0
-    joints: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    soft_joints: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    ankles: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    min_h: float = 0.0             # establishing: room around the subject
-    soft_req: Rect | None = None   # the group: keep inside when possible
-    core: Rect | None = None       # the head: never traded away for anything else
-    joint_pad: float = 0.0         # extra clearance (px) around joints: landmark uncertainty
-    eye_margin: float = 0.0        # likewise for the eye line (px)
-    edge_margin: float = 0.0       # likewise for top_max and bot_range (px)
-    y_target: float | None = None
-    faces: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # bystanders' faces
-
-
-# -- candidate search -----------------------------------------------------------------------
-# Candidate heights around the target and up to the largest that fits; placements spread evenly.
-_H_AROUND = np.geomspace(0.45, 1.7, 10)
-_H_UPTO = np.geomspace(0.4, 1.0, 5)
-_SPREAD6 = tuple(np.linspace(0, 1, 6))
-_SPREAD4 = tuple(np.linspace(0, 1, 4))
-
-
-def _candidates(s: _Spec, W: int, H: int, inner: Rect | None, outer: Rect | None,
-                area_max: float | None = None) -> np.ndarray:
-    """Candidate boxes (n, 4): a grid of heights x vertical x horizontal placements."""
-    bx0, by0, bx1, by1 = outer if outer is not None else (0.0, 0.0, float(W), float(H))
-    aw, ah = bx1 - bx0, by1 - by0
-    r = s.ratio
-    h_fit = ah if r is None else min(ah, aw / r)
-    if area_max is not None:  # the largest height whose box stays under the area cap
-        h_fit = min(h_fit, 0.995 * (area_max / (r if r is not None else aw / ah)) ** 0.5)
-    ht = max(s.h_target, 4.0)
-    hs = np.concatenate([np.minimum(_H_AROUND * ht, h_fit), [min(ht, h_fit)], _H_UPTO * h_fit])
-    hs = hs[hs >= 2] if (hs >= 2).any() else np.array([max(h_fit, 1.0)])
-    if r is None:
-        pref = FREE_RATIO[s.name] or (W / H)
-        ws = np.minimum(np.maximum(pref * hs, (s.req[2] - s.req[0]) + 0.25 * hs), aw)
-    else:
-        ws = r * hs
-    H_, W_ = hs[:, None], ws[:, None]
-    # Each placement is affine in the box size: y0 = a + b * h, x0 = a + b * w. Listing the
-    # (a, b) pairs and evaluating them in one step keeps this to a few numpy calls.
-    if s.eye is not None:  # vertical: eyes at a share of the height from the top
-        ys = [(s.eye, -f) for f in (0.23, 0.27, s.f_target, 0.34, 0.39, 0.43)]
-    else:
-        ys = [(by0 + t * ah, -t) for t in _SPREAD6]
-        if s.y_target is not None:
-            ys.append((s.y_target, -0.5))
-    ys += [(s.req[1], -0.05), (s.req[3], 0.05 - 1)]
-    if inner is not None:
-        ys += [(inner[1], -0.02), (inner[3], 0.02 - 1)]
-    # Horizontal placements: target, thirds, content-aligned, spread.
-    xs = [(s.x_target, -0.5), (s.req[0], -0.06), (s.req[2], 0.06 - 1)]
-    if s.thirds:
-        xs += [(s.x_target, -1 / 3), (s.x_target, -2 / 3)]
-    if s.facing:  # look room: the face a little off centre, away from where it looks
-        xs += [(s.face_x, -(0.5 - 0.1 * s.facing)), (s.face_x, -(0.5 - 0.05 * s.facing))]
-    if inner is not None:
-        xs += [(inner[0], -0.02), (inner[2], 0.02 - 1)]
-    xs += [(bx0 + t * aw, -t) for t in _SPREAD4]
-    ya, yb = np.array(ys).T
-    xa, xb = np.array(xs).T
-    Y = np.clip(ya + H_ * yb, by0, by1 - H_)   # (nh, ny)
-    X = np.clip(xa + W_ * xb, bx0, bx1 - W_)   # (nh, nx)
-    return _Grid(hs, ws, Y, X)
-
-
-@dataclass
-class _Grid:
-    """Candidates as a grid: for each height hs[i] (width ws[i]), tops Y[i] x lefts X[i]."""
-
-    hs: np.ndarray
-    ws: np.ndarray
-    Y: np.ndarray
-    X: np.ndarray
-
-    def boxes(self) -> np.ndarray:
-        ny, nx = self.Y.shape[1], self.X.shape[1]
-        Y0 = np.repeat(self.Y, nx, axis=1).ravel()
-        X0 = np.tile(self.X, (1, ny)).ravel()
-        Hs = np.repeat(self.hs, ny * nx)
-        Ws = np.repeat(self.ws, ny * nx)
-        # (4, n): each edge a contiguous row, so the scoring works on whole rows.
-        return np.stack([X0, Y0, X0 + Ws, Y0 + Hs])
-
-    def cut_count(self, joints: np.ndarray, band_k: float, pad: float = 0.0) -> np.ndarray:
-        """`_cut_count` on the grid: per height, bottom and side tests are matrix products."""
-        if len(joints) == 0:
-            return np.zeros(self.Y.size * self.X.shape[1])
-        jx, jy = joints[:, 0], joints[:, 1]
-        band = (band_k * self.hs + 1.5 + pad)[:, None, None]
-        Y0, X0 = self.Y[:, :, None], self.X[:, :, None]
-        Y1, X1 = Y0 + self.hs[:, None, None], X0 + self.ws[:, None, None]
-        near_bottom = (np.abs(Y1 - jy) < band).astype(np.float32)          # (nh, ny, nj)
-        in_span_x = ((X0 <= jx) & (jx <= X1)).astype(np.float32)           # (nh, nx, nj)
-        in_span_y = ((Y0 <= jy) & (jy <= Y1)).astype(np.float32)           # (nh, ny, nj)
-        near_side = ((np.abs(X0 - jx) < band) | (np.abs(X1 - jx) < band)).astype(np.float32)
-        # Counts a joint at a bottom corner twice: only zero / non-zero and order matter.
-        cuts = near_bottom @ in_span_x.transpose(0, 2, 1) + in_span_y @ near_side.transpose(0, 2, 1)
-        return cuts.ravel()
-
-
-def _reachable(joints: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Only joints that some candidate box could reach matter; groups bring hundreds."""
-    if len(joints) == 0:
-        return joints
-    m = 0.05 * float((c[3] - c[1]).max()) + 2
-    keep = ((joints[:, 0] >= c[0].min() - m) & (joints[:, 0] <= c[2].max() + m)
-            & (joints[:, 1] >= c[1].min() - m) & (joints[:, 1] <= c[3].max() + m))
-    return joints[keep]
-
-
-def _cut_count(X0, Y0, X1, Y1, joints: np.ndarray, band_k: float, pad: float = 0.0
-               ) -> np.ndarray:
-    if len(joints) == 0:
-        return np.zeros(len(X0))
-    jx, jy = joints[None, :, 0], joints[None, :, 1]
-    band = band_k * (Y1 - Y0)[:, None] + 1.5 + pad  # + rounding to whole pixels
-    inx = (X0[:, None] <= jx) & (jx <= X1[:, None])
-    iny = (Y0[:, None] <= jy) & (jy <= Y1[:, None])
-    bottom = inx & (np.abs(Y1[:, None] - jy) < band)
-    sides = iny & ((np.abs(X0[:, None] - jx) < band) | (np.abs(X1[:, None] - jx) < band))
-    return (bottom | sides).sum(axis=1)
-
-
-#: (box - rect) * this is positive where a box edge falls short of containing rect.
-_CONTAINS = np.array([1.0, 1.0, -1.0, -1.0])[:, None]
-
-
-def _score(c: np.ndarray, s: _Spec, inner: Rect | None, outer: Rect | None,
-           area_max: float | None, area_min: float | None, W: int, H: int,
-           anchor: Rect | None = None,
-           cuts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    X0, Y0, X1, Y1 = c
-    w, h = X1 - X0, Y1 - Y0
-    scale = max(s.h_target, 1.0)
-    pos = lambda v: np.maximum(v, 0.0) / scale  # noqa: E731  (continuous violation size)
-
-    def missing(rect, sign=_CONTAINS):  # how far the boxes are from containing rect
-        d = np.maximum((c - np.asarray(rect, dtype=float)[:, None]) * sign, 0.0)
-        return (d[0] + d[1] + d[2] + d[3]) / scale
-
-    miss = missing(s.req)
-    cost = W_CONTENT * ((miss > 0) + miss)
-    if s.core is not None:
-        hmiss = missing(s.core)
-        cost += 3 * W_CONTENT * ((hmiss > 0) + hmiss)
-    top = pos(Y0 - s.top_max)
-    lo, hi = s.bot_range
-    bot = pos(lo - Y1) + pos(Y1 - hi)
-    cost += W_CONTENT * ((top > 0) + (bot > 0) + top + bot)
-    if s.edge_margin:  # estimated body lines may sit this far off: stay clear of the limits
-        m = s.edge_margin
-        near = pos(Y0 - (s.top_max - m)) + pos(lo + m - Y1) + pos(Y1 - (hi - m))
-        cost += W_MARGIN * ((near > 0) + np.minimum(near, 0.2))
-    if s.eye is not None:
-        f = (s.eye - Y0) / h
-        eye_bad = np.maximum(0.225 - f, 0) + np.maximum(f - 0.425, 0)
-        cost += W_EYE * ((eye_bad > 0) + 10 * eye_bad) + 40 * (f - s.f_target) ** 2
-        if s.eye_margin:  # likewise for an estimated eye line
-            m = s.eye_margin / h
-            near = np.maximum(0.225 + m - f, 0) + np.maximum(f - 0.425 + m, 0)
-            cost += W_MARGIN * ((near > 0) + np.minimum(10 * near, 0.2))
-    if len(s.ankles):
-        ax, ay = s.ankles[None, :, 0], s.ankles[None, :, 1]
-        inside = ((X0[:, None] <= ax) & (ax <= X1[:, None])
-                  & (Y0[:, None] <= ay) & (ay <= Y1[:, None])).sum(axis=1)
-        cost += W_CONTENT * inside
-    if cuts is None:
-        hard = _cut_count(X0, Y0, X1, Y1, s.joints, G.CUT_BAND + CUT_MARGIN)
-        wide = (_cut_count(X0, Y0, X1, Y1, s.joints, G.CUT_BAND + CUT_MARGIN + CUT_MARGIN_EST,
-                           s.joint_pad) if s.joint_pad else hard)
-        cuts = (hard, _cut_count(X0, Y0, X1, Y1, s.soft_joints, G.CUT_BAND), wide)
-    # cuts[2]: joints within the wider band kept for landmark uncertainty (any number: one cost)
-    cost += W_CUT * cuts[0] + W_SOFT_CUT * cuts[1] + W_MARGIN * (cuts[2] > cuts[0])
-    if len(s.faces):  # a bystander's face whole or left out (grammar.sliced_faces)
-        share = G.face_shares(c.T, s.faces)
-        lo, hi = G.FACE_SLICE
-        cost += W_CUT * ((share > lo) & (share < hi)).sum(axis=1)
-        # Estimated faces sit a few pixels off: prefer frames clear of the grammar's band too.
-        cost += W_MARGIN * ((share > 0.02) & (share < 0.98)).any(axis=1)
-    if s.min_h:
-        short = pos(s.min_h - h)
-        cost += W_CONTENT * ((short > 0) + short)
-    if s.soft_req is not None:
-        cost += 30 * (missing(s.soft_req) > 0)
-    if inner is not None:
-        out = missing(inner)
-        cost += W_NEST * ((out > 0) + out)
-    if outer is not None:
-        out = missing(outer, -_CONTAINS)
-        cost += W_NEST * ((out > 0) + out)
-    area = w * h
-    if area_max is not None:
-        cost += W_NEST * (area > area_max)
-    if area_min is not None:
-        cost += W_NEST * (area < area_min)
-    # Composition: size near target, look room / thirds, subject position.
-    cost += 8 * np.log(h / max(s.h_target, 1.0)) ** 2
-    cx = (X0 + X1) / 2
-    if s.facing and s.name == "close_up":
-        side = (s.face_x - X0) / w
-        want = 0.5 - 0.1 * s.facing
-        wrong = (side - 0.48) * s.facing > 0  # face centre past the middle, toward its gaze
-        cost += W_LOOK * wrong + 15 * np.abs(side - want)
-    if s.thirds:
-        d1 = np.abs((s.x_target - X0) / w - 1 / 3)
-        d2 = np.abs((s.x_target - X0) / w - 2 / 3)
-        if s.facing > 0:
-            d = d1
-        elif s.facing < 0:
-            d = d2
-        else:
-            d = np.minimum(d1, d2)
-        cost += 6 * d
-    else:
-        cost += 6 * np.abs(cx - s.x_target) / w
-    if anchor is not None:  # refine: move edges as little as possible
-        ax0, ay0, ax1, ay1 = anchor
-        disp = np.abs(X0 - ax0) + np.abs(X1 - ax1) + np.abs(Y0 - ay0) + np.abs(Y1 - ay1)
-        cost += 20 * disp / scale
-    # Edges on the image border cost nothing extra; edges close to it look accidental.
-    return cost
-
-
-def _solve(s: _Spec, W: int, H: int, inner: Rect | None = None, outer: Rect | None = None,
-           area_max: float | None = None, area_min: float | None = None,
-           anchor: Rect | None = None, extra: np.ndarray | None = None) -> Rect:
-    grid = _candidates(s, W, H, inner, outer, area_max)
-    c = grid.boxes()
-    joints = _reachable(s.joints, c)
-    hard = grid.cut_count(joints, G.CUT_BAND + CUT_MARGIN)
-    wide = (grid.cut_count(joints, G.CUT_BAND + CUT_MARGIN + CUT_MARGIN_EST, s.joint_pad)
-            if s.joint_pad else hard)
-    cuts = (hard, grid.cut_count(_reachable(s.soft_joints, c), G.CUT_BAND), wide)
-    cost = _score(c, s, inner, outer, area_max, area_min, W, H, anchor, cuts)
-    if extra is not None:  # boxes proposed from outside the grid (refine)
-        c = np.hstack([c, extra.T])
-        cost = np.concatenate([cost, _score(extra.T, s, inner, outer, area_max, area_min, W, H,
-                                            anchor)])
-    return tuple(float(v) for v in c[:, int(np.argmin(cost))])
-
-
 # -- shot specifications --------------------------------------------------------------------
 def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Person],
            subject: int, keep_group: bool, joint_pad_u: float = 0.0,
-           faces: list[Rect] = ()) -> dict[str, _Spec]:
+           faces: list[Rect] = (), measured=measure) -> dict[str, ShotSpec]:
     u, eye = a.u, a.eye_y
     fx0, fy0, fx1, fy1 = a.face_box
     joints = np.asarray(a.joints, dtype=float).reshape(-1, 2)
@@ -336,7 +68,7 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     # Joints of people at the subject's scale: cutting a background passer-by is no amputation.
     sh = people[subject].box_h
     soft = [q for p in others if p.box_h >= 0.5 * sh
-            for q in measure(p).joints]
+            for q in measured(p).joints]
     soft_joints = np.asarray(soft, dtype=float).reshape(-1, 2)
     ratio = {n: aspect_ratio(aspects.get(n, "original"), W, H) for n in SHOT_NAMES}
     pad = 0.12 * u
@@ -345,7 +77,7 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     # Close-up: head and shoulders, eyes about a third down, look room.
     cu_bottom = a.shoulder_y + 0.33 * a.torso
     cu_top = eye - 0.9 * u
-    cu = _Spec("close_up", ratio["close_up"],
+    cu = ShotSpec("close_up", ratio["close_up"],
                req=(fx0 - pad, min(fy0, eye - G.FOREHEAD_U * u) - 0.02 * u, fx1 + pad,
                     max(fy1, eye + G.CHIN_MIN_U * u) + 0.02 * u),
                h_target=cu_bottom - cu_top, top_max=eye - (G.FOREHEAD_U + 0.03) * u,
@@ -363,7 +95,7 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     med_ratio = ratio["medium"]
     med_h = (med_bottom - eye) / (1 - f_med)
     width_need = (max(sx1, fx1) - min(sx0, fx0)) + 1.2 * u
-    med = _Spec("medium", med_ratio,
+    med = ShotSpec("medium", med_ratio,
                 req=(min(sx0, fx0) - pad, min(fy0, eye - G.FOREHEAD_U * u) - 0.02 * u,
                      max(sx1, fx1) + pad, max(a.shoulder_y, fy1) + 0.05 * u),
                 h_target=med_h, top_max=eye - (G.FOREHEAD_U + 0.03) * u,
@@ -377,14 +109,14 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
         # The grammar's vertical lines mean nothing for a body that is not upright: frame the
         # face and the upper body around their centres instead (warned as such).
         hx0, hy0, hx1, hy1 = fx0 - 0.5 * u, fy0 - 0.5 * u, fx1 + 0.5 * u, fy1 + 0.5 * u
-        cu = _Spec("close_up", ratio["close_up"], req=(hx0, hy0, hx1, hy1),
+        cu = ShotSpec("close_up", ratio["close_up"], req=(hx0, hy0, hx1, hy1),
                    h_target=1.5 * max(hx1 - hx0, hy1 - hy0), x_target=(hx0 + hx1) / 2,
                    y_target=(hy0 + hy1) / 2, facing=a.facing, face_x=a.face_x, joints=joints,
                    soft_joints=soft_joints)
         ux0, uy0, ux1, uy1 = a.upper_body
         ux0, uy0, ux1, uy1 = (min(ux0, hx0) - pad, min(uy0, hy0) - pad, max(ux1, hx1) + pad,
                               max(uy1, hy1) + pad)
-        med = _Spec("medium", med_ratio, req=(ux0, uy0, ux1, uy1),
+        med = ShotSpec("medium", med_ratio, req=(ux0, uy0, ux1, uy1),
                     h_target=1.2 * max(uy1 - uy0, (ux1 - ux0) / (med_ratio or 1.0)),
                     x_target=(ux0 + ux1) / 2, y_target=(uy0 + uy1) / 2, facing=a.facing,
                     face_x=a.face_x, joints=joints, soft_joints=soft_joints)
@@ -396,7 +128,7 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     if keep_group:
         for p in others:
             if p.box_h >= 0.5 * sh:
-                gx0, gy0, gx1, gy1 = p.clipped(W, H).box
+                gx0, gy0, gx1, gy1 = p.clipped_box(W, H)
                 group = (min(group[0], gx0), min(group[1], gy0),
                          max(group[2], gx1), max(group[3], gy1))
     r = ratio["establishing"]
@@ -411,7 +143,7 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     bx0, by0 = (0.0 if bx0 - mx < reach else bx0 - mx), (0.0 if by0 - my < reach else by0 - my)
     bx1 = float(W) if bx1 + mx > W - reach else bx1 + mx
     by1 = float(H) if by1 + my > H - reach else by1 + my
-    est = _Spec("establishing", r, req=(bx0, by0, bx1, by1), h_target=EST_SCALE * h_fit,
+    est = ShotSpec("establishing", r, req=(bx0, by0, bx1, by1), h_target=EST_SCALE * h_fit,
                 x_target=a.body_x, facing=a.facing, face_x=a.face_x, thirds=True,
                 joints=joints, soft_joints=soft_joints,
                 min_h=min((by1 - by0) / (G.SUBJECT_MAX_H - 0.03), h_fit),
@@ -434,19 +166,39 @@ def _area(b: Rect) -> float:
     return (b[2] - b[0]) * (b[3] - b[1])
 
 
-def _solve_set(specs: dict[str, _Spec], W: int, H: int) -> dict[str, Rect]:
-    """Inside-out first; outside-in when the photo is too tight for inside-out to cohere."""
-    cu = _solve(specs["close_up"], W, H)
-    med = _solve(specs["medium"], W, H, inner=cu, area_min=_area(cu) / 0.8)
-    est = _solve(specs["establishing"], W, H, inner=med, area_min=G.EST_AREA * 1.02 * _area(med))
+_ORDER = ("close_up", "medium", "establishing")
+
+
+def _solve_set(search: Search, W: int, H: int) -> dict[str, Rect]:
+    """Inside-out: each shot grown around the one before."""
+    cu = search.best(0)
+    med = _nested(search, 1, W, H, inner=cu, area_min=_area(cu) / 0.8)
+    est = _nested(search, 2, W, H, inner=med, area_min=G.EST_AREA * 1.02 * _area(med))
     return {"close_up": cu, "medium": med, "establishing": est}
 
 
-def _solve_set_outside_in(specs: dict[str, _Spec], W: int, H: int) -> dict[str, Rect]:
-    est = _solve(specs["establishing"], W, H)
-    med = _solve(specs["medium"], W, H, outer=est, area_max=_area(est) / (G.EST_AREA * 1.02))
-    cu = _solve(specs["close_up"], W, H, outer=med, area_max=0.8 * _area(med))
+def _solve_set_outside_in(search: Search, W: int, H: int) -> dict[str, Rect]:
+    """Outside-in, for a photo too tight to grow each shot around the last."""
+    est = search.best(2)
+    med = _nested(search, 1, W, H, outer=est, area_max=_area(est) / (G.EST_AREA * 1.02))
+    cu = _nested(search, 0, W, H, outer=med, area_max=0.8 * _area(med))
     return {"close_up": cu, "medium": med, "establishing": est}
+
+
+def _nested(search: Search, k: int, W: int, H: int, inner: Rect | None = None,
+            outer: Rect | None = None, area_min: float | None = None,
+            area_max: float | None = None) -> Rect:
+    """Shot k around `inner` or inside `outer`, from the pass; when none of the pass's
+    candidates nests, searched again with candidates laid out for it (aligned to the inner
+    box, or inside the outer box and under the area)."""
+    box = search.best(k, inner=inner, outer=outer, area_min=area_min, area_max=area_max)
+    a, b = (inner, box) if inner is not None else (box, outer)
+    if (b[0] <= a[0] and b[1] <= a[1] and a[2] <= b[2] and a[3] <= b[3]
+            and (area_min is None or _area(box) >= area_min)
+            and (area_max is None or _area(box) <= area_max)):
+        return box
+    return Search([search.specs[k]], W, H, inner=inner, outer=outer, area_max=area_max).best(
+        inner=inner, outer=outer, area_min=area_min, area_max=area_max)
 
 
 #: How much each broken rule weighs when two candidate sets are compared.
@@ -546,8 +298,7 @@ def _finish(boxes: dict[str, Rect], a: Anatomy, people: list[Person], subject: i
     shots = {n: Shot(n, ints[n], descs[n], aspects.get(n, "original"),
                      () if n in skip else tuple(_warnings(n, rep.failures[n], a, H)))
              for n in SHOT_NAMES}
-    p = people[subject].clipped(W, H)
-    sbox = Box.from_floats(*p.box, width=W, height=H)
+    sbox = Box.from_floats(*people[subject].clipped_box(W, H), width=W, height=H)
     return ShotSet(W, H, **shots, subject=Subject(sbox, subject), source=source,
                    warnings=tuple(set_warn))
 
@@ -570,15 +321,17 @@ def compose(people: list[Person], width: int, height: int,
         return fallback(W, H, aspects, image)
     gray = _small_gray(image) if image is not None and len(people) > 1 else None
     subject = choose_subject(people, W, H, opts.subject_index, opts.subject_hint, gray)
-    a = measure(people[subject])
-    faces = G.bystander_faces(people, subject)
+    measured = functools.cache(measure)  # people measured once for this photo
+    a = measured(people[subject])
+    faces = G.bystander_faces(people, subject, measured)
     specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty,
-                   faces)
-    boxes = _solve_set(specs, W, H)
+                   faces, measured)
+    search = Search([specs[n] for n in _ORDER], W, H)  # one pass for the three shots
+    boxes = _solve_set(search, W, H)
     rep = G.check_set(boxes, a, W, H, faces)
     if not rep.coherent or "wider" in rep.failures["establishing"]:
         # Too tight to grow each shot around the last: shrink each inside the next instead.
-        alt = _solve_set_outside_in(specs, W, H)
+        alt = _solve_set_outside_in(search, W, H)
         if _badness(alt, a, W, H, faces) < _badness(boxes, a, W, H, faces):
             boxes = alt
     return _finish(boxes, a, people, subject, faces, aspects, W, H)
@@ -606,10 +359,11 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
         # The person whose box best matches the proposal's subject, however little they overlap.
         subject_index = match_person(shots.subject.box, people, W, H, min_iou=0.0)
     subject = choose_subject(people, W, H, subject_index, opts.subject_hint)
-    a = measure(people[subject])
-    faces = G.bystander_faces(people, subject)
+    measured = functools.cache(measure)  # people measured once for this photo
+    a = measured(people[subject])
+    faces = G.bystander_faces(people, subject, measured)
     specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty,
-                   faces)
+                   faces, measured)
     proposal = {n: shots[n].box.rect for n in SHOT_NAMES}
     out: dict[str, Rect] = {}
     inner = None
@@ -631,12 +385,12 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
             s.facing = 0
         if s.eye is not None:
             s.f_target = min(max((a.eye_y - prop[1]) / max(prop[3] - prop[1], 1), 0.25), 0.4)
-        kw = {}
+        area_min = None
         if inner is not None:
-            kw = {"inner": inner,
-                  "area_min": _area(inner) * (G.EST_AREA * 1.02 if n == "establishing" else 1.25)}
-        extra = np.asarray([prop]) if _aspect_ok(prop, s.ratio) else None
-        out[n] = _solve(s, W, H, anchor=prop, extra=extra, **kw)
+            area_min = _area(inner) * (G.EST_AREA * 1.02 if n == "establishing" else 1.25)
+        extra = prop if _aspect_ok(prop, s.ratio) else None
+        search = Search([s], W, H, inner=inner, extra=extra)
+        out[n] = search.best(inner=inner, area_min=area_min, anchor=prop)
         inner = out[n]
     return _finish(out, a, people, subject, faces, aspects, W, H, source=shots.source,
                    descriptions={s.name: s.description for s in shots},

@@ -68,15 +68,16 @@ def joint_cuts(box: Rect, joints) -> list[tuple[float, float]]:
     return out
 
 
-def bystander_faces(people, subject: int) -> list[Rect]:
+def bystander_faces(people, subject: int, measured=measure) -> list[Rect]:
     """The faces no shot may slice: of every other person at least BYSTANDER_SHARE of the
-    subject's height whose face shows (a face point present), from the crown to the chin."""
+    subject's height whose face shows (a face point present), from the crown to the chin.
+    `measured`: `anatomy.measure`, or a cached one when the caller measures people again."""
     sh = people[subject].box_h
     out = []
     for i, p in enumerate(people):
         if i == subject or p.box_h < BYSTANDER_SHARE * sh or not p.visible(FACE):
             continue
-        a = measure(p)
+        a = measured(p)
         fx0, fy0, fx1, fy1 = a.face_box
         out.append((fx0 - 0.15 * a.u, min(fy0, a.crown_y), fx1 + 0.15 * a.u, max(fy1, a.chin_y)))
     return out
@@ -242,9 +243,13 @@ def check_set(boxes: dict[str, Rect], a: Anatomy, width: int, height: int,
     slice."""
     failures = {n: check_shot(n, boxes[n], a, width, height)
                 for n in ("establishing", "medium", "close_up")}
-    for n, box in boxes.items():
-        if n in failures and sliced_faces(box, list(faces)):
-            failures[n].append("face_sliced")
+    if len(faces):  # every shot against every face at once
+        lo, hi = FACE_SLICE
+        names = [n for n in boxes if n in failures]
+        share = face_shares(np.asarray([boxes[n] for n in names]), np.asarray(faces))
+        for n, row in zip(names, share):
+            if ((row > lo) & (row < hi)).any():
+                failures[n].append("face_sliced")
     if _area(boxes["establishing"]) < EST_AREA * _area(boxes["medium"]):
         failures["establishing"].append("wider")
     return SetReport(failures, coherent(boxes["close_up"], boxes["medium"], boxes["establishing"]))

@@ -148,12 +148,15 @@ class Person:
     def box_h(self) -> float:
         return self.box[3] - self.box[1]
 
+    def clipped_box(self, width: int, height: int) -> tuple[float, float, float, float]:
+        """The person box clipped to the image."""
+        x0, y0, x1, y1 = self.box
+        return (min(max(x0, 0), width), min(max(y0, 0), height),
+                min(max(x1, 0), width), min(max(y1, 0), height))
+
     def clipped(self, width: int, height: int) -> "Person":
         """The person with its box clipped to the image (keypoints are kept as they are)."""
-        x0, y0, x1, y1 = self.box
-        box = (min(max(x0, 0), width), min(max(y0, 0), height),
-               min(max(x1, 0), width), min(max(y1, 0), height))
-        return Person(self.keypoints, box, self.score, self.feet)
+        return Person(self.keypoints, self.clipped_box(width, height), self.score, self.feet)
 
     def scaled(self, sx: float, sy: float) -> "Person":
         """The person in an image scaled by (sx, sy): e.g. found on a reduced decode."""

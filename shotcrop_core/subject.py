@@ -98,7 +98,7 @@ def choose_subject(people: list[Person], width: int, height: int, index: int | N
 
 def _overlaps(box: Box | Sequence[float], people: Sequence[Person], width: int,
               height: int) -> list[float]:
-    return [iou(p.clipped(width, height).box, box) for p in people]
+    return [iou(p.clipped_box(width, height), box) for p in people]
 
 
 def match_person(box: Box | Sequence[float], people: Sequence[Person], width: int, height: int,

@@ -219,29 +219,26 @@ def test_estimated_landmarks_keep_clear_of_joints_and_hair():
 def test_uncertainty_margins_never_outweigh_a_rule():
     """Clearance kept for landmark uncertainty is a preference: a box that meets every rule but
     sits inside that clearance beats a box that keeps the clearance by breaking a rule."""
-    from shotcrop_core.framing import _score, _Spec
+    from shotcrop_core.search import ShotSpec, box_costs
 
-    spec = _Spec("medium", None, req=(10, 10, 20, 20), h_target=110, bot_range=(100, 200),
-                 eye=25.0, f_target=0.3, x_target=40, edge_margin=20.0)
+    spec = ShotSpec("medium", None, req=(10, 10, 20, 20), h_target=110, bot_range=(100, 200),
+                    eye=25.0, f_target=0.3, x_target=40, edge_margin=20.0)
     in_margin = (0.0, 0.0, 80.0, 110.0)    # bottom 10 px into the 20 px clearance; eyes at 23%
     breaks_eye = (0.0, 0.0, 80.0, 125.0)   # bottom clear of it, but the eyes at 20%: too high
-    cost = _score(np.array([in_margin, breaks_eye], dtype=float).T, spec, None, None, None, None,
-                  400, 400)
+    cost = box_costs(spec, [in_margin, breaks_eye])
     assert cost[0] < cost[1]
     # With no rule at stake (eyes lower: 25% and 23% down), the clearance decides.
     clear = (0.0, 0.0, 100.0, 122.0)      # bottom 2 px past the clearance
     spec.eye = 28.0
-    cost = _score(np.array([in_margin, clear], dtype=float).T, spec, None, None, None, None,
-                  400, 400)
+    cost = box_costs(spec, [in_margin, clear])
     assert cost[1] < cost[0]
     # Every kind of clearance at once (an edge, three joints) still costs less than one cut.
-    spec = _Spec("medium", None, req=(10, 10, 20, 20), h_target=110, bot_range=(100, 200),
-                 x_target=40, edge_margin=20.0, joint_pad=10.0,
-                 joints=np.array([[30.0, 118.0], [40.0, 118.0], [50.0, 118.0], [40.0, 160.0]]))
+    spec = ShotSpec("medium", None, req=(10, 10, 20, 20), h_target=110, bot_range=(100, 200),
+                    x_target=40, edge_margin=20.0, joint_pad=10.0,
+                    joints=np.array([[30.0, 118.0], [40.0, 118.0], [50.0, 118.0], [40.0, 160.0]]))
     all_margins = (0.0, 0.0, 80.0, 110.0)  # bottom in the edge clearance, 8 px above three joints
     one_cut = (0.0, 0.0, 80.0, 161.0)      # clear of every clearance, but 1 px below a joint
-    cost = _score(np.array([all_margins, one_cut], dtype=float).T, spec, None, None, None, None,
-                  400, 400)
+    cost = box_costs(spec, [all_margins, one_cut])
     assert cost[0] < cost[1]
 
 

@@ -146,7 +146,7 @@ def score_run(run: Composed, coco: Any, images: list[Path], with_pck: bool = Fal
             W, H = shots.width, shots.height
             h = humans[choose_subject(humans, W, H)]
             found = run.found[path.name]
-            cand = [found[i] for i in people_matching(h.clipped(W, H).box, found, W, H)]
+            cand = [found[i] for i in people_matching(h.clipped_box(W, H), found, W, H)]
             pcks.append(max((pck(p, h) or 0.0 for p in cand), default=0.0))
     return res, pcks
 
