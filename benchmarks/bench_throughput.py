@@ -65,9 +65,12 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def timed(cmd: list[str], pythonpath: Path | None = None) -> tuple[float, int]:
+def timed(cmd: list[str], pythonpath: Path | None = None,
+          env: dict[str, str] | None = None) -> tuple[float, int]:
     """Wall seconds of a whole process and the peak RSS of its process tree (sampled)."""
-    env = {**os.environ, "PYTHONPATH": str(pythonpath)} if pythonpath else None
+    env = {**os.environ, **(env or {})}
+    if pythonpath:
+        env["PYTHONPATH"] = str(pythonpath)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     peak = [0]
@@ -131,6 +134,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         floor, comp, before = [], {1: [], 2: []}, []
+        # One photo alone: what starting a process costs, apart from the photos.
+        one = tmp / "one"
+        one.mkdir()
+        first = sorted(args.images.glob("*.jpg"))[0]
+        os.symlink(first, one / first.name)
+        floor1, comp1 = [], []
         for r in range(args.runs):  # interleaved, so drift hits all alike
             out = tmp / f"floor{r}"
             out.mkdir()
@@ -138,6 +147,9 @@ def main() -> None:
             for w in (1, 2):
                 comp[w].append(timed(compose_cmd(args.images, tmp / f"c{w}_{r}", args.keypoints,
                                                  w))[0])
+            (tmp / f"f1_{r}").mkdir()
+            floor1.append(timed([sys.executable, "-c", FLOOR, str(one), str(tmp / f"f1_{r}")])[0])
+            comp1.append(timed(compose_cmd(one, tmp / f"c1_{r}", args.keypoints, 1))[0])
             if args.before:
                 cmd = [sys.executable, "-m", "shotcrop_core", "compose",
                        *map(str, sorted(args.images.glob("*.jpg"))), "--out", str(tmp / f"b{r}"),
@@ -152,6 +164,12 @@ def main() -> None:
             c = statistics.median(comp[w])
             print(f"compose --keypoints, {w} worker(s): {c:.2f} s = {c / f:.2f}x the floor "
                   f"(target <= 1.5x)")
+        # Split into start-up (one photo) and the cost of each further photo.
+        f1, c1, c = statistics.median(floor1), statistics.median(comp1), statistics.median(comp[1])
+        per_f, per_c = (f - f1) / (n_photos - 1), (c - c1) / (n_photos - 1)
+        print(f"  start-up (one photo): floor {f1:.2f} s, compose {c1:.2f} s; each further "
+              f"photo: floor {1000 * per_f:.1f} ms, compose {1000 * per_c:.1f} ms "
+              f"({per_c / per_f:.2f}x)")
         if args.many:
             src, kp = repeated(args.images, args.keypoints, args.many, tmp / "many")
             # The first 100 of the same photos, with the same keypoint file (its size is the
@@ -170,12 +188,18 @@ def main() -> None:
         if args.perception_photos:
             src, _ = repeated(args.images, args.keypoints, args.perception_photos, tmp / "pp")
             rate = {}
-            for w in (1, 2):
-                secs, peak = timed(compose_cmd(src, tmp / f"p{w}", None, w))
-                rate[w] = args.perception_photos / secs
-                print(f"{args.perception_photos} photos, built-in perception, {w} worker(s): "
-                      f"{rate[w]:.1f} photos/s, peak memory {peak / 2**20:.0f} MiB")
-            print(f"2 workers / 1 worker: {rate[2] / rate[1]:.2f}x (target >= 1.8x)")
+            # One worker uses every core for the networks (torch's threads); pinned to one
+            # thread it shows what a second worker on the second core adds.
+            for w, threads in ((1, None), (1, 1), (2, None)):
+                env = {"OMP_NUM_THREADS": str(threads)} if threads else None
+                secs, peak = timed(compose_cmd(src, tmp / f"p{w}_{threads}", None, w), env=env)
+                rate[w, threads] = args.perception_photos / secs
+                how = f", {threads} thread" if threads else ""
+                print(f"{args.perception_photos} photos, built-in perception, {w} worker(s)"
+                      f"{how}: {rate[w, threads]:.1f} photos/s, peak memory "
+                      f"{peak / 2**20:.0f} MiB")
+            print(f"2 workers / 1 worker: {rate[2, None] / rate[1, None]:.2f}x (target >= 1.8x); "
+                  f"2 workers / 1 worker on 1 thread: {rate[2, None] / rate[1, 1]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -137,11 +137,11 @@ def _framing(args):
 
 
 def _engine(args):
+    if args.engine == "framing":
+        return None
     from .pipeline import load_engine
     from .vlm.backend import GenerationOptions
 
-    if args.engine == "framing":
-        return None
     options = GenerationOptions(intent=args.intent, reasoning=args.reasoning, seed=args.seed,
                                 batch_size=args.batch_size, compile=args.compile,
                                 max_new_tokens=args.max_new_tokens)

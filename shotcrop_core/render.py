@@ -63,8 +63,9 @@ def draw_shots(image: Image.Image | LoadedImage, shotset: ShotSet,
     font = _font(font_size)
     pad = max(2, font_size // 4)
 
-    overlay = Image.new("RGBA", base.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(overlay)
+    # Drawn straight onto the copy, each colour blended by its alpha (an RGBA overlay and its
+    # composite cost more than the rest of the preview).
+    draw = ImageDraw.Draw(base, "RGBA")
 
     idx = subject_index if subject_index is not None else (
         shotset.subject.index if shotset.subject is not None else None)
@@ -110,7 +111,7 @@ def draw_shots(image: Image.Image | LoadedImage, shotset: ShotSet,
 
     if shotset.fallback:
         _draw_note(draw, FALLBACK_NOTE, font, pad, W, H)
-    return Image.alpha_composite(base.convert("RGBA"), overlay).convert("RGB")
+    return base
 
 
 def _draw_skeleton(draw: ImageDraw.ImageDraw, person: Person, sx: float, sy: float,
