@@ -72,7 +72,9 @@ def timed(cmd: list[str], pythonpath: Path | None = None,
     if pythonpath:
         env["PYTHONPATH"] = str(pythonpath)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    # `python -m` looks in the working folder first: run from the checkout being timed.
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            cwd=pythonpath or ROOT)
     peak = [0]
 
     def sample():
@@ -127,6 +129,9 @@ def main() -> None:
                     help="also time compose from another checkout of shotcrop (e.g. a git "
                          "worktree of an older commit), in the same run")
     args = ap.parse_args()
+    args.images, args.keypoints = args.images.resolve(), args.keypoints.resolve()
+    if args.before:
+        args.before = args.before.resolve()
     if not args.images.is_dir() or not args.keypoints.is_file():
         sys.exit(f"need --images DIR and --keypoints COCO.json (default {SHARED})")
     n_photos = len(list(args.images.glob("*.jpg")))
