@@ -122,10 +122,17 @@ class ComposeRun:
     write: bool = True
     preview: str = "jpg"
     resume: bool = False
+    #: How a shot past the photo is padded ("edge" or a colour) and its mask feathered (px).
+    outpaint: str = "edge"
+    feather: int = 0
 
     def __post_init__(self) -> None:
+        from .outpaint import check_feather, parse_fill
+
         if self.preview not in PREVIEWS:
             raise ShotCropError(f"preview {self.preview!r}: use one of {', '.join(PREVIEWS)}")
+        parse_fill(self.outpaint)  # a bad colour fails before any photo
+        check_feather(self.feather)
 
 
 @dataclass
@@ -179,7 +186,8 @@ def _written(run: ComposeRun, r) -> Outcome:
     from .pipeline import write_result
 
     if run.write:
-        write_result(r, run.out, force=run.force, preview=run.preview)
+        write_result(r, run.out, force=run.force, preview=run.preview, outpaint=run.outpaint,
+                     feather=run.feather)
     return Outcome(r.index, r.name, r.shots if r.ok else None, r.error)
 
 

@@ -27,6 +27,15 @@ def _add_framing_args(p: argparse.ArgumentParser) -> None:
                    help="aspect per shot, e.g. establishing=16:9,medium=4:5,close_up=1:1, or one "
                         "aspect for all (original, free, 1:1, 4:5, 3:4, 2:3, 9:16, 16:9, 4:3, "
                         "3:2, 21:9 or any W:H); default: the photo's own")
+    p.add_argument("--sheet", default=None, metavar="LAYOUT:WxH",
+                   help="frame each shot at its panel's aspect on this contact sheet, e.g. "
+                        "triptych:1920x832 (optionally :GUTTER:MARGIN; layouts: triptych, "
+                        "poster, stack), instead of --aspect")
+    p.add_argument("--beyond-photo", type=_share, nargs="?", const=0.5, default=0.0,
+                   metavar="SHARE",
+                   help="let a shot that cannot keep the grammar inside the photo at its aspect "
+                        "reach past the photo's edges, by at most SHARE of the photo per side "
+                        "(default 0.5 when given): the padding is for outpainting")
     p.add_argument("--subject", type=int, default=None, metavar="INDEX",
                    help="build the shots around this person (0-based, in perception order)")
     p.add_argument("--subject-hint", default=None, metavar="WORD",
@@ -41,6 +50,17 @@ def _add_framing_args(p: argparse.ArgumentParser) -> None:
                         "bench, a model named here is what gets scored (--keypoints is then "
                         "only the ground truth)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a share of the photo from 0 to 1 (e.g. 0.5), "
+                                         f"got {text!r}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -108,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true",
                    help="print one JSON object per image per line on stdout")
     c.add_argument("--force", action="store_true", help="overwrite existing output files")
+    c.add_argument("--outpaint-fill", default="edge", metavar="edge|COLOUR",
+                   help="how a shot reaching past the photo (--beyond-photo) is padded: 'edge' "
+                        "repeats the photo's edge pixels (default), or a colour such as #808080; "
+                        "its mask, white on the padding, is written as <photo>_<shot>_outpaint.png")
+    c.add_argument("--outpaint-feather", type=int, default=0, metavar="PX",
+                   help="soften the outpaint mask this many pixels into the photo (default 0)")
     c.add_argument("--no-files", action="store_true", help="write nothing; with --json to pipe")
     _add_framing_args(c)
     _add_engine_args(c)
@@ -131,9 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _framing(args):
     from .aspect import parse_aspect_spec
     from .framing import FramingOptions
+    from .layout import Sheet
 
-    return FramingOptions(aspects=parse_aspect_spec(args.aspect), subject_index=args.subject,
-                          subject_hint=args.subject_hint)
+    if args.sheet and args.aspect:
+        raise ShotCropError("give --aspect or --sheet, not both: a sheet sets each shot's "
+                            "aspect to its panel's")
+    aspects = Sheet.parse(args.sheet).aspects() if args.sheet else parse_aspect_spec(args.aspect)
+    return FramingOptions(aspects=aspects, subject_index=args.subject,
+                          subject_hint=args.subject_hint, beyond_photo=args.beyond_photo)
 
 
 def _engine(args):
@@ -166,7 +197,8 @@ def cmd_compose(args) -> int:
         raise ShotCropError(f"output folder {out} is a file: choose another --out folder")
     run = ComposeRun(out=str(out), perception=args.perception, keypoints=args.keypoints,
                      device=args.device, framing=_framing(args), force=args.force,
-                     write=not args.no_files, preview=args.preview, resume=args.resume)
+                     write=not args.no_files, preview=args.preview, resume=args.resume,
+                     outpaint=args.outpaint_fill, feather=args.outpaint_feather)
     total = count_inputs(args.images, args.list)  # a bad folder, glob or list stops us here
     engine = _engine(args)
     workers = args.workers or default_workers(total)

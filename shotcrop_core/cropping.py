@@ -27,6 +27,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from . import outpaint as op
 from .colour import parse_colour
 from .errors import ShotCropError
 from .shots import Box
@@ -44,12 +45,15 @@ Rect = tuple[int, int, int, int]
 @dataclass(frozen=True)
 class Crop:
     image: np.ndarray  # float32 HxWxC in 0..1
-    mask: np.ndarray  # float32 H0xW0 in the SOURCE frame, 1 inside the box
-    box: Box  # source pixels actually shown (after any aspect crop)
+    mask: np.ndarray  # float32 H0xW0 in the SOURCE frame, 1 inside the box (on the photo)
+    box: Box  # source pixels actually shown (after any aspect crop; may reach past the photo)
     scale: float  # output px per source px (horizontal; vertical differs only through snap)
     #: Where the box's pixels sit inside `image` as (x0, y0, x1, y1), x1/y1 exclusive: the whole
     #: image, except for letterboxing. With `box` this is all a stitch-back needs.
     content: Rect | None = None
+    #: float32 H x W in the OUTPUT frame: 1 on every pixel that is not the photo's (padding
+    #: past it, letterbox bars), for an outpainting model; None when every pixel is the photo's.
+    outpaint_mask: np.ndarray | None = None
 
 
 # -- validation -------------------------------------------------------------------------------
@@ -160,17 +164,54 @@ def box_mask(width: int, height: int, box: Box, feather: int = 0) -> np.ndarray:
 
 def crop_shot(image: np.ndarray, box: Box, fit: str = "native", width: int = 0, height: int = 0,
               long_side: int = 0, snap: int = 1,
-              pad_color: tuple[float, float, float] | None = None) -> Crop:
+              pad_color: tuple[float, float, float] | None = None, outpaint=None,
+              feather: int = 0) -> Crop:
     """Cut `box` out of `image` and size it by `fit` (see the module docstring for the rules).
 
     native: box pixels as they are; width / height / long_side: scaled keeping the aspect so that
     side equals the value; size: exactly width x height, letterboxed with `pad_color` if given,
     else the box is re-cut around its centre to the target aspect (never distorted). A colour
     is (R, G, B) in 0..1 or hex text (`colour.parse_colour`).
+
+    A box that reaches past the image (a shot composed with beyond_photo) needs `outpaint`:
+    "edge" or a colour (`outpaint.parse_fill`) to pad the image out to the box; the crop's
+    `outpaint_mask` is then 1 on the padding, feathered `feather` px into the photo.
     """
     img = _check_image(image)
     H0, W0 = img.shape[:2]
-    b = _check_box(box, W0, H0)
+    b = box if isinstance(box, Box) else Box.from_list(list(box))
+    past = b.past(W0, H0)
+    if not any(past):
+        return _crop(img, _check_box(b, W0, H0), fit, width, height, long_side, snap, pad_color)
+    if outpaint is None:
+        raise ShotCropError(f"box {b.to_list()} lies outside the {W0}x{H0} image: use the "
+                            "shots of this image, or, for a shot composed beyond the photo, "
+                            "give an outpaint fill ('edge' or a colour) to pad it")
+    if b.intersection(Box(0, 0, W0, H0)) == 0:
+        raise ShotCropError(f"box {b.to_list()} does not overlap the {W0}x{H0} image: use the "
+                            "shots of this image")
+    fill = op.parse_fill(outpaint)
+    left, top = past[0], past[1]
+    # The image padded just enough to hold the box, and which of its pixels are padding.
+    padded = op.pad(img, past, fill)
+    marks = op.padding_mask(padded.shape[0], padded.shape[1], past, feather)[:, :, None]
+    shifted = Box(b.x0 + left, b.y0 + top, b.x1 + left, b.y1 + top)
+    c = _crop(np.concatenate([padded, marks], axis=2), shifted, fit, width, height, long_side,
+              snap, pad_color, bars=1.0)
+    used = Box(c.box.x0 - left, c.box.y0 - top, c.box.x1 - left, c.box.y1 - top)
+    on_photo = Box(max(used.x0, 0), max(used.y0, 0), min(used.x1, W0), min(used.y1, H0))
+    mask = c.image[:, :, -1]
+    if not feather:
+        mask = (mask >= 0.5).astype(np.float32)  # resampling blurs the seam: keep it exact
+    return Crop(c.image[:, :, :-1], box_mask(W0, H0, on_photo), used, c.scale, c.content,
+                mask)
+
+
+def _crop(img: np.ndarray, b: Box, fit: str, width: int, height: int, long_side: int,
+          snap: int, pad_color, bars: float | None = None) -> Crop:
+    """`crop_shot` of a box inside `img`; `bars`: the value of letterbox bars in the last
+    channel (an outpaint mask riding along), instead of the pad colour."""
+    H0, W0 = img.shape[:2]
     if fit not in FIT_MODES:
         raise ShotCropError(f"fit mode {fit!r} is unknown: use one of {', '.join(FIT_MODES)}")
     if snap not in SNAPS:
@@ -208,11 +249,16 @@ def crop_shot(image: np.ndarray, box: Box, fit: str = "native", width: int = 0, 
         if out is pixels:
             out = pixels.copy()  # never hand back a view into the caller's image
         content = (0, 0, tw, th)
+        marks = None
     else:
         out = _canvas(th, tw, img.shape[2], pad)  # type: ignore[arg-type]
+        if bars is not None:
+            out[:, :, -1] = bars
         x0, y0, x1, y1 = content
         out[y0:y1, x0:x1] = resize(pixels, x1 - x0, y1 - y0)
-    return Crop(out, box_mask(W0, H0, b), b, (content[2] - content[0]) / b.w, content)
+        marks = np.ones((th, tw), np.float32)  # letterbox bars are not the photo's pixels
+        marks[y0:y1, x0:x1] = 0.0
+    return Crop(out, box_mask(W0, H0, b), b, (content[2] - content[0]) / b.w, content, marks)
 
 
 def unify_batch(images: list[np.ndarray], rule: str = "first",

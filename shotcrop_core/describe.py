@@ -84,6 +84,24 @@ def describe_shots(boxes: dict[str, Box], a: Anatomy, people: list[Person], subj
     return {"establishing": scene, "medium": medium, "close_up": close}
 
 
+_OUTPAINT = " Past the photo's "
+
+
+def without_outpaint(text: str) -> str:
+    """A sentence without the clause `outpaint_clause` added (to add it anew)."""
+    return text.split(_OUTPAINT)[0]
+
+
+def outpaint_clause(past: tuple[int, int, int, int]) -> str:
+    """What a shot reaching past the photo adds to its sentence ('' when it stays inside)."""
+    sides = [side for side, px in zip(("left", "top", "right", "bottom"), past) if px]
+    if not sides:
+        return ""
+    edges = sides[0] if len(sides) == 1 else ", ".join(sides[:-1]) + " and " + sides[-1]
+    return (f"{_OUTPAINT}{edges} edge{'s' if len(sides) > 1 else ''} the frame is padding, to "
+            f"be outpainted.")
+
+
 def describe_fallback(boxes: dict[str, Box], W: int, H: int) -> dict[str, str]:
     return {
         "establishing": "A wide view of the whole scene; no person was found in the photo.",

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
+from . import outpaint as op
 from .errors import ShotCropError
 from .imageio import ImageInfo, LoadedImage, crop, save_image
 from .keypoints import Person
@@ -29,13 +33,17 @@ def _preview_base(image):
 
 
 def output_paths(loaded: LoadedImage | ImageInfo, out_dir: Path, json_file: bool = True,
-                 preview: str = "jpg") -> dict[str, Path]:
+                 preview: str = "jpg", shots: ShotSet | None = None) -> dict[str, Path]:
     """Where each output of one image goes: `<stem>_<shot>.<ext>`, `<stem>_preview.jpg` (or
-    .png; none with preview "none"), `<stem>_shots.json`."""
+    .png; none with preview "none"), `<stem>_shots.json`; and for a shot of `shots` that
+    reaches past the photo, `<stem>_<shot>_outpaint.png`, its mask (white on the padding)."""
     stem = loaded.path.stem
     # Crops keep the photo's format; alpha forces PNG so transparency survives.
     ext = ".png" if loaded.has_alpha else _CROP_EXT.get(loaded.format or "", ".jpg")
     paths = {n: out_dir / f"{stem}_{n}{ext}" for n in ("establishing", "medium", "close_up")}
+    for shot in shots or ():
+        if any(shot.box.past(shots.width, shots.height)):
+            paths[f"{shot.name}_outpaint"] = out_dir / f"{stem}_{shot.name}_outpaint.png"
     if preview != "none":
         paths["preview"] = out_dir / f"{stem}_preview.{preview}"
     if json_file:
@@ -45,24 +53,31 @@ def output_paths(loaded: LoadedImage | ImageInfo, out_dir: Path, json_file: bool
 
 def write_outputs(loaded: LoadedImage, shots: ShotSet, out_dir: str | Path, force: bool = False,
                   people: list[Person] | None = None, json_file: bool = True,
-                  preview: str = "jpg") -> dict[str, Path]:
+                  preview: str = "jpg", outpaint="edge", feather: int = 0) -> dict[str, Path]:
     """Write the crops, the preview (`preview`: jpg, png or none) and the JSON; refuse up front
-    if any file exists."""
+    if any file exists. A shot reaching past the photo is padded with `outpaint` ("edge" or a
+    colour) and gets its padding mask, feathered `feather` px into the photo."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ShotCropError(f"output folder {out} is a file: choose another --out folder")
     if (shots.width, shots.height) != loaded.size:
         raise ShotCropError(f"shot set is for a {shots.width}x{shots.height} image but "
                             f"{loaded.path.name} is {loaded.width}x{loaded.height}")
-    paths = output_paths(loaded, out, json_file, preview)
+    paths = output_paths(loaded, out, json_file, preview, shots)
     if not force:
         taken = [p for p in paths.values() if p.exists()]
         if taken:
             more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
             raise ShotCropError(f"{taken[0]} already exists{more}: nothing was written for this "
                                 "image; use --force to overwrite or choose another --out folder")
+    fill = op.parse_fill(outpaint)
     for shot in shots:
-        save_image(crop(loaded, shot.box), paths[shot.name], force=force)
+        save_image(crop(loaded, shot.box, fill), paths[shot.name], force=force)
+        past = shot.box.past(shots.width, shots.height)
+        if any(past):  # what an outpainting model fills: white on the padding
+            mask = op.padding_mask(shot.box.h, shot.box.w, past, feather)
+            save_image(Image.fromarray(np.round(mask * 255).astype(np.uint8), "L"),
+                       paths[f"{shot.name}_outpaint"], force=force)
     if "preview" in paths:
         save_image(draw_shots(_preview_base(loaded.image), shots, people), paths["preview"],
                    force=force)

@@ -18,11 +18,11 @@ import numpy as np
 from . import grammar as G
 from .anatomy import Anatomy, measure
 from .aspect import aspect_ratio, parse_aspect_spec
-from .describe import describe_fallback, describe_shots
+from .describe import describe_fallback, describe_shots, outpaint_clause, without_outpaint
 from .errors import ShotCropError
 from .keypoints import Person
 from .search import Search, ShotSpec
-from .shots import SHOT_NAMES, Box, Shot, ShotSet, Subject
+from .shots import MAX_BEYOND, SHOT_NAMES, Box, Shot, ShotSet, Subject, reach
 from .subject import choose_subject, match_person
 
 Rect = tuple[float, float, float, float]
@@ -49,8 +49,20 @@ class FramingOptions:
     #: How far (in head heights, u) joints may be from where the landmarks put them: edges keep
     #: that much more clearance. 0 for human keypoints; ESTIMATED for a pose model's landmarks.
     joint_uncertainty: float = 0.0
+    #: How far a shot may reach past the photo, as a share of it per side (0: never). Only a
+    #: shot that breaks the grammar inside the photo reaches past it, by the least that keeps
+    #: the grammar; the padding is for an outpainting model to fill.
+    beyond_photo: float = 0.0
 
     ESTIMATED = 0.25
+    #: The default share for `beyond_photo` when asked for "when needed".
+    BEYOND = 0.5
+
+    def __post_init__(self) -> None:
+        b = self.beyond_photo
+        if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b <= MAX_BEYOND:
+            raise ShotCropError(f"beyond_photo must be a share of the photo from 0 to "
+                                f"{MAX_BEYOND} (e.g. 0.5 = half the photo per side), got {b!r}")
 
     @classmethod
     def from_spec(cls, aspects=None, **kw) -> "FramingOptions":
@@ -60,7 +72,10 @@ class FramingOptions:
 # -- shot specifications --------------------------------------------------------------------
 def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Person],
            subject: int, keep_group: bool, joint_pad_u: float = 0.0,
-           faces: list[Rect] = (), measured=measure) -> dict[str, ShotSpec]:
+           faces: list[Rect] = (), measured=measure,
+           past: dict[str, tuple[float, float]] | None = None) -> dict[str, ShotSpec]:
+    """What each shot needs; `past`: the shots that may reach past the photo, and how far
+    (px, x and y)."""
     u, eye = a.u, a.eye_y
     fx0, fy0, fx1, fy1 = a.face_box
     joints = np.asarray(a.joints, dtype=float).reshape(-1, 2)
@@ -136,21 +151,25 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     # Estimated landmarks underrate the body's extent (hair, hands, feet): leave a margin, and
     # a body that ends within a head of the photo's edge most likely runs on to it.
     mx, my = 0.2 * joint_pad_u * (bx1 - bx0), 0.2 * joint_pad_u * (by1 - by0)
-    reach = u if joint_pad_u else 0.0
+    edge = u if joint_pad_u else 0.0
     crown = max(min(by0, eye - EST_CROWN_U * u), 0.0)
     if joint_pad_u and by1 - crown <= h_fit:  # room for hair, when the shot can hold it at all
         by0 = crown
-    bx0, by0 = (0.0 if bx0 - mx < reach else bx0 - mx), (0.0 if by0 - my < reach else by0 - my)
-    bx1 = float(W) if bx1 + mx > W - reach else bx1 + mx
-    by1 = float(H) if by1 + my > H - reach else by1 + my
+    bx0, by0 = (0.0 if bx0 - mx < edge else bx0 - mx), (0.0 if by0 - my < edge else by0 - my)
+    bx1 = float(W) if bx1 + mx > W - edge else bx1 + mx
+    by1 = float(H) if by1 + my > H - edge else by1 + my
+    rx, ry = (past or {}).get("establishing", (0.0, 0.0))
+    # Room around the subject: as much as the photo (or the padding past it) can give.
+    room_fit = H + 2 * ry if r is None else min(H + 2 * ry, (W + 2 * rx) / r)
     est = ShotSpec("establishing", r, req=(bx0, by0, bx1, by1), h_target=EST_SCALE * h_fit,
                 x_target=a.body_x, facing=a.facing, face_x=a.face_x, thirds=True,
                 joints=joints, soft_joints=soft_joints,
-                min_h=min((by1 - by0) / (G.SUBJECT_MAX_H - 0.03), h_fit),
+                min_h=min((by1 - by0) / (G.SUBJECT_MAX_H - 0.03), room_fit),
                 soft_req=group, y_target=(by0 + by1) / 2)
     # When nothing fits, keep the head: a frame of feet and torso is no shot of anyone.
     head = (fx0 - pad, min(fy0, a.crown_y), fx1 + pad, max(fy1, a.chin_y))
     for spec in (cu, med, est):
+        spec.reach = (past or {}).get(spec.name, (0.0, 0.0))
         spec.faces = face_rects
         spec.core = head
         spec.joint_pad = joint_pad_u * u
@@ -205,16 +224,20 @@ def _nested(search: Search, k: int, W: int, H: int, inner: Rect | None = None,
 _RULE_WEIGHT = {"face": 20, "forehead": 10, "subject": 10, "shoulders": 6, "room": 3, "wider": 3}
 
 
-def _badness(boxes: dict[str, Rect], a: Anatomy, W: int, H: int, faces=()) -> int:
-    rep = G.check_set(boxes, a, W, H, faces)
+def _badness(boxes: dict[str, Rect], a: Anatomy, W: int, H: int, faces=(),
+             beyond: float = 0.0) -> int:
+    rep = G.check_set(boxes, a, W, H, faces, beyond)
     n = sum(_RULE_WEIGHT.get(r, 2 if r not in G.COMPOSITION else 1)
             for v in rep.failures.values() for r in v)
     return n + (0 if rep.coherent else 8)
 
 
-def _to_box(r: Rect, ratio: float | None, W: int, H: int) -> Box:
-    """Whole pixels that keep the aspect within one pixel: round the height, derive the width."""
+def _to_box(r: Rect, ratio: float | None, bounds: tuple[int, int, int, int]) -> Box:
+    """Whole pixels that keep the aspect within one pixel (round the height, derive the width),
+    inside `bounds`: the photo, or as far past it as the shots may reach."""
     x0, y0, x1, y1 = r
+    lx0, ly0, lx1, ly1 = bounds
+    W, H = lx1 - lx0, ly1 - ly0
     h = int(min(max(round(y1 - y0), 1), H))
     w = int(min(max(round(x1 - x0), 1), W)) if ratio is None else int(round(ratio * h))
     if ratio is not None and w > W:  # the height rounded up past the width limit
@@ -222,8 +245,8 @@ def _to_box(r: Rect, ratio: float | None, W: int, H: int) -> Box:
         w = int(min(max(round(ratio * h), 1), W))
     w = max(w, 1)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    bx = int(min(max(round(cx - w / 2), 0), W - w))
-    by = int(min(max(round(cy - h / 2), 0), H - h))
+    bx = int(min(max(round(cx - w / 2), lx0), lx1 - w))
+    by = int(min(max(round(cy - h / 2), ly0), ly1 - h))
     return Box(bx, by, bx + w, by + h)
 
 
@@ -252,12 +275,14 @@ def _fit_inside(inner: Box, outer: Box, ratio: float | None, max_area: float) ->
 
 
 def _integer_set(boxes: dict[str, Rect], ratios: dict[str, float | None], W: int,
-                 H: int) -> dict[str, Box]:
+                 H: int, beyond: float = 0.0) -> dict[str, Box]:
     """Round to pixels and guarantee the set nests with strictly growing areas."""
-    est = _to_box(boxes["establishing"], ratios["establishing"], W, H)
-    med = _to_box(boxes["medium"], ratios["medium"], W, H)
+    rx, ry = reach(beyond, W, H)
+    bounds = (-rx, -ry, W + rx, H + ry)
+    est = _to_box(boxes["establishing"], ratios["establishing"], bounds)
+    med = _to_box(boxes["medium"], ratios["medium"], bounds)
     med = _fit_inside(med, est, ratios["medium"], est.area * 0.97)
-    cu = _to_box(boxes["close_up"], ratios["close_up"], W, H)
+    cu = _to_box(boxes["close_up"], ratios["close_up"], bounds)
     cu = _fit_inside(cu, med, ratios["close_up"], med.area * 0.97)
     return {"establishing": est, "medium": med, "close_up": cu}
 
@@ -280,27 +305,36 @@ def _warnings(name: str, failures: list[str], a: Anatomy, H: int) -> list[str]:
     return out
 
 
+def _outpaint_note(name: str, past: tuple[int, int, int, int]) -> str:
+    sides = ", ".join(f"{side} {px} px" for side, px in zip(("left", "top", "right", "bottom"),
+                                                             past) if px)
+    return f"{name}: reaches past the photo ({sides}): outpaint the padding"
+
+
 def _finish(boxes: dict[str, Rect], a: Anatomy, people: list[Person], subject: int,
             faces: list[Rect],
             aspects: dict[str, str], W: int, H: int, source: str = "framing",
-            descriptions: dict[str, str] | None = None, skip: frozenset = frozenset()) -> ShotSet:
+            descriptions: dict[str, str] | None = None, skip: frozenset = frozenset(),
+            beyond: float = 0.0) -> ShotSet:
     ratios = {n: aspect_ratio(aspects[n], W, H) for n in SHOT_NAMES}
-    ints = _integer_set(boxes, ratios, W, H)
+    ints = _integer_set(boxes, ratios, W, H, beyond)
     fl = {n: b.rect for n, b in ints.items()}
-    rep = G.check_set(fl, a, W, H, faces)
+    rep = G.check_set(fl, a, W, H, faces, beyond)
     set_warn = [] if rep.coherent else ["set: the shots do not nest cleanly (photo too tight)"]
     if not a.upright:
         set_warn.append("subject is not upright (bent, lying or upside down): the medium and "
                         "close-up are framed around the body and face, not the shot grammar")
     descs = describe_shots(ints, a, people, subject, W, H)
-    descs.update({k: v for k, v in (descriptions or {}).items() if v})
+    descs.update({k: without_outpaint(v) for k, v in (descriptions or {}).items() if v})
+    past = {n: ints[n].past(W, H) for n in SHOT_NAMES}
     # A detail close-up (asked for by the user's intent) is not held to the face rules.
-    shots = {n: Shot(n, ints[n], descs[n], aspects.get(n, "original"),
-                     () if n in skip else tuple(_warnings(n, rep.failures[n], a, H)))
+    shots = {n: Shot(n, ints[n], descs[n] + outpaint_clause(past[n]), aspects.get(n, "original"),
+                     (() if n in skip else tuple(_warnings(n, rep.failures[n], a, H)))
+                     + ((_outpaint_note(n, past[n]),) if any(past[n]) else ()))
              for n in SHOT_NAMES}
     sbox = Box.from_floats(*people[subject].clipped_box(W, H), width=W, height=H)
     return ShotSet(W, H, **shots, subject=Subject(sbox, subject), source=source,
-                   warnings=tuple(set_warn))
+                   warnings=tuple(set_warn), beyond=beyond)
 
 
 # -- public API -----------------------------------------------------------------------------
@@ -326,15 +360,34 @@ def compose(people: list[Person], width: int, height: int,
     faces = G.bystander_faces(people, subject, measured)
     specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty,
                    faces, measured)
+    boxes = _solve(specs, a, faces, W, H)
+    beyond = opts.beyond_photo
+    if beyond:
+        rep = G.check_set(boxes, a, W, H, faces)
+        failing = [n for n in SHOT_NAMES if not rep.valid[n]]
+        if failing:  # only these may reach past the photo, by the least that meets the grammar
+            rx, ry = reach(beyond, W, H)
+            specs = _specs(a, aspects, W, H, people, subject, opts.keep_group,
+                           opts.joint_uncertainty, faces, measured,
+                           {n: (float(rx), float(ry)) for n in failing})
+            alt = _solve(specs, a, faces, W, H, beyond)
+            if _badness(alt, a, W, H, faces, beyond) < _badness(boxes, a, W, H, faces):
+                boxes = alt
+    return _finish(boxes, a, people, subject, faces, aspects, W, H, beyond=beyond)
+
+
+def _solve(specs: dict[str, ShotSpec], a: Anatomy, faces: list[Rect], W: int, H: int,
+           beyond: float = 0.0) -> dict[str, Rect]:
+    """The three shots from one pass: inside-out, or outside-in when that breaks less."""
     search = Search([specs[n] for n in _ORDER], W, H)  # one pass for the three shots
     boxes = _solve_set(search, W, H)
-    rep = G.check_set(boxes, a, W, H, faces)
+    rep = G.check_set(boxes, a, W, H, faces, beyond)
     if not rep.coherent or "wider" in rep.failures["establishing"]:
         # Too tight to grow each shot around the last: shrink each inside the next instead.
         alt = _solve_set_outside_in(search, W, H)
-        if _badness(alt, a, W, H, faces) < _badness(boxes, a, W, H, faces):
+        if _badness(alt, a, W, H, faces, beyond) < _badness(boxes, a, W, H, faces, beyond):
             boxes = alt
-    return _finish(boxes, a, people, subject, faces, aspects, W, H)
+    return boxes
 
 
 def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None = None,
@@ -365,6 +418,10 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
     specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty,
                    faces, measured)
     proposal = {n: shots[n].box.rect for n in SHOT_NAMES}
+    # Proposals may reach past the photo as far as the set allows (an editor drag, a set
+    # composed with beyond_photo): a repair keeps them there, at the padding's cost.
+    beyond = max(shots.beyond, opts.beyond_photo)
+    rx, ry = reach(beyond, W, H)
     out: dict[str, Rect] = {}
     inner = None
     for n in ("close_up", "medium", "establishing"):
@@ -373,6 +430,7 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
         if shots[n].aspect == "free" or aspects[n] == "free":
             s.ratio = None
         s.h_target = prop[3] - prop[1]
+        s.reach = (float(rx), float(ry))
         s.x_target = (prop[0] + prop[2]) / 2
         s.y_target = (prop[1] + prop[3]) / 2
         s.thirds = False
@@ -394,7 +452,8 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
         inner = out[n]
     return _finish(out, a, people, subject, faces, aspects, W, H, source=shots.source,
                    descriptions={s.name: s.description for s in shots},
-                   skip=frozenset({"close_up"}) if detail_close_up else frozenset())
+                   skip=frozenset({"close_up"}) if detail_close_up else frozenset(),
+                   beyond=beyond)
 
 
 def conform(shots: ShotSet, aspects: dict[str, str] | None = None) -> ShotSet:

@@ -44,7 +44,7 @@ RULES = {
     "room": "the subject fills more than 90% of the frame height",
     "wider": "it is not 1.5x the medium shot's area",
     "cut": "an edge crosses a joint (knee, elbow, wrist or ankle)",
-    "image": "the box leaves the image",
+    "image": "the box leaves the image (or reaches further past it than allowed)",
     "face_sliced": "an edge crosses another person's face",
 }
 
@@ -168,8 +168,10 @@ def check_establishing(box: Rect, a: Anatomy, width: int, height: int) -> list[s
     return bad
 
 
-def check_shot(name: str, box: Rect, a: Anatomy, width: int, height: int) -> list[str]:
-    """Failed rule ids of one shot on its own (set-level rules are in `check_set`)."""
+def check_shot(name: str, box: Rect, a: Anatomy, width: int, height: int,
+               beyond: float = 0.0) -> list[str]:
+    """Failed rule ids of one shot on its own (set-level rules are in `check_set`); `beyond`:
+    the share of the photo per side a shot may reach past it (padding to outpaint)."""
     if name == "close_up":
         bad = check_close_up(box, a)
     elif name == "medium":
@@ -178,7 +180,8 @@ def check_shot(name: str, box: Rect, a: Anatomy, width: int, height: int) -> lis
         bad = check_establishing(box, a, width, height)
     if joint_cuts(box, a.joints):
         bad.append("cut")
-    if box[0] < 0 or box[1] < 0 or box[2] > width or box[3] > height:
+    rx, ry = beyond * width, beyond * height
+    if box[0] < -rx or box[1] < -ry or box[2] > width + rx or box[3] > height + ry:
         bad.append("image")
     return bad
 
@@ -238,10 +241,10 @@ class SetReport:
 
 
 def check_set(boxes: dict[str, Rect], a: Anatomy, width: int, height: int,
-              faces: list[Rect] = ()) -> SetReport:
+              faces: list[Rect] = (), beyond: float = 0.0) -> SetReport:
     """The set against the grammar; `faces`: bystander faces (`bystander_faces`) no edge may
-    slice."""
-    failures = {n: check_shot(n, boxes[n], a, width, height)
+    slice; `beyond`: how far past the photo shots may reach (`check_shot`)."""
+    failures = {n: check_shot(n, boxes[n], a, width, height, beyond)
                 for n in ("establishing", "medium", "close_up")}
     if len(faces):  # every shot against every face at once
         lo, hi = FACE_SLICE

@@ -251,13 +251,26 @@ def load_image(path: str | Path, draft: int | None = None) -> LoadedImage:
     return LoadedImage(rgb, path, fmt, mode, rgba is not None, rgba, icc, full)
 
 
-def crop(img: Image.Image | LoadedImage, box: Box) -> Image.Image:
-    """The pixels of `box` (x1/y1 exclusive); a LoadedImage is cut with its alpha."""
+def crop(img: Image.Image | LoadedImage, box: Box, outpaint=None) -> Image.Image:
+    """The pixels of `box` (x1/y1 exclusive); a LoadedImage is cut with its alpha. A box that
+    reaches past the image (a shot composed beyond the photo) is padded out with `outpaint`
+    ("edge" or a colour, `outpaint.parse_fill`)."""
+    from . import outpaint as op
+
     src = img.for_saving if isinstance(img, LoadedImage) else img
-    if not box.inside(src.width, src.height):
+    past = box.past(src.width, src.height)
+    if not any(past):
+        return src.crop((box.x0, box.y0, box.x1, box.y1))
+    if outpaint is None or box.intersection(Box(0, 0, src.width, src.height)) == 0:
         raise ShotCropError(f"crop box {box.to_list()} lies outside the {src.width}x{src.height} "
                             "image: the shot set was made for a different image.")
-    return src.crop((box.x0, box.y0, box.x1, box.y1))
+    if src.mode not in ("L", "LA", "RGB", "RGBA"):
+        src = src.convert("RGBA" if "A" in src.getbands() else "RGB")
+    inside = src.crop((max(box.x0, 0), max(box.y0, 0), min(box.x1, src.width),
+                       min(box.y1, src.height)))
+    out = Image.fromarray(op.pad(np.asarray(inside), past, op.parse_fill(outpaint)), src.mode)
+    out.info.update(src.info)  # the ICC profile travels with the pixels
+    return out
 
 
 def _for_format(img: Image.Image, fmt: str) -> Image.Image:

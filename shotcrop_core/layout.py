@@ -9,6 +9,10 @@ first panels (1 px at most each).
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass
+
 import numpy as np
 
 from .colour import parse_colour
@@ -58,6 +62,59 @@ def _min_size(layout: str, gutter: int, margin: int) -> tuple[int, int]:
     return m + g + 2 * p, m + g + int(np.ceil(p / (1 - POSTER_TOP)))
 
 
+@dataclass(frozen=True)
+class Sheet:
+    """A contact sheet: its layout, size (px), gutter and margin. The one source of its panel
+    aspects, for framing the shots (`aspects`) and for laying them out (`poster_layout`)."""
+
+    layout: str = "triptych"
+    width: int = 1920
+    height: int = 1080
+    gutter: int = 16
+    margin: int = 32
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ShotCropError(f"layout {self.layout!r} is unknown: use one of "
+                                f"{', '.join(LAYOUTS)}")
+        check_side("width", self.width)
+        check_side("height", self.height)
+        for name in ("gutter", "margin"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ShotCropError(f"{name} must be a whole number >= 0, got {v!r}")
+        mw, mh = _min_size(self.layout, self.gutter, self.margin)
+        if self.width < mw or self.height < mh:
+            raise ShotCropError(
+                f"a {self.width}x{self.height} {self.layout} with margin {self.margin} and "
+                f"gutter {self.gutter} leaves panels under {MIN_PANEL} px: make it at least "
+                f"{mw}x{mh}, or reduce margin/gutter")
+
+    @classmethod
+    def parse(cls, text: str) -> "Sheet":
+        """'triptych:1920x832', with an optional ':GUTTER' and ':MARGIN' (px)."""
+        m = re.fullmatch(r"\s*([a-z]+)\s*:\s*(\d+)\s*x\s*(\d+)(?::(\d+))?(?::(\d+))?\s*",
+                         str(text).lower())
+        if not m:
+            raise ShotCropError(f"sheet {text!r} is not valid: write LAYOUT:WIDTHxHEIGHT, "
+                                f"optionally :GUTTER:MARGIN (e.g. triptych:1920x832:16:32); "
+                                f"layouts: {', '.join(LAYOUTS)}")
+        layout, w, h, g, mg = m.groups()
+        return cls(layout, int(w), int(h), int(g) if g else cls.gutter,
+                   int(mg) if mg else cls.margin)
+
+    def panels(self) -> dict[str, Rect]:
+        return panel_rects(self.layout, self.width, self.height, self.gutter, self.margin)
+
+    def aspects(self) -> dict[str, str]:
+        """Each shot's panel aspect as W:H (reduced), for the framing engine."""
+        out = {}
+        for name, (x0, y0, x1, y1) in self.panels().items():
+            k = math.gcd(x1 - x0, y1 - y0)
+            out[name] = f"{(x1 - x0) // k}:{(y1 - y0) // k}"
+        return out
+
+
 def _rgb(crop: np.ndarray, name: str, background: tuple[float, float, float]) -> np.ndarray:
     a = np.asarray(crop)
     if a.ndim == 2:
@@ -80,31 +137,20 @@ def poster_layout(crops: dict[str, np.ndarray], layout: str = "triptych", width:
                   height: int = 1080, gutter: int = 16, margin: int = 32,
                   background=(1.0, 1.0, 1.0)) -> np.ndarray:
     """One float32 height x width x 3 sheet with the three crops (see module docstring)."""
-    if layout not in LAYOUTS:
-        raise ShotCropError(f"layout {layout!r} is unknown: use one of {', '.join(LAYOUTS)}")
-    check_side("width", width)
-    check_side("height", height)
-    for name, v in (("gutter", gutter), ("margin", margin)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-            raise ShotCropError(f"{name} must be a whole number >= 0, got {v!r}")
+    sheet = Sheet(layout, width, height, gutter, margin)
     bg = parse_colour(background, "background")
     named = {shot_name(k): v for k, v in dict(crops).items()}
     missing = [n for n in SHOT_NAMES if n not in named]
     if missing:
         raise ShotCropError(f"layout needs crops for {', '.join(SHOT_NAMES)}; missing "
                             f"{', '.join(missing)}: connect all three shots")
-    mw, mh = _min_size(layout, gutter, margin)
-    if width < mw or height < mh:
-        raise ShotCropError(f"a {width}x{height} {layout} with margin {margin} and gutter {gutter} "
-                            f"leaves panels under {MIN_PANEL} px: make it at least {mw}x{mh}, "
-                            f"or reduce margin/gutter")
-    sheet = np.empty((height, width, 3), np.float32)
-    sheet[:] = bg
-    for name, (x0, y0, x1, y1) in panel_rects(layout, width, height, gutter, margin).items():
+    out = np.empty((height, width, 3), np.float32)
+    out[:] = bg
+    for name, (x0, y0, x1, y1) in sheet.panels().items():
         img = _rgb(named[name], name, bg)
         h, w = img.shape[:2]
         pw, ph = x1 - x0, y1 - y0
         # Cover: the largest centred part of the crop with the panel's aspect (inward only).
         c = fit_box_to_aspect(Box(0, 0, w, h), pw / ph, w, h)
-        sheet[y0:y1, x0:x1] = resize(img[c.y0:c.y1, c.x0:c.x1], pw, ph)
-    return sheet
+        out[y0:y1, x0:x1] = resize(img[c.y0:c.y1, c.x0:c.x1], pw, ph)
+    return out

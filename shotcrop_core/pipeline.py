@@ -489,9 +489,10 @@ class Pipeline:
 
 # -- outputs -------------------------------------------------------------------------------------
 def write_result(result: PhotoResult, out: str | Path, force: bool = False,
-                 preview: str = "jpg") -> PhotoResult:
-    """Write a result's crops, preview and JSON into `out` (never overwriting unless `force`);
-    a failure becomes the result's error. Needs the result's decoded photo (`keep_images`)."""
+                 preview: str = "jpg", outpaint="edge", feather: int = 0) -> PhotoResult:
+    """Write a result's crops, preview and JSON into `out` (never overwriting unless `force`;
+    a shot past the photo padded with `outpaint`, with its mask, `export.write_outputs`); a
+    failure becomes the result's error. Needs the result's decoded photo (`keep_images`)."""
     from .export import write_outputs
 
     if not result.ok:
@@ -500,7 +501,7 @@ def write_result(result: PhotoResult, out: str | Path, force: bool = False,
         raise ShotCropError("write_result needs the photo: run the pipeline with keep_images")
     try:
         write_outputs(result.image, result.shots, out, force=force, people=result.people,
-                      preview=preview)
+                      preview=preview, outpaint=outpaint, feather=feather)
     except ShotCropError as e:
         result.error = str(e)
     return result

@@ -3,6 +3,8 @@ manner of Roboflow supervision's annotators). Pure Pillow; sizes scale with the 
 
 from __future__ import annotations
 
+import math
+
 from PIL import Image, ImageDraw, ImageFont
 
 from .colour import hex_to_rgb8
@@ -18,6 +20,8 @@ SHOT_COLORS: dict[str, str] = {"establishing": "#56B4E9", "medium": "#E69F00",
 SHOT_LABELS: dict[str, str] = {"establishing": "establishing", "medium": "medium",
                                "close_up": "close-up"}
 SKELETON_COLOR = "#FFFFFF"
+#: What the preview shows where a shot reaches past the photo (padding to outpaint).
+PADDING_COLOR = (96, 96, 96)
 FALLBACK_NOTE = "fallback framing: no person found"
 #: COCO-17 limbs as keypoint index pairs (the COCO `skeleton`, made 0-based).
 COCO_SKELETON: tuple[tuple[int, int], ...] = (
@@ -62,6 +66,15 @@ def draw_shots(image: Image.Image | LoadedImage, shotset: ShotSet,
     font_size = max(11, round(short / 32))
     font = _font(font_size)
     pad = max(2, font_size // 4)
+    # Shots that reach past the photo: the canvas grows to hold them, the padding in grey.
+    past = [max(p) for p in zip(*(s.box.past(shotset.width, shotset.height) for s in shotset))]
+    ox, oy = math.ceil(past[0] * sx), math.ceil(past[1] * sy)
+    if any(past):
+        canvas = Image.new("RGB", (W + ox + math.ceil(past[2] * sx),
+                                   H + oy + math.ceil(past[3] * sy)), PADDING_COLOR)
+        canvas.paste(base, (ox, oy))
+        base = canvas
+        W, H = base.size
 
     # Drawn straight onto the copy, each colour blended by its alpha (an RGBA overlay and its
     # composite cost more than the rest of the preview).
@@ -70,13 +83,13 @@ def draw_shots(image: Image.Image | LoadedImage, shotset: ShotSet,
     idx = subject_index if subject_index is not None else (
         shotset.subject.index if shotset.subject is not None else None)
     if people and idx is not None and 0 <= idx < len(people):
-        _draw_skeleton(draw, people[idx], sx, sy, max(1, lw // 2))
+        _draw_skeleton(draw, people[idx], sx, sy, max(1, lw // 2), ox, oy)
 
     boxes = {}
     for shot in shotset:  # largest first, so smaller boxes are drawn on top
         b = shot.box
-        x0, y0 = b.x0 * sx, b.y0 * sy
-        x1, y1 = b.x1 * sx - 1, b.y1 * sy - 1  # x1/y1 are exclusive
+        x0, y0 = b.x0 * sx + ox, b.y0 * sy + oy
+        x1, y1 = b.x1 * sx - 1 + ox, b.y1 * sy - 1 + oy  # x1/y1 are exclusive
         colour = hex_to_rgb8(SHOT_COLORS[shot.name])
         # A dark halo keeps the line visible on light and busy backgrounds alike.
         draw.rectangle((x0, y0, x1, y1), outline=(0, 0, 0, 110), width=lw + 2)
@@ -115,9 +128,10 @@ def draw_shots(image: Image.Image | LoadedImage, shotset: ShotSet,
 
 
 def _draw_skeleton(draw: ImageDraw.ImageDraw, person: Person, sx: float, sy: float,
-                   width: int) -> None:
+                   width: int, ox: int = 0, oy: int = 0) -> None:
     kp = person.keypoints
-    pts = {i: (kp[i, 0] * sx, kp[i, 1] * sy) for i in range(17) if kp[i, 2] >= MIN_SCORE}
+    pts = {i: (kp[i, 0] * sx + ox, kp[i, 1] * sy + oy) for i in range(17)
+           if kp[i, 2] >= MIN_SCORE}
     colour = hex_to_rgb8(SKELETON_COLOR) + (200,)
     for a, b in COCO_SKELETON:
         if a in pts and b in pts:

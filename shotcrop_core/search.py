@@ -31,6 +31,9 @@ W_CONTENT, W_NEST, W_EYE, W_CUT, W_LOOK, W_SOFT_CUT = 1000.0, 600.0, 300.0, 120.
 # each of the three kinds costs at most W_MARGIN (plus a sliver), so together they stay below
 # any one rule (W_CUT and up) and never outweigh a rule the landmarks say is met.
 W_MARGIN = 30.0
+# Padding past the photo (per share of the box): above every composition preference, below the
+# rules it is there to meet.
+W_PAD = 600.0
 
 
 @dataclass
@@ -60,6 +63,10 @@ class ShotSpec:
     edge_margin: float = 0.0       # likewise for top_max and bot_range (px)
     y_target: float | None = None
     faces: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # bystanders' faces
+    #: How far (px, x and y) the box may reach past each edge of the photo, to be outpainted;
+    #: every pixel of padding costs (W_PAD per share of the box), so the least that meets the
+    #: grammar wins.
+    reach: tuple[float, float] = (0.0, 0.0)
 
 
 # -- candidates -----------------------------------------------------------------------------
@@ -132,6 +139,8 @@ def _heights(s: ShotSpec, h_fit: float, aw: float, W: int, H: int) -> list[tuple
     fits; heights clipped to the same size would repeat whole rows of boxes, so each once."""
     ht = max(s.h_target, 4.0)
     hs = [min(k * ht, h_fit) for k in _H_AROUND] + [min(ht, h_fit)] + [k * h_fit for k in _H_UPTO]
+    if max(s.reach) > 0 and s.min_h:  # past the photo: the least height with room
+        hs += [min(s.min_h * k, h_fit) for k in (1.0, 1.02, 1.05)]
     hs = list(dict.fromkeys(h for h in hs if h >= 2)) or [max(h_fit, 1.0)]
     if s.ratio is not None:
         return [(h, s.ratio * h) for h in hs]
@@ -162,6 +171,10 @@ def _placements(s: ShotSpec, bounds: Rect, inner: Rect | None):
     if inner is not None:
         xs += [(inner[0], -0.02), (inner[2], 0.02 - 1)]
     xs += [(bx0 + t * aw, -t) for t in _SPREAD4]
+    if max(s.reach) > 0:  # past the photo: on its edges or centred on it, the least padding
+        W, H = bx1 + bx0, by1 + by0  # the bounds reach equally past both sides
+        ys += [(0.0, 0.0), (H, -1.0), (H / 2, -0.5)]
+        xs += [(0.0, 0.0), (W, -1.0), (W / 2, -0.5)]
     return ys, xs
 
 
@@ -181,11 +194,13 @@ def candidates(specs: list[ShotSpec], W: int, H: int, inner: Rect | None = None,
     (a shot searched around another: outside-in, `refine`) add placements aligned to the inner
     box and keep the grid inside the outer box and under the area; `extra` adds one proposed
     box as it is (refine)."""
-    bounds = outer if outer is not None else (0.0, 0.0, float(W), float(H))
-    bx0, by0, bx1, by1 = bounds
-    aw, ah = bx1 - bx0, by1 - by0
-    sizes, owner, ys, xs = [], [], [], []
+    sizes, owner, ys, xs, lims = [], [], [], [], []
     for k, s in enumerate(specs):
+        rx, ry = s.reach
+        bounds = outer if outer is not None else (-rx, -ry, W + rx, H + ry)
+        bx0, by0, bx1, by1 = bounds
+        aw, ah = bx1 - bx0, by1 - by0
+        lims.append(bounds)
         h_fit = ah if s.ratio is None else min(ah, aw / s.ratio)
         if area_max is not None:  # the largest height whose box stays under the area cap
             r = s.ratio if s.ratio is not None else aw / ah
@@ -201,6 +216,7 @@ def candidates(specs: list[ShotSpec], W: int, H: int, inner: Rect | None = None,
     H_, W_ = hs[:, None], ws[:, None]
     ya, yb = _padded(ys)[owner].transpose(2, 0, 1)   # (nh, ny) each
     xa, xb = _padded(xs)[owner].transpose(2, 0, 1)
+    bx0, by0, bx1, by1 = np.array(lims)[owner].T[:, :, None]  # each shot's bounds, per height
     Y = np.minimum(np.maximum(ya + H_ * yb, by0), by1 - H_)
     X = np.minimum(np.maximum(xa + W_ * xb, bx0), bx1 - W_)
     if extra is not None:  # a box proposed from outside the grid: one shot only
@@ -317,10 +333,11 @@ def _row_slices(owner: np.ndarray) -> list[slice]:
     return [slice(int(a), int(b)) for a, b in zip([0, *ends], [*ends, len(owner)])]
 
 
-def _own_costs(g: Grid, specs: list[ShotSpec], owner: np.ndarray, spans: list[slice]
-               ) -> np.ndarray:
+def _own_costs(g: Grid, specs: list[ShotSpec], owner: np.ndarray, spans: list[slice],
+               W: float = np.inf, H: float = np.inf) -> np.ndarray:
     """What each candidate costs against its own shot's spec (owner: the spec of each height,
-    spans: each spec's heights), for all shots at once: (nh, ny, nx)."""
+    spans: each spec's heights; W x H: the photo, for shots that may reach past it), for all
+    shots at once: (nh, ny, nx)."""
     rects, nums = _params(specs)
     rects, nums = rects[:, :, owner, None], nums[:, owner, None]  # per height, (nh, 1) each
     (scale, top_max, lo, hi, edge_m, eye, has_eye, f_target, eye_m, min_h, x_target, thirds,
@@ -369,6 +386,12 @@ def _own_costs(g: Grid, specs: list[ShotSpec], owner: np.ndarray, spans: list[sl
         cols += look * (W_LOOK * wrong + 15 * np.abs(side - (0.5 - 0.1 * facing)))
 
     cost = rows[:, :, None] + cols[:, None, :] + hit
+    reach = np.array([max(sp.reach) > 0 for sp in specs])[owner]
+    if reach.any():  # padding past the photo: its share of each box
+        iy = np.clip(np.minimum(Y1, H) - np.maximum(Y0, 0), 0, None)
+        ix = np.clip(np.minimum(X1, W) - np.maximum(X0, 0), 0, None)
+        inside = (iy / h)[:, :, None] * (ix / w)[:, None, :]
+        cost += (W_PAD * reach)[:, None, None] * (1 - inside)
     same = all(_same(specs, k) for k in ("joints", "soft_joints", "joint_pad", "faces"))
     if same:  # the framing engine's shots share their joints and faces
         cost += _cut_costs(g, specs[0]) + _face_costs(g, specs[0].faces)
@@ -385,10 +408,11 @@ def _own_costs(g: Grid, specs: list[ShotSpec], owner: np.ndarray, spans: list[sl
     return cost
 
 
-def box_costs(spec: ShotSpec, boxes) -> np.ndarray:
-    """What a search charges each given box (rows x0 y0 x1 y1) against the spec on its own."""
+def box_costs(spec: ShotSpec, boxes, W: float = np.inf, H: float = np.inf) -> np.ndarray:
+    """What a search charges each given box (rows x0 y0 x1 y1) against the spec on its own
+    (in a W x H photo, for a shot that may reach past it)."""
     g = Grid.of_boxes(boxes)
-    return _own_costs(g, [spec], np.zeros(len(g.hs), int), [slice(0, len(g.hs))])[:, 0, 0]
+    return _own_costs(g, [spec], np.zeros(len(g.hs), int), [slice(0, len(g.hs))], W, H)[:, 0, 0]
 
 
 class Search:
@@ -401,7 +425,7 @@ class Search:
         self.specs = specs
         self.grid, self.owner = candidates(specs, W, H, inner, outer, area_max, extra)
         self.rows = _row_slices(self.owner)
-        self.cost = _own_costs(self.grid, specs, self.owner, self.rows)
+        self.cost = _own_costs(self.grid, specs, self.owner, self.rows, W, H)
 
     def best(self, k: int = 0, inner: Rect | None = None, outer: Rect | None = None,
              area_max: float | None = None, area_min: float | None = None,

@@ -51,6 +51,16 @@ class ShotSetError(ShotCropError, ValueError):
     """A shot set (or its JSON) is malformed; the message says which field and why."""
 
 
+#: The farthest a shot may reach past the photo, as a share of the photo per side.
+MAX_BEYOND = 1.0
+
+
+def reach(beyond: float, width: int, height: int) -> tuple[int, int]:
+    """Whole pixels a box may reach past each side of a width x height photo (x, y) when shots
+    may extend `beyond` of the photo per side (0: none)."""
+    return int(beyond * width), int(beyond * height)
+
+
 @dataclass(frozen=True, order=True)
 class Box:
     x0: int
@@ -120,6 +130,15 @@ class Box:
 
     def inside(self, width: int, height: int) -> bool:
         return self.x0 >= 0 and self.y0 >= 0 and self.x1 <= width and self.y1 <= height
+
+    def past(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """How far (px) the box reaches past the left, top, right and bottom of the photo."""
+        return (max(0, -self.x0), max(0, -self.y0), max(0, self.x1 - width),
+                max(0, self.y1 - height))
+
+    def padding_share(self, width: int, height: int) -> float:
+        """The share of the box's area that lies past the photo (to be outpainted)."""
+        return 1.0 - self.intersection(Box(0, 0, width, height)) / self.area
 
     def intersection(self, other: "Box") -> int:
         w = min(self.x1, other.x1) - max(self.x0, other.x0)
@@ -192,20 +211,35 @@ class ShotSet:
     fallback: bool = False
     source: str = "framing"
     warnings: tuple[str, ...] = field(default=())
+    #: How far shots may reach past the photo, as a share of it per side (0: they stay inside;
+    #: what lies past it is padding, to be outpainted).
+    beyond: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("width", "height"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ShotSetError(f"image {name} must be a positive integer, got {v!r}")
+        b = self.beyond
+        if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b <= MAX_BEYOND:
+            raise ShotSetError(f"beyond_photo must be a share from 0 to {MAX_BEYOND}, got {b!r}")
+        rx, ry = reach(b, self.width, self.height)
         for name in SHOT_NAMES:
             shot = getattr(self, name)
             if not isinstance(shot, Shot) or shot.name != name:
                 raise ShotSetError(f"the {name} slot must hold a Shot named {name!r}")
-            if not shot.box.inside(self.width, self.height):
-                raise ShotSetError(f"{name} box {shot.box.to_list()} lies outside the "
-                                   f"{self.width}x{self.height} image")
+            box = shot.box
+            if not (box.x0 >= -rx and box.y0 >= -ry and box.x1 <= self.width + rx
+                    and box.y1 <= self.height + ry):
+                where = (f"the {self.width}x{self.height} image" if not b else
+                         f"{b:g} of the {self.width}x{self.height} image past its edges")
+                raise ShotSetError(f"{name} box {box.to_list()} lies outside {where}")
         object.__setattr__(self, "warnings", tuple(str(w) for w in self.warnings))
+        object.__setattr__(self, "beyond", float(b))
+
+    def past(self, name: str) -> tuple[int, int, int, int]:
+        """How far (px) a shot reaches past the left, top, right and bottom of the photo."""
+        return self[name].box.past(self.width, self.height)
 
     def __iter__(self) -> Iterator[Shot]:
         return iter((self.establishing, self.medium, self.close_up))
@@ -241,6 +275,13 @@ class ShotSet:
         d.update({"width": self.width, "height": self.height,
                   "subject": self.subject.to_dict() if self.subject else None,
                   "shots": [s.to_dict() for s in self]})
+        if self.beyond:
+            d["beyond_photo"] = self.beyond
+            for shot in d["shots"]:
+                left, top, right, bottom = self.past(shot["shot"])
+                if left or top or right or bottom:  # padding to outpaint, px per side
+                    shot["outpaint"] = {"left": left, "top": top, "right": right,
+                                        "bottom": bottom}
         if self.fallback:
             d["fallback"] = True
         if self.source != "framing":
@@ -299,7 +340,8 @@ class ShotSet:
         return cls(d["width"], d["height"], by_name["establishing"], by_name["medium"],
                    by_name["close_up"], subject, bool(d.get("fallback", False)),
                    str(d.get("source", "framing")),
-                   tuple(map(str, warnings)) if isinstance(warnings, list) else ())
+                   tuple(map(str, warnings)) if isinstance(warnings, list) else (),
+                   d.get("beyond_photo", 0.0))
 
     @classmethod
     def from_json(cls, text: str) -> "ShotSet":
