@@ -371,7 +371,14 @@ def compose(people: list[Person], width: int, height: int,
                            opts.joint_uncertainty, faces, measured,
                            {n: (float(rx), float(ry)) for n in failing})
             alt = _solve(specs, a, faces, W, H, beyond)
-            if _badness(alt, a, W, H, faces, beyond) < _badness(boxes, a, W, H, faces):
+            # Taken only when, in whole pixels, a shot does reach past the photo and the set
+            # breaks less.
+            ratios = {n: aspect_ratio(aspects[n], W, H) for n in SHOT_NAMES}
+            whole = {n: b.rect for n, b in _integer_set(alt, ratios, W, H, beyond).items()}
+            before = {n: b.rect for n, b in _integer_set(boxes, ratios, W, H).items()}
+            past = any(b[0] < 0 or b[1] < 0 or b[2] > W or b[3] > H for b in whole.values())
+            if past and (_badness(whole, a, W, H, faces, beyond)
+                         < _badness(before, a, W, H, faces)):
                 boxes = alt
     return _finish(boxes, a, people, subject, faces, aspects, W, H, beyond=beyond)
 

@@ -21,7 +21,7 @@ from ..anatomy import measure
 from ..errors import ShotCropError
 from ..framing import FramingOptions
 from ..keypoints import Person
-from ..shots import ShotSet
+from ..shots import SHOT_NAMES, ShotSet
 from ..subject import choose_subject, match_subject, people_matching
 from .report import format_table, markdown_table, write_report
 
@@ -84,7 +84,25 @@ def score_validity(shots: ShotSet, humans: list[Person]) -> G.SetReport | None:
         return None
     boxes = {s.name: s.box.rect for s in shots}
     faces = G.bystander_faces(humans, next(i for i, h in enumerate(humans) if h is person))
-    return G.check_set(boxes, measure(person), shots.width, shots.height, faces)
+    return G.check_set(boxes, measure(person), shots.width, shots.height, faces, shots.beyond)
+
+
+def padding_table(preds: dict[str, ShotSet]) -> tuple[list[str], list[list]] | None:
+    """Shots reaching past the photo (beyond_photo): per shot, how many, and the share of each
+    crop that is padding (mean over all photos, over those that reach past, and the max); None
+    when no shot reaches past its photo."""
+    rows = []
+    for name in SHOT_NAMES:
+        shares = [s[name].box.padding_share(s.width, s.height) for s in preds.values()]
+        past = [v for v in shares if v > 0]
+        if not past:
+            rows.append([name, f"0/{len(shares)}", "0", "-", "0"])
+            continue
+        rows.append([name, f"{len(past)}/{len(shares)}", f"{np.mean(shares):.3f}",
+                     f"{np.mean(past):.3f}", f"{max(past):.3f}"])
+    if all(r[1].startswith("0/") for r in rows):
+        return None
+    return ["shot", "past the photo", "padding (mean)", "mean where past", "max"], rows
 
 
 @dataclass
@@ -223,6 +241,11 @@ def run_bench(images_dir: str | Path, keypoints: str | Path | None = None,
                          f"{res.scored} photos, landmarks from {src}.\n\n"
                          + markdown_table(head, rows)
                          + (f"\n\nFailures:\n\n{fail_lines}" if fail_lines else "")))
+    padding = padding_table(preds)
+    if padding is not None:
+        echo("\nShots past the photo (beyond_photo): share of each crop that is padding")
+        echo(format_table(*padding))
+        sections.append(("Shots past the photo", markdown_table(*padding)))
     if tsc_data is not None:
         result = score_tsc(preds, tsc_data)
         head, rows = result.table()
