@@ -191,33 +191,31 @@ _ORDER = ("close_up", "medium", "establishing")
 def _solve_set(search: Search, W: int, H: int) -> dict[str, Rect]:
     """Inside-out: each shot grown around the one before."""
     cu = search.best(0)
-    med = _nested(search, 1, W, H, inner=cu, area_min=_area(cu) / 0.8)
-    est = _nested(search, 2, W, H, inner=med, area_min=G.EST_AREA * 1.02 * _area(med))
+    med = _around(search, 1, cu, _area(cu) / 0.8, W, H)
+    est = _around(search, 2, med, G.EST_AREA * 1.02 * _area(med), W, H)
     return {"close_up": cu, "medium": med, "establishing": est}
+
+
+def _around(search: Search, k: int, inner: Rect, area_min: float, W: int, H: int) -> Rect:
+    """Shot k around `inner`, from the pass; when none of the pass's candidates holds it,
+    searched again with placements aligned to it."""
+    box = search.best(k, inner=inner, area_min=area_min)
+    if (box[0] <= inner[0] and box[1] <= inner[1] and inner[2] <= box[2]
+            and inner[3] <= box[3] and _area(box) >= area_min):
+        return box
+    return Search([search.specs[k]], W, H, inner=inner).best(inner=inner, area_min=area_min)
 
 
 def _solve_set_outside_in(search: Search, W: int, H: int) -> dict[str, Rect]:
-    """Outside-in, for a photo too tight to grow each shot around the last."""
+    """Outside-in, for a photo too tight to grow each shot around the last: the establishing
+    shot from the pass, then each shot searched inside the next, its candidates laid out in
+    the box it must fit (the pass's, laid out on the photo, nest worse: measured)."""
     est = search.best(2)
-    med = _nested(search, 1, W, H, outer=est, area_max=_area(est) / (G.EST_AREA * 1.02))
-    cu = _nested(search, 0, W, H, outer=med, area_max=0.8 * _area(med))
+    area = _area(est) / (G.EST_AREA * 1.02)
+    med = Search([search.specs[1]], W, H, outer=est, area_max=area).best(outer=est, area_max=area)
+    area = 0.8 * _area(med)
+    cu = Search([search.specs[0]], W, H, outer=med, area_max=area).best(outer=med, area_max=area)
     return {"close_up": cu, "medium": med, "establishing": est}
-
-
-def _nested(search: Search, k: int, W: int, H: int, inner: Rect | None = None,
-            outer: Rect | None = None, area_min: float | None = None,
-            area_max: float | None = None) -> Rect:
-    """Shot k around `inner` or inside `outer`, from the pass; when none of the pass's
-    candidates nests, searched again with candidates laid out for it (aligned to the inner
-    box, or inside the outer box and under the area)."""
-    box = search.best(k, inner=inner, outer=outer, area_min=area_min, area_max=area_max)
-    a, b = (inner, box) if inner is not None else (box, outer)
-    if (b[0] <= a[0] and b[1] <= a[1] and a[2] <= b[2] and a[3] <= b[3]
-            and (area_min is None or _area(box) >= area_min)
-            and (area_max is None or _area(box) <= area_max)):
-        return box
-    return Search([search.specs[k]], W, H, inner=inner, outer=outer, area_max=area_max).best(
-        inner=inner, outer=outer, area_min=area_min, area_max=area_max)
 
 
 #: How much each broken rule weighs when two candidate sets are compared.
