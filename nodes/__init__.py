@@ -11,12 +11,12 @@ from comfy_api.latest import ComfyExtension, io
 from .compose import TripleShotCompose
 from .crop import CropByShot
 from .edit import EditShots
-from .layout import ShotPosterLayout
+from .layout import ShotPosterLayout, ShotSheet
 from .model import LoadShotCrop, register_folders
 from .prompt import ShotDescriptionToPrompt
 
 NODES: list[type[io.ComfyNode]] = [LoadShotCrop, TripleShotCompose, CropByShot,
-                                   ShotDescriptionToPrompt, ShotPosterLayout, EditShots]
+                                   ShotDescriptionToPrompt, ShotSheet, ShotPosterLayout, EditShots]
 
 
 class ShotCropExtension(ComfyExtension):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from comfy_api.latest import io, ui
 
 from ..shotcrop_core import ASPECTS, SHOT_NAMES, FramingOptions, ShotCropError, parse_aspect
+from ..shotcrop_core.shots import MAX_BEYOND
 from ..shotcrop_core.cropping import unify_batch
 from ..shotcrop_core.perception.given import pose_keypoint_frames
 from ..shotcrop_core.pipeline import PeopleSource, Pipeline
 from ..shotcrop_core.render import draw_shots
-from .types import (CATEGORY, FramedShots, PoseKeypoint, ShotCropModel, Shots, from_pil,
+from .types import (CATEGORY, FramedShots, PoseKeypoint, SheetType, ShotCropModel, Shots, from_pil,
                     image_batch, log, newer_schema_fields, shots_json, to_pil, to_tensor,
                     user_errors)
 
@@ -21,6 +22,8 @@ SEARCH_ALIASES = ["crop", "shot", "framing", "cinematic", "close-up", "medium sh
 DEFAULT_ASPECTS = {"establishing": "16:9", "medium": "4:5", "close_up": "1:1"}
 #: subject_index value that asks for one shot set per person.
 EACH_PERSON = -2
+#: beyond_photo choices: may a shot reach past the photo (padding to outpaint)?
+BEYOND = {"never": False, "when needed": True}
 _ASPECT_TIP = ("Aspect of the {shot} shot (width:height); original = the photo's own, free = "
                "whatever frames the subject best.")
 
@@ -65,6 +68,22 @@ class TripleShotCompose(io.ComfyNode):
                                    tooltip="Optional POSE_KEYPOINT from a DWPose/OpenPose node run "
                                            "on the same images: skips ShotCrop's own pose "
                                            "estimation."),
+                # New inputs go last: saved workflows map widget values by position.
+                io.Combo.Input("beyond_photo", options=list(BEYOND), default="never",
+                               tooltip="when needed: a shot that cannot keep the shot grammar "
+                                       "inside the photo at its aspect (a 16:9 wide shot of a "
+                                       "standing person in a portrait photo) reaches past the "
+                                       "photo's edges, by the least that keeps the grammar. Crop "
+                                       "By Shot pads it and gives the outpaint mask. never: "
+                                       "shots stay inside the photo."),
+                io.Float.Input("beyond_max", default=FramingOptions.BEYOND, min=0.05,
+                               max=MAX_BEYOND, step=0.05,
+                               tooltip="With beyond_photo: the farthest a shot may reach past "
+                                       "each side, as a share of the photo (0.5 = half)."),
+                SheetType.Input("sheet", optional=True,
+                                tooltip="From Shot Sheet: frame each shot at its panel's aspect "
+                                        "(the three aspect inputs are then ignored), so Shot "
+                                        "Poster Layout never has to re-cut a panel."),
             ],
             outputs=[
                 Shots.Output(display_name="shots",
@@ -85,14 +104,22 @@ class TripleShotCompose(io.ComfyNode):
     @classmethod
     def execute(cls, image, model, establishing_aspect: str, medium_aspect: str,
                 close_up_aspect: str, intent: str, subject_index: int, seed: int,
-                pose_keypoint=None) -> io.NodeOutput:
+                pose_keypoint=None, beyond_photo: str = "never",
+                beyond_max: float = FramingOptions.BEYOND, sheet=None) -> io.NodeOutput:
         import comfy.model_management as mm
         import comfy.utils
 
         with user_errors(NODE):
             images = image_batch(image)
-            aspects = {n: parse_aspect(a) for n, a in
-                       zip(SHOT_NAMES, (establishing_aspect, medium_aspect, close_up_aspect))}
+            if sheet is not None:  # the panels' aspects: one definition with the layout
+                aspects = sheet.aspects()
+            else:
+                aspects = {n: parse_aspect(a) for n, a in
+                           zip(SHOT_NAMES, (establishing_aspect, medium_aspect, close_up_aspect))}
+            if beyond_photo not in BEYOND:
+                raise ShotCropError(f"beyond_photo {beyond_photo!r}: use one of "
+                                    f"{', '.join(BEYOND)}")
+            beyond = float(beyond_max) if BEYOND[beyond_photo] else 0.0
             h, w = images[0].shape[:2]
             if pose_keypoint is not None:
                 frames = pose_keypoint_frames(pose_keypoint, image_size=(w, h))
@@ -107,7 +134,8 @@ class TripleShotCompose(io.ComfyNode):
                 raise ShotCropError("subject_index -2 (every person) works with the framing "
                                     "backends; with a VLM, pick one subject index or -1")
             framing = FramingOptions(aspects=aspects,
-                                     subject_index=None if subject_index < 0 else subject_index)
+                                     subject_index=None if subject_index < 0 else subject_index,
+                                     beyond_photo=beyond)
             pbar = comfy.utils.ProgressBar(len(images))
             results = []
             try:

@@ -11,6 +11,7 @@ from ..shotcrop_core import SHOT_NAMES
 from ..shotcrop_core.cropping import (FIT_MODES, MAX_SIDE, SNAPS, UNIFY_RULES, crop_shot,
                                       unify_batch)
 from ..shotcrop_core.colour import parse_colour
+from ..shotcrop_core.outpaint import parse_fill
 from ..shotcrop_core.shots import shot_name
 from .types import (CATEGORY, Shots, check_shot_name, image_batch, newer_schema_fields,
                     pair_with_images, shot_sets, to_tensor, user_errors)
@@ -19,8 +20,9 @@ NODE = "Crop By Shot"
 #: Words ComfyUI's node search (0.11+) also finds this node by.
 SEARCH_ALIASES = ["crop", "shot", "cut out", "close-up", "medium shot", "establishing shot",
                   "framing", "reframe", "crop to box", "stitch mask"]
-#: ComfyUI >= 0.3.6x has a BOUNDING_BOX type ({x, y, width, height}); 0.3.64 does not.
-BoundingBox = getattr(io, "BoundingBox", None)
+#: ComfyUI 0.15+ has a BOUNDING_BOX type ({x, y, width, height}); older ones get a socket of the
+#: same name, so the outputs keep their positions (saved links) on every version.
+BoundingBox = getattr(io, "BoundingBox", None) or io.Custom("BOUNDING_BOX")
 
 
 class CropByShot(io.ComfyNode):
@@ -38,16 +40,25 @@ class CropByShot(io.ComfyNode):
                                      "(source pixels, x1/y1 exclusive), content (where those "
                                      "pixels sit in the output), scale."),
         ]
-        if BoundingBox is not None:
-            outputs.append(BoundingBox.Output(display_name="bbox", is_output_list=True,
-                                              tooltip="The box used, one per image."))
+        outputs += [
+            BoundingBox.Output(display_name="bbox", is_output_list=True,
+                               tooltip="The box used, one per image (x, y may be negative for "
+                                       "a shot past the photo)."),
+            io.Mask.Output(display_name="outpaint_mask",
+                           tooltip="Per crop, in the CROP's frame: 1 on every pixel that is not "
+                                   "the photo's (padding of a shot past the photo, letterbox "
+                                   "bars), 0 on the photo. For an inpainting / outpainting "
+                                   "sampler; all 0 for a shot inside the photo."),
+        ]
         return io.Schema(
             node_id="ShotCropCropByShot",
             **newer_schema_fields(search_aliases=SEARCH_ALIASES),  # newer ComfyUI only
             display_name=NODE,
             category=CATEGORY,
-            description="Cuts the chosen shot out of each image and sizes it. Padding is always a "
-                        "solid colour, never mirrored.",
+            description="Cuts the chosen shot out of each image and sizes it. Letterbox padding "
+                        "is a solid colour, never mirrored; a shot past the photo is padded out "
+                        "to its box and outpaint_mask marks the padding for an outpainting "
+                        "sampler.",
             inputs=[
                 io.Image.Input("image", tooltip="The same images that went into Triple-Shot "
                                                 "Compose."),
@@ -76,6 +87,15 @@ class CropByShot(io.ComfyNode):
                                tooltip="When crops differ in size: first = fit each inside the "
                                        "first crop's size, padded; largest = fit inside the "
                                        "largest; stretch = resize to the first (distorts)."),
+                # New inputs go last: saved workflows map widget values by position.
+                io.String.Input("outpaint_fill", default="edge",
+                                tooltip="A shot past the photo (Compose's beyond_photo) is padded "
+                                        "out to its box: edge = the photo's edge pixels repeated "
+                                        "(a good start for outpainting), or a hex colour such as "
+                                        "#808080."),
+                io.Int.Input("outpaint_feather", default=0, min=0, max=512,
+                             tooltip="Softens outpaint_mask this many pixels into the photo, so "
+                                     "the sampler blends the seam; 0 = exactly the padding."),
             ],
             outputs=outputs,
         )
@@ -86,7 +106,8 @@ class CropByShot(io.ComfyNode):
 
     @classmethod
     def execute(cls, image, shots, shot: str, fit: str, width: int, height: int, long_side: int,
-                snap: str, pad_color: str, batch_rule: str) -> io.NodeOutput:
+                snap: str, pad_color: str, batch_rule: str, outpaint_fill: str = "edge",
+                outpaint_feather: int = 0) -> io.NodeOutput:
         import torch
 
         with user_errors(NODE):
@@ -94,19 +115,25 @@ class CropByShot(io.ComfyNode):
             images = image_batch(image)
             sets = pair_with_images(shot_sets(shots), images)
             pad = parse_colour(pad_color, "pad_color", allow_empty=True)
-            crops = [crop_shot(im, s[name].box, fit, width, height, long_side, int(snap), pad)
-                     for im, s in zip(images, sets)]
+            fill = parse_fill(outpaint_fill)
+            crops = [crop_shot(im, s[name].box, fit, width, height, long_side, int(snap), pad,
+                               fill, outpaint_feather) for im, s in zip(images, sets)]
             batch, placements = unify_batch([c.image for c in crops], batch_rule,
                                             pad if pad is not None else (0.0, 0.0, 0.0))
             info = [{"index": i, "shot": name, "box": c.box.to_list(),
                      "content": _place(c.content, c.image.shape, p), "scale": round(c.scale, 6)}
                     for i, (c, p) in enumerate(zip(crops, placements))]
             mask = torch.from_numpy(np.stack([c.mask for c in crops]))
-            out = [to_tensor(batch), mask, json.dumps(info)]
-            if BoundingBox is not None:
-                out.append([{"x": c.box.x0, "y": c.box.y0, "width": c.box.w, "height": c.box.h}
-                            for c in crops])
-        return io.NodeOutput(*out)
+            # The outpaint masks go through the batch rule like their crops (bars count as
+            # padding: not the photo's pixels).
+            marks = [np.repeat((c.outpaint_mask if c.outpaint_mask is not None else
+                                np.zeros(c.image.shape[:2], np.float32))[:, :, None], 3, axis=2)
+                     for c in crops]
+            marks = unify_batch(marks, batch_rule, (1.0, 1.0, 1.0))[0][:, :, :, 0]
+            bbox = [{"x": c.box.x0, "y": c.box.y0, "width": c.box.w, "height": c.box.h}
+                    for c in crops]
+        return io.NodeOutput(to_tensor(batch), mask, json.dumps(info), bbox,
+                             torch.from_numpy(np.ascontiguousarray(marks)))
 
 
 def _place(content, shape, placement) -> list[int]:

@@ -7,9 +7,9 @@ import json
 
 from comfy_api.latest import io
 
-from ..shotcrop_core import Box, Shot, ShotCropError, refine
-from ..shotcrop_core.framing import conform
-from ..shotcrop_core.shots import shot_name
+from ..shotcrop_core import Box, Shot, ShotCropError
+from ..shotcrop_core.framing import reframe
+from ..shotcrop_core.shots import reach, shot_name
 from .types import (CATEGORY, FramedShots, Shots, newer_schema_fields, shot_sets, shots_json,
                     user_errors)
 
@@ -93,12 +93,16 @@ class EditShots(io.ComfyNode):
                 new = s
                 for name, box in edits[i].items():
                     b = Box.from_list(box, f"overrides[{i}].{name}")
-                    if not b.inside(s.width, s.height):
+                    rx, ry = reach(s.beyond, s.width, s.height)  # past the photo, if allowed
+                    if not (b.x0 >= -rx and b.y0 >= -ry and b.x1 <= s.width + rx
+                            and b.y1 <= s.height + ry):
+                        also = (f" and the {rx} x {ry} px it may reach past it (Compose's "
+                                "beyond_photo)" if s.beyond else "")
                         raise ShotCropError(
                             f"image {i}: {name} box {b.to_list()} reaches outside the "
-                            f"{s.width}x{s.height} image: keep 0 <= x0 < x1 <= {s.width} and "
-                            f"0 <= y0 < y1 <= {s.height} (source pixels), or redraw it in the "
-                            "shot editor")
+                            f"{s.width}x{s.height} image{also}: keep {-rx} <= x0 < x1 <= "
+                            f"{s.width + rx} and {-ry} <= y0 < y1 <= {s.height + ry} (source "
+                            "pixels), or redraw it in the shot editor")
                     new = new.with_shot(Shot(name, b, s[name].description, s[name].aspect))
                 if revalidate:
                     new = _revalidate(new)
@@ -110,7 +114,5 @@ def _revalidate(s):
     """refine with Compose's landmarks; without them only aspect and nesting can be fixed."""
     people = getattr(s, "people", ())
     framing = getattr(s, "framing", None)
-    if people:
-        return FramedShots.wrap(refine(s, list(people), framing), people, framing)
-    fixed = conform(s)
-    return FramedShots.wrap(fixed, (), framing) if isinstance(s, FramedShots) else fixed
+    fixed = reframe(s, people, framing)
+    return FramedShots.wrap(fixed, people, framing) if isinstance(s, FramedShots) else fixed

@@ -26,6 +26,9 @@ CATEGORY = "ShotCrop"
 ShotCropModel = io.Custom("SHOTCROP_MODEL")
 Shots = io.Custom("SHOTS")
 PoseKeypoint = io.Custom("POSE_KEYPOINT")  # controlnet_aux's type name, so its sockets connect
+#: A contact sheet (shotcrop_core.layout.Sheet): Shot Sheet -> Compose (panel aspects) and
+#: Shot Poster Layout (the layout itself), so both read one definition.
+SheetType = io.Custom("SHOTCROP_SHEET")
 
 
 @dataclass(frozen=True, eq=False)  # eq/hash stay ShotSet's: compare the shots, not arrays

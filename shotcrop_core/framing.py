@@ -11,7 +11,7 @@ rule still broken becomes a warning."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -459,6 +459,19 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
                    descriptions={s.name: s.description for s in shots},
                    skip=frozenset({"close_up"}) if detail_close_up else frozenset(),
                    beyond=beyond)
+
+
+def reframe(shots: ShotSet, people=(), options: FramingOptions | None = None,
+            aspects: dict[str, str] | None = None) -> ShotSet:
+    """The shot set repaired by the grammar, at new `aspects` if given (a layout's panels):
+    `refine` with the landmarks it was made from, else `conform` (aspect and nesting only)."""
+    opts = options or FramingOptions(aspects={s.name: s.aspect for s in shots},
+                                     beyond_photo=shots.beyond)
+    if aspects:
+        opts = replace(opts, aspects={**opts.aspects, **aspects})
+    if people:
+        return refine(shots, list(people), opts)
+    return conform(shots, opts.aspects)
 
 
 def conform(shots: ShotSet, aspects: dict[str, str] | None = None) -> ShotSet:

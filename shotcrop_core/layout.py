@@ -18,7 +18,7 @@ import numpy as np
 from .colour import parse_colour
 from .cropping import check_side, fit_box_to_aspect, resize
 from .errors import ShotCropError
-from .shots import SHOT_NAMES, Box, shot_name
+from .shots import SHOT_NAMES, Box, ShotSet, shot_name
 
 LAYOUTS: tuple[str, ...] = ("triptych", "poster", "stack")
 MIN_PANEL = 16  # px; smaller panels show nothing useful
@@ -113,6 +113,41 @@ class Sheet:
             k = math.gcd(x1 - x0, y1 - y0)
             out[name] = f"{(x1 - x0) // k}:{(y1 - y0) // k}"
         return out
+
+
+#: A crop within this share of its panel's aspect fills the panel with at most a sliver cut.
+ASPECT_SLACK = 0.02
+
+
+def _misfit(w: float, h: float, panel: Rect) -> bool:
+    pw, ph = panel[2] - panel[0], panel[3] - panel[1]
+    return abs((w / h) / (pw / ph) - 1) > ASPECT_SLACK
+
+
+def fit_to_sheet(shots: ShotSet, sheet: Sheet, people=(), framing=None) -> ShotSet:
+    """The shot set with every shot at its panel's aspect: as it is when framed for the sheet,
+    else re-framed there by the shot grammar (`framing.reframe`, with the landmarks `people`
+    when given), never cut around its centre."""
+    from .framing import reframe
+
+    panels = sheet.panels()
+    if not any(_misfit(s.box.w, s.box.h, panels[s.name]) for s in shots):
+        return shots
+    return reframe(shots, people, framing, sheet.aspects())
+
+
+def centre_cuts(crops: dict[str, np.ndarray], sheet: Sheet) -> dict[str, str]:
+    """Why each crop of another aspect than its panel's will be cut around its centre (crops
+    alone carry no landmarks to re-frame them by)."""
+    out = {}
+    for name, (x0, y0, x1, y1) in sheet.panels().items():
+        h, w = np.asarray(crops[name]).shape[:2]
+        if _misfit(w, h, (x0, y0, x1, y1)):
+            out[name] = (f"the {name} crop ({w}x{h}) is cut around its centre to its "
+                         f"{x1 - x0}x{y1 - y0} panel: frame the shots for the sheet (Shot Sheet "
+                         "into Compose's sheet input), or connect shots and image so the grammar "
+                         "re-frames them")
+    return out
 
 
 def _rgb(crop: np.ndarray, name: str, background: tuple[float, float, float]) -> np.ndarray:

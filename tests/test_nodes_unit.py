@@ -90,7 +90,8 @@ def crop(N, image, shots, shot="medium", fit="native", width=1024, height=1024, 
 # -- schemas -------------------------------------------------------------------------------------
 def test_schemas_are_complete(N):
     assert set(N) == {"ShotCropLoadModel", "ShotCropTripleShotCompose", "ShotCropCropByShot",
-                      "ShotCropShotToPrompt", "ShotCropPosterLayout", "ShotCropEditShots"}
+                      "ShotCropShotToPrompt", "ShotCropSheet", "ShotCropPosterLayout",
+                      "ShotCropEditShots"}
     for node_id, node in N.items():
         schema = node.GET_SCHEMA()
         schema.validate()
@@ -154,7 +155,7 @@ print(heavy)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-2:] == ["6 []", "[]"], out.stdout[-2000:]
+    assert out.stdout.strip().splitlines()[-2:] == ["7 []", "[]"], out.stdout[-2000:]
 
 
 # -- conversions -----------------------------------------------------------------------------
@@ -201,23 +202,30 @@ def test_compose_outputs(composed, pack, photo):
 def test_crop_matches_the_shots(N, composed, photo):
     sets = composed.args[0]
     for name in ("establishing", "medium", "close_up"):
-        image, mask, info = crop(N, photo, sets, name).args
+        image, mask, info, bbox, marks = crop(N, photo, sets, name).args
         b = sets[0][name].box
         assert tuple(image.shape) == (1, b.h, b.w, 3)
         assert tuple(mask.shape) == (1, 422, 640) and float(mask.sum()) == b.area
         assert json.loads(info)[0]["box"] == b.to_list()
         assert np.allclose(image[0].numpy(), photo[0, b.y0:b.y1, b.x0:b.x1].numpy())
+        assert bbox == [{"x": b.x0, "y": b.y0, "width": b.w, "height": b.h}]
+        assert tuple(marks.shape) == (1, b.h, b.w) and float(marks.sum()) == 0  # all the photo
 
 
 def test_crop_size_snap_and_pad(N, composed, photo):
-    image, _, info = crop(N, photo, composed.args[0], "medium", "size", 500, 700, 0, "64",
-                          "#ff0000").args
+    image, _, info, _, marks = crop(N, photo, composed.args[0], "medium", "size", 500, 700, 0,
+                                    "64", "#ff0000").args
     assert tuple(image.shape) == (1, 704, 512, 3)  # snapped to 64
     content = json.loads(info)[0]["content"]
     assert content[2] - content[0] == 512 or content[3] - content[1] == 704
     corner = image[0, 0, 0] if content[1] > 0 or content[0] > 0 else None
     if corner is not None:
         assert np.allclose(corner.numpy(), [1, 0, 0])
+    # The outpaint mask marks the letterbox bars (not the photo's pixels), nothing else.
+    x0, y0, x1, y1 = content
+    bars = np.ones((704, 512), np.float32)
+    bars[y0:y1, x0:x1] = 0
+    assert np.array_equal(marks[0].numpy(), bars)
 
 
 def test_crop_batch_with_one_shot_set_per_image(N, handle):
@@ -227,7 +235,7 @@ def test_crop_batch_with_one_shot_set_per_image(N, handle):
     sets = N["ShotCropTripleShotCompose"].execute(batch, handle, "original", "free", "1:1", "",
                                                   -1, 0).args[0]
     assert len(sets) == 3 and all(s.fallback for s in sets)  # noise: no person -> flagged
-    image, mask, info = crop(N, batch, sets, "close_up", "long_side", long_side=64).args
+    image, mask, info, _, _ = crop(N, batch, sets, "close_up", "long_side", long_side=64).args
     assert image.shape[0] == 3 and mask.shape == (3, 120, 160) and len(json.loads(info)) == 3
 
 
@@ -416,7 +424,7 @@ def test_every_person_gives_one_shot_set_each(N, photo, handle):
     assert len(sets) >= 2 and images.shape[0] == len(sets)
     assert len({s.subject.index for s in sets}) == len(sets)       # a different person each
     assert torch.equal(images[0], images[1])                         # the same photo repeated
-    cu, _, _ = crop(N, images, sets, "close_up", fit="size", width=256, height=256).args
+    cu, *_ = crop(N, images, sets, "close_up", fit="size", width=256, height=256).args
     assert cu.shape[0] == len(sets)
     # the default mode keeps one set per photo and passes the photos through
     one = N["ShotCropTripleShotCompose"].execute(photo, handle, "original", "original",
@@ -463,7 +471,7 @@ def test_bad_image_tensors_give_one_clear_message(N, composed, photo, pack):
     for t in (photo[..., :1], torch.cat([photo, torch.ones_like(photo[..., :1])], -1)):
         sets = compose.execute(t, _FewerPeopleLater(pack), *args).args[0]
         assert (sets[0].width, sets[0].height) == (640, 422) and not sets[0].fallback
-        image, mask, _ = crop(N, t, sets, "close_up").args
+        image, mask, *_ = crop(N, t, sets, "close_up").args
         b = sets[0].close_up.box
         assert tuple(image.shape[1:3]) == (b.h, b.w) and tuple(mask.shape) == (1, 422, 640)
 
@@ -530,3 +538,96 @@ def test_newer_schema_fields_are_set_where_comfyui_has_them(N, pack, monkeypatch
             "medium shot"} <= set(compose)
     assert "crop" in schemas["ShotCropCropByShot"].search_aliases
     assert "triptych" in schemas["ShotCropPosterLayout"].search_aliases
+
+
+# -- shots past the photo, sheets (issue #16) ------------------------------------------------------
+def test_compose_reaches_past_the_photo_only_when_asked_and_crop_pads_with_a_mask(N, photo,
+                                                                                  handle):
+    compose = N["ShotCropTripleShotCompose"]
+    args = (photo, handle, "21:9", "4:5", "1:1", "", -1, 0, None)  # too wide to hold the group
+    inside = compose.execute(*args).args[0][0]
+    assert inside.establishing.box.inside(640, 422) and inside.beyond == 0
+    out = compose.execute(*args, "when needed", 0.5).args
+    s = out[0][0]
+    est = s.establishing.box
+    left, top, right, bottom = past = s.past("establishing")
+    assert s.beyond == 0.5 and any(past)
+    assert max(left, right) <= 320 and max(top, bottom) <= 211  # half the photo per side
+    assert s.medium.box.inside(640, 422) and s.close_up.box.inside(640, 422)
+    assert any("outpaint" in w for w in s.establishing.warnings)
+    assert "to be outpainted" in s.establishing.description
+    assert json.loads(out[2])[0]["shots"][0]["outpaint"] == dict(
+        zip(("left", "top", "right", "bottom"), past))
+    # Crop By Shot: the whole box, the photo's edge pixels repeated, a mask exactly on the
+    # padding; the stitch mask is the box's part of the photo.
+    image, mask, info, bbox, marks = N["ShotCropCropByShot"].execute(
+        photo, out[0], "establishing", "native", 0, 0, 0, "1", "", "first", "edge", 0).args
+    assert tuple(image.shape) == (1, est.h, est.w, 3)
+    on = (max(est.x0, 0), max(est.y0, 0), min(est.x1, 640), min(est.y1, 422))
+    want = np.ones((est.h, est.w), np.float32)
+    want[on[1] - est.y0:on[3] - est.y0, on[0] - est.x0:on[2] - est.x0] = 0
+    assert np.array_equal(marks[0].numpy(), want)
+    inner = photo[0, on[1]:on[3], on[0]:on[2]].numpy()
+    padded = np.pad(inner, ((top, bottom), (left, right), (0, 0)), mode="edge")
+    assert np.allclose(image[0].numpy(), padded)
+    assert float(mask.sum()) == (on[2] - on[0]) * (on[3] - on[1])
+    assert bbox == [{"x": est.x0, "y": est.y0, "width": est.w, "height": est.h}]
+    # A colour fill, a feathered seam.
+    image, _, _, _, marks = N["ShotCropCropByShot"].execute(
+        photo, out[0], "establishing", "native", 0, 0, 0, "1", "", "first", "#ff0000", 4).args
+    side = np.argmax(past)  # the widest padding: left, top, right or bottom
+    y, x = {0: (est.h // 2, 0), 1: (0, est.w // 2), 2: (est.h // 2, est.w - 1),
+            3: (est.h - 1, est.w // 2)}[side]
+    assert np.allclose(image[0, y, x].numpy(), [1, 0, 0]) and float(marks[0, y, x]) == 1
+    seam = {0: (est.h // 2, left + 1), 1: (top + 1, est.w // 2),
+            2: (est.h // 2, est.w - right - 2), 3: (est.h - bottom - 2, est.w // 2)}[side]
+    assert 0 < float(marks[0][seam]) < 1
+
+
+def test_sheet_frames_each_shot_at_its_panel_and_the_layout_cuts_nothing(N, photo, handle):
+    (sheet,) = N["ShotCropSheet"].execute("triptych", 1920, 832, 16, 32).args
+    sets = N["ShotCropTripleShotCompose"].execute(photo, handle, "16:9", "4:5", "1:1", "", -1, 0,
+                                                  None, "never", 0.5, sheet).args[0]
+    panels = sheet.panels()
+    for shot in sets[0]:
+        x0, y0, x1, y1 = panels[shot.name]
+        assert abs(shot.box.w / shot.box.h - (x1 - x0) / (y1 - y0)) < 0.01, shot
+    L = N["ShotCropPosterLayout"]
+    (out,) = L.execute("poster", 64, 64, 0, 0, "#000000", shots=sets, image=photo,
+                       sheet=sheet).args  # the sheet replaces the widgets
+    assert tuple(out.shape) == (1, 832, 1920, 3)
+
+
+def test_layout_reframes_shots_of_another_aspect_by_the_grammar(N, composed, photo):
+    from shotcrop_core import grammar as G
+    from shotcrop_core.anatomy import measure
+    from shotcrop_core.layout import Sheet, fit_to_sheet
+
+    sets = composed.args[0]  # 16:9 / 4:5 / 1:1: none fits a 19:24 triptych panel
+    s = sets[0]
+    sheet = Sheet("triptych", 1920, 832, 16, 32)
+    fitted = fit_to_sheet(s, sheet, s.people, s.framing)
+    a = measure(s.people[s.subject.index])
+    faces = G.bystander_faces(list(s.people), s.subject.index)
+    rep = G.check_set({x.name: x.box.rect for x in fitted}, a, 640, 422, faces)
+    for shot in fitted:
+        x0, y0, x1, y1 = sheet.panels()[shot.name]
+        assert abs(shot.box.w / shot.box.h - (x1 - x0) / (y1 - y0)) < 0.01
+    # A centre cut of the 16:9 establishing shot would lose the grammar's framing; the
+    # re-frame keeps every rule the 16:9 shot kept.
+    before = G.check_set({x.name: x.box.rect for x in s}, a, 640, 422, faces)
+    assert set(rep.failures["establishing"]) <= set(before.failures["establishing"]) | {"room"}
+    (out,) = N["ShotCropPosterLayout"].execute("triptych", 1920, 832, 16, 32, "#000000",
+                                               shots=sets, image=photo).args
+    assert tuple(out.shape) == (1, 832, 1920, 3)
+
+
+def test_edit_shots_allows_boxes_past_the_photo_only_as_far_as_the_set_allows(N, photo, handle):
+    sets = N["ShotCropTripleShotCompose"].execute(photo, handle, "21:9", "4:5", "1:1", "", -1, 0,
+                                                  None, "when needed", 0.25).args[0]
+    E = N["ShotCropEditShots"]
+    ok, _ = E.execute(sets, '{"0": {"establishing": [-100, -100, 600, 400]}}', False).args
+    assert ok[0].establishing.box.to_list() == [-100, -100, 600, 400]
+    with pytest.raises(Exception) as e:
+        E.execute(sets, '{"0": {"establishing": [-200, 0, 600, 400]}}', False)
+    assert "the 160 x 105 px it may reach past it" in str(e.value)
