@@ -171,7 +171,8 @@ def main() -> None:
                   f"(target <= 1.5x)")
         # Split into start-up (one photo) and the cost of each further photo.
         f1, c1, c = statistics.median(floor1), statistics.median(comp1), statistics.median(comp[1])
-        per_f, per_c = (f - f1) / (n_photos - 1), (c - c1) / (n_photos - 1)
+        more = max(n_photos - 1, 1)  # one photo alone: nothing further to split
+        per_f, per_c = (f - f1) / more, (c - c1) / more
         print(f"  start-up (one photo): floor {f1:.2f} s, compose {c1:.2f} s; each further "
               f"photo: floor {1000 * per_f:.1f} ms, compose {1000 * per_c:.1f} ms "
               f"({per_c / per_f:.2f}x)")

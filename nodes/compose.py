@@ -68,15 +68,16 @@ class TripleShotCompose(io.ComfyNode):
                                    tooltip="Optional POSE_KEYPOINT from a DWPose/OpenPose node run "
                                            "on the same images: skips ShotCrop's own pose "
                                            "estimation."),
-                # New inputs go last: saved workflows map widget values by position.
-                io.Combo.Input("beyond_photo", options=list(BEYOND), default="never",
+                # New inputs go last (saved workflows map widget values by position) and are
+                # optional (API-format prompts written before them still validate).
+                io.Combo.Input("beyond_photo", options=list(BEYOND), default="never", optional=True,
                                tooltip="when needed: a shot that cannot keep the shot grammar "
                                        "inside the photo at its aspect (a 16:9 wide shot of a "
                                        "standing person in a portrait photo) reaches past the "
                                        "photo's edges, by the least that keeps the grammar. Crop "
                                        "By Shot pads it and gives the outpaint mask. never: "
                                        "shots stay inside the photo."),
-                io.Float.Input("beyond_max", default=FramingOptions.BEYOND, min=0.05,
+                io.Float.Input("beyond_max", default=FramingOptions.BEYOND, min=0.05, optional=True,
                                max=MAX_BEYOND, step=0.05,
                                tooltip="With beyond_photo: the farthest a shot may reach past "
                                        "each side, as a share of the photo (0.5 = half)."),

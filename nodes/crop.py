@@ -87,13 +87,14 @@ class CropByShot(io.ComfyNode):
                                tooltip="When crops differ in size: first = fit each inside the "
                                        "first crop's size, padded; largest = fit inside the "
                                        "largest; stretch = resize to the first (distorts)."),
-                # New inputs go last: saved workflows map widget values by position.
-                io.String.Input("outpaint_fill", default="edge",
+                # New inputs go last (saved workflows map widget values by position) and are
+                # optional (API-format prompts written before them still validate).
+                io.String.Input("outpaint_fill", optional=True, default="edge",
                                 tooltip="A shot past the photo (Compose's beyond_photo) is padded "
                                         "out to its box: edge = the photo's edge pixels repeated "
                                         "(a good start for outpainting), or a hex colour such as "
                                         "#808080."),
-                io.Int.Input("outpaint_feather", default=0, min=0, max=512,
+                io.Int.Input("outpaint_feather", optional=True, default=0, min=0, max=512,
                              tooltip="Softens outpaint_mask this many pixels into the photo, so "
                                      "the sampler blends the seam; 0 = exactly the padding."),
             ],

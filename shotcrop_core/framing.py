@@ -93,13 +93,13 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     cu_bottom = a.shoulder_y + 0.33 * a.torso
     cu_top = eye - 0.9 * u
     cu = ShotSpec("close_up", ratio["close_up"],
-               req=(fx0 - pad, min(fy0, eye - G.FOREHEAD_U * u) - 0.02 * u, fx1 + pad,
-                    max(fy1, eye + G.CHIN_MIN_U * u) + 0.02 * u),
-               h_target=cu_bottom - cu_top, top_max=eye - (G.FOREHEAD_U + 0.03) * u,
-               bot_range=(eye + (G.CHIN_MIN_U + 0.05) * u,
-                          a.shoulder_y + (G.CU_MAX_TORSO - 0.03) * a.torso),
-               eye=eye, f_target=0.31, x_target=a.face_x, facing=a.facing, face_x=a.face_x,
-               joints=joints, soft_joints=soft_joints)
+                  req=(fx0 - pad, min(fy0, eye - G.FOREHEAD_U * u) - 0.02 * u, fx1 + pad,
+                       max(fy1, eye + G.CHIN_MIN_U * u) + 0.02 * u),
+                  h_target=cu_bottom - cu_top, top_max=eye - (G.FOREHEAD_U + 0.03) * u,
+                  bot_range=(eye + (G.CHIN_MIN_U + 0.05) * u,
+                             a.shoulder_y + (G.CU_MAX_TORSO - 0.03) * a.torso),
+                  eye=eye, f_target=0.31, x_target=a.face_x, facing=a.facing, face_x=a.face_x,
+                  joints=joints, soft_joints=soft_joints)
 
     # Medium: face and both shoulders down to the upper thigh; subject on a thirds line.
     lo, hi = G.medium_bottom_range(a)
@@ -111,30 +111,30 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     med_h = (med_bottom - eye) / (1 - f_med)
     width_need = (max(sx1, fx1) - min(sx0, fx0)) + 1.2 * u
     med = ShotSpec("medium", med_ratio,
-                req=(min(sx0, fx0) - pad, min(fy0, eye - G.FOREHEAD_U * u) - 0.02 * u,
-                     max(sx1, fx1) + pad, max(a.shoulder_y, fy1) + 0.05 * u),
-                h_target=med_h, top_max=eye - (G.FOREHEAD_U + 0.03) * u,
-                bot_range=(lo + 0.03 * a.torso, hi - 0.03 * a.shin), eye=eye, f_target=f_med,
-                x_target=a.body_x, facing=a.facing, face_x=a.face_x,
-                thirds=med_ratio is not None and med_ratio * med_h > 2.2 * width_need,
-                joints=joints, soft_joints=soft_joints,
-                ankles=np.asarray(a.ankles, dtype=float).reshape(-1, 2))
+                   req=(min(sx0, fx0) - pad, min(fy0, eye - G.FOREHEAD_U * u) - 0.02 * u,
+                        max(sx1, fx1) + pad, max(a.shoulder_y, fy1) + 0.05 * u),
+                   h_target=med_h, top_max=eye - (G.FOREHEAD_U + 0.03) * u,
+                   bot_range=(lo + 0.03 * a.torso, hi - 0.03 * a.shin), eye=eye, f_target=f_med,
+                   x_target=a.body_x, facing=a.facing, face_x=a.face_x,
+                   thirds=med_ratio is not None and med_ratio * med_h > 2.2 * width_need,
+                   joints=joints, soft_joints=soft_joints,
+                   ankles=np.asarray(a.ankles, dtype=float).reshape(-1, 2))
 
     if not a.upright:
         # The grammar's vertical lines mean nothing for a body that is not upright: frame the
         # face and the upper body around their centres instead (warned as such).
         hx0, hy0, hx1, hy1 = fx0 - 0.5 * u, fy0 - 0.5 * u, fx1 + 0.5 * u, fy1 + 0.5 * u
         cu = ShotSpec("close_up", ratio["close_up"], req=(hx0, hy0, hx1, hy1),
-                   h_target=1.5 * max(hx1 - hx0, hy1 - hy0), x_target=(hx0 + hx1) / 2,
-                   y_target=(hy0 + hy1) / 2, facing=a.facing, face_x=a.face_x, joints=joints,
-                   soft_joints=soft_joints)
+                      h_target=1.5 * max(hx1 - hx0, hy1 - hy0), x_target=(hx0 + hx1) / 2,
+                      y_target=(hy0 + hy1) / 2, facing=a.facing, face_x=a.face_x, joints=joints,
+                      soft_joints=soft_joints)
         ux0, uy0, ux1, uy1 = a.upper_body
         ux0, uy0, ux1, uy1 = (min(ux0, hx0) - pad, min(uy0, hy0) - pad, max(ux1, hx1) + pad,
                               max(uy1, hy1) + pad)
         med = ShotSpec("medium", med_ratio, req=(ux0, uy0, ux1, uy1),
-                    h_target=1.2 * max(uy1 - uy0, (ux1 - ux0) / (med_ratio or 1.0)),
-                    x_target=(ux0 + ux1) / 2, y_target=(uy0 + uy1) / 2, facing=a.facing,
-                    face_x=a.face_x, joints=joints, soft_joints=soft_joints)
+                       h_target=1.2 * max(uy1 - uy0, (ux1 - ux0) / (med_ratio or 1.0)),
+                       x_target=(ux0 + ux1) / 2, y_target=(uy0 + uy1) / 2, facing=a.facing,
+                       face_x=a.face_x, joints=joints, soft_joints=soft_joints)
 
     # Establishing: the subject with room, the group, the scene.
     bx0, by0, bx1, by1 = (max(a.box[0], 0.0), max(a.box[1], 0.0),
@@ -162,10 +162,10 @@ def _specs(a: Anatomy, aspects: dict[str, str], W: int, H: int, people: list[Per
     # Room around the subject: as much as the photo (or the padding past it) can give.
     room_fit = H + 2 * ry if r is None else min(H + 2 * ry, (W + 2 * rx) / r)
     est = ShotSpec("establishing", r, req=(bx0, by0, bx1, by1), h_target=EST_SCALE * h_fit,
-                x_target=a.body_x, facing=a.facing, face_x=a.face_x, thirds=True,
-                joints=joints, soft_joints=soft_joints,
-                min_h=min((by1 - by0) / (G.SUBJECT_MAX_H - 0.03), room_fit),
-                soft_req=group, y_target=(by0 + by1) / 2)
+                   x_target=a.body_x, facing=a.facing, face_x=a.face_x, thirds=True,
+                   joints=joints, soft_joints=soft_joints,
+                   min_h=min((by1 - by0) / (G.SUBJECT_MAX_H - 0.03), room_fit),
+                   soft_req=group, y_target=(by0 + by1) / 2)
     # When nothing fits, keep the head: a frame of feet and torso is no shot of anyone.
     head = (fx0 - pad, min(fy0, a.crown_y), fx1 + pad, max(fy1, a.chin_y))
     for spec in (cu, med, est):

@@ -154,10 +154,6 @@ class Person:
         return (min(max(x0, 0), width), min(max(y0, 0), height),
                 min(max(x1, 0), width), min(max(y1, 0), height))
 
-    def clipped(self, width: int, height: int) -> "Person":
-        """The person with its box clipped to the image (keypoints are kept as they are)."""
-        return Person(self.keypoints, self.clipped_box(width, height), self.score, self.feet)
-
     def scaled(self, sx: float, sy: float) -> "Person":
         """The person in an image scaled by (sx, sy): e.g. found on a reduced decode."""
         kp = self.keypoints.copy()

@@ -244,7 +244,7 @@ _W_MISS = np.array([W_CONTENT, 3 * W_CONTENT, 30.0])[:, None, None]
 
 
 def _params(specs: list[ShotSpec]) -> tuple[np.ndarray, np.ndarray]:
-    """Each shot's rects (3 kinds, 4 edges, shots) and numbers (16, shots), in the order
+    """Each shot's rects (3 kinds, 4 edges, shots) and numbers (15, shots), in the order
     `_own_costs` unpacks them."""
     rects, nums = [], []
     for s in specs:
@@ -410,7 +410,9 @@ def _own_costs(g: Grid, specs: list[ShotSpec], owner: np.ndarray, spans: list[sl
 
 def box_costs(spec: ShotSpec, boxes, W: float = np.inf, H: float = np.inf) -> np.ndarray:
     """What a search charges each given box (rows x0 y0 x1 y1) against the spec on its own
-    (in a W x H photo, for a shot that may reach past it)."""
+    (in a W x H photo, for a shot that may reach past it). A box's height is taken as
+    y1 - y0: at an exact threshold (a height equal to min_h) float rounding may tip a rule
+    the grid's own heights do not."""
     g = Grid.of_boxes(boxes)
     return _own_costs(g, [spec], np.zeros(len(g.hs), int), [slice(0, len(g.hs))], W, H)[:, 0, 0]
 

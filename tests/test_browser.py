@@ -292,8 +292,9 @@ def test_each_run_crops_the_box_shown(drive, server):
     from PIL import Image, ImageChops, ImageOps
 
     runs = _runs(server)
-    assert len(runs) == 4, [e["status"] for e in runs]
+    assert len(runs) == 6, [e["status"] for e in runs]
     assert all(e["status"]["status_str"] == "success" for e in runs), [e["status"] for e in runs]
+    runs = runs[:4]  # the last two: shots past the photo (below)
     orig = _close_up(drive["before"]["sets"])
     edited = json.loads(drive["after"]["overrides"])["0"]["close_up"]
     moved = json.loads(drive["after_move"]["overrides"])["0"]["close_up"]
@@ -312,6 +313,21 @@ def test_each_run_crops_the_box_shown(drive, server):
         assert crop.size == (box[2] - box[0], box[3] - box[1]), (crop.size, box)
         diff = ImageChops.difference(crop, photo.crop(tuple(box)))
         assert max(hi for _, hi in diff.getextrema()) <= 8, (box, diff.getextrema())
+
+
+def test_the_editor_drags_a_box_past_the_photo_when_the_set_allows_it(drive, server):
+    (s,) = drive["beyond"]["sets"]
+    assert s["beyond_photo"] == 0.5 and (s["width"], s["height"]) == (640, 422)
+    before = next(x["box"] for x in s["shots"] if x["shot"] == "establishing")
+    after = json.loads(drive["after_beyond_drag"]["overrides"])["0"]["establishing"]
+    # The left edge went past the photo's, stopped at half the photo (320 px) at most.
+    assert -320 <= after[0] < min(before[0], 0) and after[1:] == before[1:], (before, after)
+    assert drive["after_beyond_drag"]["boxes"]["establishing"] == after
+    runs = _runs(server)
+    edit_id = _node_id(runs[-1], "ShotCropEditShots")
+    assert json.loads(runs[-1]["prompt"][2][edit_id]["inputs"]["overrides"])["0"][
+        "establishing"] == after
+    assert runs[-1]["status"]["status_str"] == "success"
 
 
 def test_descriptions_are_text_never_markup(drive):

@@ -213,6 +213,13 @@ def test_upscale_poster_workflow_runs_and_saves_the_requested_size(server, objec
     layout_id = next(k for k, v in prompt.items() if v["class_type"] == "ShotCropPosterLayout")
     layout = prompt[layout_id]["inputs"]
     assert layout["layout"] == "triptych"
+    # One sheet frames the shots (Compose) and lays them out (Poster Layout).
+    (sheet_id,) = [k for k, v in prompt.items() if v["class_type"] == "ShotCropSheet"]
+    compose = next(v["inputs"] for v in prompt.values()
+                   if v["class_type"] == "ShotCropTripleShotCompose")
+    assert compose["sheet"] == [sheet_id, 0] and layout["sheet"] == [sheet_id, 0]
+    sheet = prompt[sheet_id]["inputs"]
+    assert (sheet["layout"], sheet["width"], sheet["height"]) == ("triptych", 1920, 832)
 
     entry = server.run(prompt)
     assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:3000]
@@ -220,7 +227,10 @@ def test_upscale_poster_workflow_runs_and_saves_the_requested_size(server, objec
     assert prompt[save_id]["inputs"]["images"] == [layout_id, 0]
     (img,) = entry["outputs"][save_id]["images"]
     with Image.open(server.base / "output" / img["subfolder"] / img["filename"]) as im:
-        assert im.size == (layout["width"], layout["height"])
+        assert im.size == (sheet["width"], sheet["height"])
+    # Every crop fills its panel as it is (framed at the panel's aspect): nothing is re-cut.
+    log = server.log()
+    assert "is cut around its centre" not in log, log[-3000:]
 
 
 def test_img2img_workflow_validates_with_no_node_errors(server, object_info):
@@ -280,8 +290,59 @@ def test_img2img_workflow_validates_with_no_node_errors(server, object_info):
     assert [e["node_type"] for e in errors] == ["CheckpointLoaderSimple"], errors
 
 
-def test_template_browser_lists_all_three_workflows(server):
-    names = {"photo_to_three_crops", "photo_crops_upscale_poster", "photo_prompts_img2img"}
+def test_outpaint_workflow_validates_and_runs_up_to_the_checkpoint(server, object_info):
+    """Shot Sheet -> Compose (beyond_photo) -> Crop By Shot's outpaint mask -> VAE Encode (for
+    Inpainting) -> KSampler -> Poster Layout on the same sheet. Like the img2img graph it needs
+    a checkpoint that cannot exist here: with an empty placeholder of the saved name the graph
+    validates with no node errors, and the run stops at loading it, never in our nodes."""
+    import time
+
+    prompt = _example_api_prompt("photo_outpaint_poster", server, object_info)
+    by_kind: dict[str, list[str]] = {}
+    for k, v in prompt.items():
+        by_kind.setdefault(v["class_type"], []).append(k)
+    (sheet,), (compose,), (encode,), (layout,) = (by_kind[k] for k in (
+        "ShotCropSheet", "ShotCropTripleShotCompose", "VAEEncodeForInpaint",
+        "ShotCropPosterLayout"))
+    c = prompt[compose]["inputs"]
+    assert c["sheet"] == [sheet, 0] and c["beyond_photo"] == "when needed"
+    assert prompt[layout]["inputs"]["sheet"] == [sheet, 0]
+    est = prompt[encode]["inputs"]
+    crop = prompt[est["pixels"][0]]["inputs"]
+    assert crop["shot"] == "establishing" and crop["outpaint_fill"] == "edge"
+    assert est["mask"] == [est["pixels"][0], 4]  # Crop By Shot's outpaint_mask
+    sampler = next(v["inputs"] for v in prompt.values() if v["class_type"] == "KSampler")
+    assert sampler["latent_image"] == [encode, 0] and sampler["denoise"] == 1.0
+    assert prompt[layout]["inputs"]["establishing"][0] in by_kind["VAEDecode"]
+    s = prompt[sheet]["inputs"]
+    from shotcrop_core.layout import Sheet
+
+    assert Sheet(s["layout"], s["width"], s["height"], s["gutter"], s["margin"]).aspects()[
+        "establishing"] == "16:9"  # the poster's top panel
+
+    (ckpt_id,) = by_kind["CheckpointLoaderSimple"]
+    placeholder = server.base / "models" / "checkpoints" / prompt[ckpt_id]["inputs"]["ckpt_name"]
+    placeholder.parent.mkdir(parents=True, exist_ok=True)
+    placeholder.touch()
+    status, out = server.post_json("/prompt", {"prompt": prompt, "client_id": "shotcrop-test"})
+    assert status == 200 and out["node_errors"] == {}, json.dumps(out)[:2000]
+    pid = out["prompt_id"]
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        hist = server.get_json(f"/history/{pid}")
+        if pid in hist and hist[pid].get("status", {}).get("completed") is not None:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("the outpaint prompt did not finish:\n" + server.log()[-3000:])
+    status = hist[pid]["status"]
+    errors = [m[1] for m in status["messages"] if m[0] == "execution_error"]
+    assert [e["node_type"] for e in errors] == ["CheckpointLoaderSimple"], errors
+
+
+def test_template_browser_lists_all_four_workflows(server):
+    names = {"photo_to_three_crops", "photo_crops_upscale_poster", "photo_prompts_img2img",
+             "photo_outpaint_poster"}
     listed = server.get_json("/api/workflow_templates")
     assert names <= set(listed.get("shotcrop", [])), listed
     for name in sorted(names):

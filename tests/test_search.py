@@ -122,3 +122,63 @@ def test_a_proposed_box_is_kept_when_it_is_the_cheapest():
     assert s.best(anchor=prop) == prop
     with pytest.raises(ValueError):
         Search([spec, spec], 640, 480, extra=prop)
+
+
+# -- against the per-box oracle (tests/reference_cost.py) --------------------------------------
+def oracle_specs():
+    """Every kind of spec the engine builds: aspects, the landmark margins of a pose model,
+    bystanders (faces, soft joints, the group), the non-upright specs, reach past the photo."""
+    from shotcrop_core.anatomy import measure as m
+
+    people_sets = [[standing(cx=330, top=60, h=380, facing=1)],
+                   [standing(cx=300, top=40, h=400, facing=-1), standing(cx=520, top=80, h=340),
+                    standing(cx=90, top=120, h=200)]]
+    lying = standing(cx=320, top=200, h=300)
+    kp = lying.keypoints.copy()
+    kp[:, 1] = 300 + (kp[:, 0] - 320) * 0.1  # everyone at one height: not upright
+    kp[:, 0] = np.linspace(150, 500, 17)
+    from shotcrop_core import Person
+
+    people_sets.append([Person(kp, (140, 260, 510, 340))])
+    aspects = [{"close_up": "1:1", "medium": "4:5", "establishing": "16:9"},
+               {"close_up": "free", "medium": "2:3", "establishing": "free"},
+               {"close_up": "original", "medium": "original", "establishing": "21:9"}]
+    for people in people_sets:
+        a = m(people[0])
+        faces = G.bystander_faces(people, 0)
+        for asp in aspects:
+            for pad in (0.0, 0.25):
+                past = {"establishing": (160.0, 120.0)} if pad else None
+                for spec in _specs(a, asp, 640, 480, people, 0, True, pad, faces,
+                                   past=past).values():
+                    yield spec
+
+
+def test_box_costs_equal_the_per_box_oracle():
+    from reference_cost import cost
+
+    boxes = random_boxes(60, 640, 480)
+    n = 0
+    for spec in oracle_specs():
+        got = box_costs(spec, boxes, 640, 480)
+        want = [cost(b, spec, 640, 480) for b in boxes]
+        assert np.allclose(got, want, rtol=1e-9, atol=1e-6), (spec.name, got - want)
+        n += 1
+    assert n == 54
+
+
+@pytest.mark.parametrize("terms", [
+    {}, {"inner": (250.0, 100.0, 400.0, 260.0), "area_min": 30000.0},
+    {"outer": (100.0, 20.0, 600.0, 470.0), "area_max": 90000.0},
+    {"anchor": (200.0, 50.0, 420.0, 330.0)}])
+def test_the_search_picks_the_cheapest_box_by_the_oracle(terms):
+    """Search.best's pick costs, by the oracle, no more than any other candidate of its grid."""
+    from reference_cost import cost
+
+    for spec in list(oracle_specs())[::5]:
+        s = Search([spec], 640, 480)
+        g = s.grid
+        picked = cost(s.best(**terms), spec, 640, 480, **terms)
+        every = [cost(g.box(i, j, k), spec, 640, 480, **terms)
+                 for i in range(len(g.hs)) for j in range(g.Y.shape[1]) for k in range(g.X.shape[1])]
+        assert picked <= min(every) + 1e-6, (spec.name, terms, picked, min(every))

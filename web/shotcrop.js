@@ -114,13 +114,17 @@ function utf8Length(text) {
 }
 
 /** One validated shot set in compact form, or null. Boxes are [x0, y0, x1, y1] in source px,
- * x1/y1 exclusive, so 0 <= x0 < x1 <= width (same for y). */
+ * x1/y1 exclusive, so 0 <= x0 < x1 <= width (same for y); with beyond_photo (a share of the
+ * photo, 0..1) as far past each side as that allows. */
 function compactSet(s) {
   if (!isObject(s)) return null;
   const { width, height } = s;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
     return null;
   }
+  const beyond = s.beyond_photo ?? 0;
+  if (!Number.isFinite(beyond) || beyond < 0 || beyond > 1) return null;
+  const rx = Math.floor(beyond * width), ry = Math.floor(beyond * height);
   if (!Array.isArray(s.shots) || s.shots.length > SHOTS.length) return null;
   const shots = [];
   const seen = new Set();
@@ -129,8 +133,8 @@ function compactSet(s) {
     seen.add(x.shot);
     const b = x.box;
     if (!Array.isArray(b) || b.length !== 4 || !b.every((v) => Number.isFinite(v))) return null;
-    if (!(b[0] >= 0 && b[1] >= 0 && b[0] < b[2] && b[1] < b[3] && b[2] <= width
-          && b[3] <= height)) return null;
+    if (!(b[0] >= -rx && b[1] >= -ry && b[0] < b[2] && b[1] < b[3] && b[2] <= width + rx
+          && b[3] <= height + ry)) return null;
     const d = x.description;
     if (d !== undefined && d !== null && typeof d !== "string") return null;
     const shot = { shot: x.shot, box: b.slice() };
@@ -139,6 +143,7 @@ function compactSet(s) {
   }
   const out = { width, height, shots };
   if (s.fallback === true) out.fallback = true;
+  if (beyond) out.beyond_photo = beyond;
   return out;
 }
 
@@ -342,13 +347,23 @@ class ShotEditor {
     return out;
   }
 
-  /** Where the image sits on the canvas (CSS px): fitted, centred. */
+  /** Where boxes may go (source px): the photo, and with Compose's beyond_photo as far past
+   *  each side as the set allows (the padding an outpainting model fills). */
+  limits() {
+    const s = this.set;
+    const b = Number.isFinite(s?.beyond_photo) ? Math.max(0, Math.min(1, s.beyond_photo)) : 0;
+    const rx = Math.floor(b * s.width), ry = Math.floor(b * s.height);
+    return { x0: -rx, y0: -ry, x1: s.width + rx, y1: s.height + ry };
+  }
+
+  /** Where the image sits on the canvas (CSS px): its reachable area fitted, centred. */
   frame() {
     const s = this.set;
     const cw = this.canvas.clientWidth, ch = this.canvas.clientHeight;
     if (!s || !cw || !ch) return null;
-    const k = Math.min(cw / s.width, ch / s.height);
-    return { k, ox: (cw - s.width * k) / 2, oy: (ch - s.height * k) / 2 };
+    const L = this.limits();
+    const k = Math.min(cw / (L.x1 - L.x0), ch / (L.y1 - L.y0));
+    return { k, ox: (cw - (L.x1 - L.x0) * k) / 2 - L.x0 * k, oy: (ch - (L.y1 - L.y0) * k) / 2 - L.y0 * k };
   }
 
   toSource(e) {
@@ -392,11 +407,19 @@ class ShotEditor {
       this.root.dataset.drawn = "0";
       return;
     }
+    const L = this.limits();
+    if (L.x0 < 0 || L.y0 < 0) {  // past the photo: padding, shown in grey
+      g.fillStyle = "#4a4a4a";
+      g.fillRect(f.ox + L.x0 * f.k, f.oy + L.y0 * f.k, (L.x1 - L.x0) * f.k, (L.y1 - L.y0) * f.k);
+    }
     const img = this.images[this.index] ?? this.images[0];
     if (img?.complete && img.naturalWidth) {
-      // The preview may be batch-padded ("largest"): draw its top-left source-sized part.
-      g.drawImage(img, 0, 0, Math.min(img.naturalWidth, s.width), Math.min(img.naturalHeight, s.height),
-                  f.ox, f.oy, Math.min(img.naturalWidth, s.width) * f.k, Math.min(img.naturalHeight, s.height) * f.k);
+      // The preview may be batch-padded ("largest"): draw its top-left part. Where Compose's
+      // shots reach past the photo, the preview grew by that much on the left and top.
+      const pl = Math.max(0, ...s.shots.map((x) => -x.box[0]));
+      const pt = Math.max(0, ...s.shots.map((x) => -x.box[1]));
+      const w = Math.min(img.naturalWidth, s.width + pl - L.x0), h = Math.min(img.naturalHeight, s.height + pt - L.y0);
+      g.drawImage(img, 0, 0, w, h, f.ox - pl * f.k, f.oy - pt * f.k, w * f.k, h * f.k);
     } else {
       g.fillStyle = "#222";
       g.fillRect(f.ox, f.oy, s.width * f.k, s.height * f.k);
@@ -504,14 +527,15 @@ class ShotEditor {
     const d = this.drag, s = this.set;
     const dx = p.x - d.start.x, dy = p.y - d.start.y;
     let [x0, y0, x1, y1] = d.from;
+    const L = this.limits();
     if (!d.edges) {
-      const mx = Math.max(-x0, Math.min(s.width - x1, dx)), my = Math.max(-y0, Math.min(s.height - y1, dy));
+      const mx = Math.max(L.x0 - x0, Math.min(L.x1 - x1, dx)), my = Math.max(L.y0 - y0, Math.min(L.y1 - y1, dy));
       x0 += mx; x1 += mx; y0 += my; y1 += my;
     } else {
-      if (d.edges.l) x0 = Math.max(0, Math.min(x1 - MIN_SIDE, x0 + dx));
-      if (d.edges.r) x1 = Math.min(s.width, Math.max(x0 + MIN_SIDE, x1 + dx));
-      if (d.edges.t) y0 = Math.max(0, Math.min(y1 - MIN_SIDE, y0 + dy));
-      if (d.edges.b) y1 = Math.min(s.height, Math.max(y0 + MIN_SIDE, y1 + dy));
+      if (d.edges.l) x0 = Math.max(L.x0, Math.min(x1 - MIN_SIDE, x0 + dx));
+      if (d.edges.r) x1 = Math.min(L.x1, Math.max(x0 + MIN_SIDE, x1 + dx));
+      if (d.edges.t) y0 = Math.max(L.y0, Math.min(y1 - MIN_SIDE, y0 + dy));
+      if (d.edges.b) y1 = Math.min(L.y1, Math.max(y0 + MIN_SIDE, y1 + dy));
     }
     d.box = [x0, y0, x1, y1].map(Math.round);
     this.render();

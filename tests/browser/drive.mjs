@@ -413,6 +413,31 @@ try {
   result.run4 = await queueAndWait();
   result.after_run4 = await state();
   step("fourth run");
+
+  // 9. Shots past the photo: a 21:9 establishing shot that may reach past it; queue, then
+  //    drag its left edge further left than the photo goes (the editor lets it, as far as the
+  //    set allows), and queue once more.
+  await page.evaluate(([cid]) => {
+    const n = window.app.graph.getNodeById(Number(cid));
+    for (const [name, v] of [["establishing_aspect", "21:9"], ["beyond_photo", "when needed"]]) {
+      const w = n.widgets.find((x) => x.name === name);
+      w.value = v;
+      w.callback?.(v);
+    }
+    window.app.graph.setDirtyCanvas(true, true);
+  }, [composeId]);
+  result.run5 = await queueAndWait();
+  await page.waitForFunction(PAGE.ready, composeId);
+  result.beyond = await state();
+  const er = await page.evaluate((cid) => window.ShotCrop.editor(cid).clientRect("establishing"),
+                                 composeId);
+  result.beyond_drag = { from: [Math.round(er.x0) + 1, Math.round((er.y0 + er.y1) / 2)], by: [-300, 0] };
+  await drag(result.beyond_drag.from, result.beyond_drag.by);
+  result.after_beyond_drag = await state();
+  await shot("beyond");
+  step("dragged past the photo");
+  result.run6 = await queueAndWait();
+  step("sixth run");
   result.dialogs_end = result.dialogs.slice();
   writeFileSync(path.join(OUT, "result.json"), JSON.stringify(result, null, 1));
   console.log(JSON.stringify(result));
