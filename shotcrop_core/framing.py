@@ -33,6 +33,9 @@ EST_SCALE = 0.96
 # (COCO person boxes reach 0.4-1.5u above the eyes, median 0.7u; the margin and the snap to the
 # photo's edge below cover the rest).
 EST_CROWN_U = 1.2
+#: The most of a shot that may be padding past the photo (beyond_photo): more is no longer a
+#: shot of the photo but a picture for a generator to invent.
+MAX_PADDING = 0.6
 # A shot may stick out of the next by a sliver (the grammar allows 10%); past 8% it is pulled in.
 NEST_KEEP = 0.92
 
@@ -359,7 +362,8 @@ def compose(people: list[Person], width: int, height: int,
     specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty,
                    faces, measured)
     boxes = _solve(specs, a, faces, W, H)
-    beyond = opts.beyond_photo
+    # A head above the photo is not there to outpaint: such a subject stays inside it.
+    beyond = opts.beyond_photo if not a.face_out else 0.0
     if beyond:
         rep = G.check_set(boxes, a, W, H, faces)
         failing = [n for n in SHOT_NAMES if not rep.valid[n]]
@@ -375,6 +379,9 @@ def compose(people: list[Person], width: int, height: int,
             whole = {n: b.rect for n, b in _integer_set(alt, ratios, W, H, beyond).items()}
             before = {n: b.rect for n, b in _integer_set(boxes, ratios, W, H).items()}
             past = any(b[0] < 0 or b[1] < 0 or b[2] > W or b[3] > H for b in whole.values())
+            # ... and every shot keeps most of itself on the photo.
+            past = past and all(Box(*map(int, b)).padding_share(W, H) <= MAX_PADDING
+                                for b in whole.values())
             if past and (_badness(whole, a, W, H, faces, beyond)
                          < _badness(before, a, W, H, faces)):
                 boxes = alt

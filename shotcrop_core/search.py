@@ -391,7 +391,8 @@ def _own_costs(g: Grid, specs: list[ShotSpec], owner: np.ndarray, spans: list[sl
         iy = np.clip(np.minimum(Y1, H) - np.maximum(Y0, 0), 0, None)
         ix = np.clip(np.minimum(X1, W) - np.maximum(X0, 0), 0, None)
         inside = (iy / h)[:, :, None] * (ix / w)[:, None, :]
-        cost += (W_PAD * reach)[:, None, None] * (1 - inside)
+        # A frame with nothing of the photo in it is no shot of it: a rule.
+        cost += (reach[:, None, None] * (W_PAD * (1 - inside) + W_CONTENT * (inside < 0.25)))
     same = all(_same(specs, k) for k in ("joints", "soft_joints", "joint_pad", "faces"))
     if same:  # the framing engine's shots share their joints and faces
         cost += _cut_costs(g, specs[0]) + _face_costs(g, specs[0].faces)

@@ -91,7 +91,7 @@ def cost(box, s, W: float = math.inf, H: float = math.inf, inner=None, outer=Non
         total += 30 * (_missing(box, s.soft_req) > 0)
     if max(s.reach) > 0:
         inside = (max(min(X1, W) - max(X0, 0), 0) * max(min(Y1, H) - max(Y0, 0), 0)) / (w * h)
-        total += W_PAD * (1 - inside)
+        total += W_PAD * (1 - inside) + W_CONTENT * (inside < 0.25)
     total += 8 * math.log(h / scale) ** 2
     if s.facing and s.name == "close_up":
         side = (s.face_x - X0) / w
