@@ -95,8 +95,9 @@ class CropByShot(io.ComfyNode):
                                         "(a good start for outpainting), or a hex colour such as "
                                         "#808080."),
                 io.Int.Input("outpaint_feather", optional=True, default=0, min=0, max=512,
-                             tooltip="Softens outpaint_mask this many pixels into the photo, so "
-                                     "the sampler blends the seam; 0 = exactly the padding."),
+                             tooltip="Softens outpaint_mask this many pixels (of the photo, "
+                                     "before any resize) into the photo, so the sampler blends "
+                                     "the seam; 0 = exactly the padding."),
             ],
             outputs=outputs,
         )

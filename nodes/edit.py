@@ -8,8 +8,8 @@ import json
 from comfy_api.latest import io
 
 from ..shotcrop_core import Box, Shot, ShotCropError
-from ..shotcrop_core.framing import reframe
-from ..shotcrop_core.shots import reach, shot_name
+from ..shotcrop_core.framing import mark_past, reframe
+from ..shotcrop_core.shots import reach, shot_name, within_reach
 from .types import (CATEGORY, FramedShots, Shots, newer_schema_fields, shot_sets, shots_json,
                     user_errors)
 
@@ -93,9 +93,8 @@ class EditShots(io.ComfyNode):
                 new = s
                 for name, box in edits[i].items():
                     b = Box.from_list(box, f"overrides[{i}].{name}")
-                    rx, ry = reach(s.beyond, s.width, s.height)  # past the photo, if allowed
-                    if not (b.x0 >= -rx and b.y0 >= -ry and b.x1 <= s.width + rx
-                            and b.y1 <= s.height + ry):
+                    if not within_reach(b.to_list(), s.width, s.height, s.beyond):
+                        rx, ry = reach(s.beyond, s.width, s.height)
                         also = (f" and the {rx} x {ry} px it may reach past it (Compose's "
                                 "beyond_photo)" if s.beyond else "")
                         raise ShotCropError(
@@ -103,9 +102,10 @@ class EditShots(io.ComfyNode):
                             f"{s.width}x{s.height} image{also}: keep {-rx} <= x0 < x1 <= "
                             f"{s.width + rx} and {-ry} <= y0 < y1 <= {s.height + ry} (source "
                             "pixels), or redraw it in the shot editor")
-                    new = new.with_shot(Shot(name, b, s[name].description, s[name].aspect))
-                if revalidate:
-                    new = _revalidate(new)
+                    new = new.with_shot(Shot(name, b, s[name].description, s[name].aspect,
+                                             s[name].warnings))
+                # Revalidated or not, descriptions and warnings say which shots need outpainting.
+                new = _revalidate(new) if revalidate else mark_past(new)
                 out.append(new)
         return io.NodeOutput(out, shots_json(out))
 

@@ -31,11 +31,12 @@ def _add_framing_args(p: argparse.ArgumentParser) -> None:
                    help="frame each shot at its panel's aspect on this contact sheet, e.g. "
                         "triptych:1920x832 (optionally :GUTTER:MARGIN; layouts: triptych, "
                         "poster, stack), instead of --aspect")
-    p.add_argument("--beyond-photo", type=_share, nargs="?", const=0.5, default=0.0,
-                   metavar="SHARE",
+    p.add_argument("--beyond-photo", action="store_true",
                    help="let a shot that cannot keep the grammar inside the photo at its aspect "
-                        "reach past the photo's edges, by at most SHARE of the photo per side "
-                        "(default 0.5 when given): the padding is for outpainting")
+                        "reach past the photo's edges (the padding is for outpainting)")
+    p.add_argument("--beyond-max", type=_share, default=0.5, metavar="SHARE",
+                   help="with --beyond-photo: the farthest past each side, as a share of the "
+                        "photo (default 0.5)")
     p.add_argument("--subject", type=int, default=None, metavar="INDEX",
                    help="build the shots around this person (0-based, in perception order)")
     p.add_argument("--subject-hint", default=None, metavar="WORD",
@@ -164,7 +165,8 @@ def _framing(args):
                             "aspect to its panel's")
     aspects = Sheet.parse(args.sheet).aspects() if args.sheet else parse_aspect_spec(args.aspect)
     return FramingOptions(aspects=aspects, subject_index=args.subject,
-                          subject_hint=args.subject_hint, beyond_photo=args.beyond_photo)
+                          subject_hint=args.subject_hint,
+                          beyond_photo=args.beyond_max if args.beyond_photo else 0.0)
 
 
 def _engine(args):

@@ -92,14 +92,27 @@ def without_outpaint(text: str) -> str:
     return text.split(_OUTPAINT)[0]
 
 
+_SIDES = ("left", "top", "right", "bottom")
+
+
 def outpaint_clause(past: tuple[int, int, int, int]) -> str:
     """What a shot reaching past the photo adds to its sentence ('' when it stays inside)."""
-    sides = [side for side, px in zip(("left", "top", "right", "bottom"), past) if px]
+    sides = [side for side, px in zip(_SIDES, past) if px]
     if not sides:
         return ""
     edges = sides[0] if len(sides) == 1 else ", ".join(sides[:-1]) + " and " + sides[-1]
     return (f"{_OUTPAINT}{edges} edge{'s' if len(sides) > 1 else ''} the frame is padding, to "
             f"be outpainted.")
+
+
+#: What the warning `outpaint_note` writes holds (to find and replace it).
+OUTPAINT_NOTE = ": reaches past the photo ("
+
+
+def outpaint_note(name: str, past: tuple[int, int, int, int]) -> str:
+    """The warning of a shot reaching past the photo: how far on each side."""
+    sides = ", ".join(f"{side} {px} px" for side, px in zip(_SIDES, past) if px)
+    return f"{name}{OUTPAINT_NOTE}{sides}): outpaint the padding"
 
 
 def describe_fallback(boxes: dict[str, Box], W: int, H: int) -> dict[str, str]:

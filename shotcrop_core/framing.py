@@ -18,11 +18,12 @@ import numpy as np
 from . import grammar as G
 from .anatomy import Anatomy, measure
 from .aspect import aspect_ratio, parse_aspect_spec
-from .describe import describe_fallback, describe_shots, outpaint_clause, without_outpaint
+from .describe import (OUTPAINT_NOTE, describe_fallback, describe_shots, outpaint_clause,
+                       outpaint_note, without_outpaint)
 from .errors import ShotCropError
 from .keypoints import Person
 from .search import Search, ShotSpec
-from .shots import MAX_BEYOND, SHOT_NAMES, Box, Shot, ShotSet, Subject, reach
+from .shots import SHOT_NAMES, Box, Shot, ShotSet, Subject, check_beyond, reach
 from .subject import choose_subject, match_person
 
 Rect = tuple[float, float, float, float]
@@ -62,10 +63,7 @@ class FramingOptions:
     BEYOND = 0.5
 
     def __post_init__(self) -> None:
-        b = self.beyond_photo
-        if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b <= MAX_BEYOND:
-            raise ShotCropError(f"beyond_photo must be a share of the photo from 0 to "
-                                f"{MAX_BEYOND} (e.g. 0.5 = half the photo per side), got {b!r}")
+        check_beyond(self.beyond_photo)
 
     @classmethod
     def from_spec(cls, aspects=None, **kw) -> "FramingOptions":
@@ -279,11 +277,18 @@ def _integer_set(boxes: dict[str, Rect], ratios: dict[str, float | None], W: int
                  H: int, beyond: float = 0.0) -> dict[str, Box]:
     """Round to pixels and guarantee the set nests with strictly growing areas."""
     rx, ry = reach(beyond, W, H)
-    bounds = (-rx, -ry, W + rx, H + ry)
-    est = _to_box(boxes["establishing"], ratios["establishing"], bounds)
-    med = _to_box(boxes["medium"], ratios["medium"], bounds)
+
+    def bounds(r: Rect) -> tuple[int, int, int, int]:
+        # Only a shot that does reach past the photo is rounded out there: one that fits
+        # stays on the photo to the pixel.
+        past = r[0] <= -0.5 or r[1] <= -0.5 or r[2] >= W + 0.5 or r[3] >= H + 0.5
+        return (-rx, -ry, W + rx, H + ry) if past else (0, 0, W, H)
+
+    b = {n: bounds(boxes[n]) for n in SHOT_NAMES}
+    est = _to_box(boxes["establishing"], ratios["establishing"], b["establishing"])
+    med = _to_box(boxes["medium"], ratios["medium"], b["medium"])
     med = _fit_inside(med, est, ratios["medium"], est.area * 0.97)
-    cu = _to_box(boxes["close_up"], ratios["close_up"], bounds)
+    cu = _to_box(boxes["close_up"], ratios["close_up"], b["close_up"])
     cu = _fit_inside(cu, med, ratios["close_up"], med.area * 0.97)
     return {"establishing": est, "medium": med, "close_up": cu}
 
@@ -306,10 +311,18 @@ def _warnings(name: str, failures: list[str], a: Anatomy, H: int) -> list[str]:
     return out
 
 
-def _outpaint_note(name: str, past: tuple[int, int, int, int]) -> str:
-    sides = ", ".join(f"{side} {px} px" for side, px in zip(("left", "top", "right", "bottom"),
-                                                             past) if px)
-    return f"{name}: reaches past the photo ({sides}): outpaint the padding"
+def mark_past(shots: ShotSet) -> ShotSet:
+    """The set with each shot's description and warnings saying whether, and how far, it
+    reaches past the photo (as its box now does: after an edit, a repair, a re-cut)."""
+    out = []
+    for shot in shots:
+        past = shot.box.past(shots.width, shots.height)
+        warnings = tuple(w for w in shot.warnings if OUTPAINT_NOTE not in w)
+        out.append(replace(shot, description=without_outpaint(shot.description)
+                           + outpaint_clause(past),
+                           warnings=warnings + ((outpaint_note(shot.name, past),)
+                                                if any(past) else ())))
+    return shots.with_shots(out)
 
 
 def _finish(boxes: dict[str, Rect], a: Anatomy, people: list[Person], subject: int,
@@ -326,16 +339,14 @@ def _finish(boxes: dict[str, Rect], a: Anatomy, people: list[Person], subject: i
         set_warn.append("subject is not upright (bent, lying or upside down): the medium and "
                         "close-up are framed around the body and face, not the shot grammar")
     descs = describe_shots(ints, a, people, subject, W, H)
-    descs.update({k: without_outpaint(v) for k, v in (descriptions or {}).items() if v})
-    past = {n: ints[n].past(W, H) for n in SHOT_NAMES}
+    descs.update({k: v for k, v in (descriptions or {}).items() if v})
     # A detail close-up (asked for by the user's intent) is not held to the face rules.
-    shots = {n: Shot(n, ints[n], descs[n] + outpaint_clause(past[n]), aspects.get(n, "original"),
-                     (() if n in skip else tuple(_warnings(n, rep.failures[n], a, H)))
-                     + ((_outpaint_note(n, past[n]),) if any(past[n]) else ()))
+    shots = {n: Shot(n, ints[n], descs[n], aspects.get(n, "original"),
+                     () if n in skip else tuple(_warnings(n, rep.failures[n], a, H)))
              for n in SHOT_NAMES}
     sbox = Box.from_floats(*people[subject].clipped_box(W, H), width=W, height=H)
-    return ShotSet(W, H, **shots, subject=Subject(sbox, subject), source=source,
-                   warnings=tuple(set_warn), beyond=beyond)
+    return mark_past(ShotSet(W, H, **shots, subject=Subject(sbox, subject), source=source,
+                             warnings=tuple(set_warn), beyond=beyond))
 
 
 # -- public API -----------------------------------------------------------------------------
@@ -430,10 +441,11 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
     specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty,
                    faces, measured)
     proposal = {n: shots[n].box.rect for n in SHOT_NAMES}
-    # Proposals may reach past the photo as far as the set allows (an editor drag, a set
-    # composed with beyond_photo): a repair keeps them there, at the padding's cost.
+    # A proposal past the photo (an editor drag, a set composed with beyond_photo) may stay
+    # there, as far as the set allows, at the padding's cost; one inside stays inside. A head
+    # above the photo is not there to outpaint (as in compose).
     beyond = max(shots.beyond, opts.beyond_photo)
-    rx, ry = reach(beyond, W, H)
+    rx, ry = reach(beyond, W, H) if not a.face_out else (0, 0)
     out: dict[str, Rect] = {}
     inner = None
     for n in ("close_up", "medium", "establishing"):
@@ -442,7 +454,7 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
         if shots[n].aspect == "free" or aspects[n] == "free":
             s.ratio = None
         s.h_target = prop[3] - prop[1]
-        s.reach = (float(rx), float(ry))
+        s.reach = (float(rx), float(ry)) if any(shots[n].box.past(W, H)) else (0.0, 0.0)
         s.x_target = (prop[0] + prop[2]) / 2
         s.y_target = (prop[1] + prop[3]) / 2
         s.thirds = False
@@ -489,21 +501,24 @@ def conform(shots: ShotSet, aspects: dict[str, str] | None = None) -> ShotSet:
     aspects = {n: (aspects or {}).get(n, shots[n].aspect) for n in SHOT_NAMES}
     ratios = {n: aspect_ratio(aspects[n], W, H) for n in SHOT_NAMES}
     rects: dict[str, Rect] = {}
+    rx, ry = reach(shots.beyond, W, H)
     for n in SHOT_NAMES:
         b, r = shots[n].box, ratios[n]
+        # A box past the photo may stay as far past it as the set allows.
+        lx0, ly0, lx1, ly1 = (-rx, -ry, W + rx, H + ry) if any(b.past(W, H)) else (0, 0, W, H)
         w, h = float(b.w), float(b.h)
         if r is not None:  # keep the area, change the shape
-            h = min((w * h / r) ** 0.5, H, W / r)
+            h = min((w * h / r) ** 0.5, ly1 - ly0, (lx1 - lx0) / r)
             w = r * h
         cx, cy = b.center
-        x0 = min(max(cx - w / 2, 0.0), W - w)
-        y0 = min(max(cy - h / 2, 0.0), H - h)
+        x0 = min(max(cx - w / 2, lx0), lx1 - w)
+        y0 = min(max(cy - h / 2, ly0), ly1 - h)
         rects[n] = (x0, y0, x0 + w, y0 + h)
-    boxes = _integer_set(rects, ratios, W, H)
+    boxes = _integer_set(rects, ratios, W, H, shots.beyond)
     new = {n: Shot(n, boxes[n], shots[n].description, aspects[n], shots[n].warnings)
            for n in SHOT_NAMES}
-    return ShotSet(W, H, **new, subject=shots.subject, fallback=shots.fallback,
-                   source=shots.source, warnings=shots.warnings)
+    return mark_past(ShotSet(W, H, **new, subject=shots.subject, fallback=shots.fallback,
+                             source=shots.source, warnings=shots.warnings, beyond=shots.beyond))
 
 
 def _aspect_ok(r: Rect, ratio: float | None) -> bool:

@@ -13,6 +13,7 @@ import numpy as np
 
 from .anatomy import Anatomy, measure
 from .keypoints import FACE
+from .shots import within_reach
 
 # -- numbers of the grammar ---------------------------------------------------------------
 FOREHEAD_U = 0.3        # top edge at or above eye line - 0.3u (close-up and medium)
@@ -180,8 +181,7 @@ def check_shot(name: str, box: Rect, a: Anatomy, width: int, height: int,
         bad = check_establishing(box, a, width, height)
     if joint_cuts(box, a.joints):
         bad.append("cut")
-    rx, ry = beyond * width, beyond * height
-    if box[0] < -rx or box[1] < -ry or box[2] > width + rx or box[3] > height + ry:
+    if not within_reach(box, width, height, beyond):
         bad.append("image")
     return bad
 

@@ -46,9 +46,10 @@ def pad(pixels: np.ndarray, past: Past, fill) -> np.ndarray:
         return np.pad(pixels, widths, mode="edge")
     scale = 255.0 if pixels.dtype == np.uint8 else 1.0
     c = pixels.shape[2] if pixels.ndim == 3 else 1
-    colour = list(fill)[:c] + [1.0] * (c - len(fill))  # opaque alpha under a solid pad
-    if pixels.ndim == 2:  # one channel: its grey
-        colour = [sum(fill) / 3]
+    if c <= 2:  # grey (and alpha): the colour's grey
+        colour = [sum(fill) / 3] + [1.0] * (c - 1)
+    else:  # opaque alpha under a solid pad
+        colour = list(fill)[:c] + [1.0] * (c - len(fill))
     out = np.empty((pixels.shape[0] + top + bottom, pixels.shape[1] + left + right)
                    + pixels.shape[2:], pixels.dtype)
     value = np.asarray(colour, np.float64).reshape((1, 1, -1)[:pixels.ndim]) * scale

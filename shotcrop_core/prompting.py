@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 
+from .describe import without_outpaint
 from .shots import ShotSet, shot_name
 
 SHOT_WORDS: dict[str, str] = {"establishing": "establishing shot", "medium": "medium shot",
@@ -42,7 +43,8 @@ def shot_prompt(shots: ShotSet, shot: str, template: str = "{description}", styl
     `suffix`), since the user clearly wants it. prefix, body and suffix are joined with ", ".
     """
     name = shot_name(shot)
-    desc = shots[name].description.strip()
+    # What a prompt describes is the picture: the note that padding needs outpainting is not.
+    desc = without_outpaint(shots[name].description).strip()
     template, style = str(template), str(style).strip()
     warnings: list[str] = []
     values = {"description": desc, "shot": SHOT_WORDS[name], "style": style}

@@ -55,10 +55,27 @@ class ShotSetError(ShotCropError, ValueError):
 MAX_BEYOND = 1.0
 
 
+def check_beyond(value, error: type[ShotCropError] = ShotCropError) -> float:
+    """A share of the photo per side shots may reach past it: 0 to MAX_BEYOND."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 <= value <= MAX_BEYOND:
+        raise error(f"beyond_photo must be a share of the photo from 0 to {MAX_BEYOND} (e.g. 0.5 "
+                    f"= half the photo per side), got {value!r}")
+    return float(value)
+
+
 def reach(beyond: float, width: int, height: int) -> tuple[int, int]:
     """Whole pixels a box may reach past each side of a width x height photo (x, y) when shots
     may extend `beyond` of the photo per side (0: none)."""
     return int(beyond * width), int(beyond * height)
+
+
+def within_reach(box, width: int, height: int, beyond: float = 0.0) -> bool:
+    """Whether a box (x0, y0, x1, y1) lies in the photo, or no further past it than `beyond`
+    allows."""
+    rx, ry = reach(beyond, width, height)
+    x0, y0, x1, y1 = box
+    return x0 >= -rx and y0 >= -ry and x1 <= width + rx and y1 <= height + ry
 
 
 @dataclass(frozen=True, order=True)
@@ -220,22 +237,17 @@ class ShotSet:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ShotSetError(f"image {name} must be a positive integer, got {v!r}")
-        b = self.beyond
-        if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b <= MAX_BEYOND:
-            raise ShotSetError(f"beyond_photo must be a share from 0 to {MAX_BEYOND}, got {b!r}")
-        rx, ry = reach(b, self.width, self.height)
+        b = check_beyond(self.beyond, ShotSetError)
         for name in SHOT_NAMES:
             shot = getattr(self, name)
             if not isinstance(shot, Shot) or shot.name != name:
                 raise ShotSetError(f"the {name} slot must hold a Shot named {name!r}")
-            box = shot.box
-            if not (box.x0 >= -rx and box.y0 >= -ry and box.x1 <= self.width + rx
-                    and box.y1 <= self.height + ry):
+            if not within_reach(shot.box.to_list(), self.width, self.height, b):
                 where = (f"the {self.width}x{self.height} image" if not b else
                          f"{b:g} of the {self.width}x{self.height} image past its edges")
-                raise ShotSetError(f"{name} box {box.to_list()} lies outside {where}")
+                raise ShotSetError(f"{name} box {shot.box.to_list()} lies outside {where}")
         object.__setattr__(self, "warnings", tuple(str(w) for w in self.warnings))
-        object.__setattr__(self, "beyond", float(b))
+        object.__setattr__(self, "beyond", b)
 
     def past(self, name: str) -> tuple[int, int, int, int]:
         """How far (px) a shot reaches past the left, top, right and bottom of the photo."""
@@ -258,6 +270,9 @@ class ShotSet:
 
     def with_shot(self, shot: Shot) -> "ShotSet":
         return replace(self, **{shot.name: shot})
+
+    def with_shots(self, shots) -> "ShotSet":
+        return replace(self, **{s.name: s for s in shots})
 
     def normalized(self) -> dict[str, tuple[float, float, float, float]]:
         return {s.name: s.box.normalized(self.width, self.height) for s in self}

@@ -66,10 +66,51 @@ def test_off_by_default_and_never_past_the_photo_when_everything_fits():
 
 def test_the_share_limits_how_far_a_shot_reaches():
     people, W, H = portrait()
-    s = compose(people, W, H, FramingOptions.from_spec(MIXED, beyond_photo=0.1))
-    assert all(v <= 48 for v in s.past("establishing")[::2])  # 10% of 480 px per side
+    wide = compose(people, W, H, FramingOptions.from_spec(MIXED, beyond_photo=0.5))
+    s = compose(people, W, H, FramingOptions.from_spec(MIXED, beyond_photo=0.4))
+    left, _, right, _ = s.past("establishing")
+    assert max(wide.past("establishing")) > 192  # half the photo is more than it may take now
+    assert 0 < left <= 192 and 0 < right <= 192  # 40% of 480 px per side
+    # Where even the most it may take cannot meet the grammar, the shot stays on the photo.
+    short = compose(people, W, H, FramingOptions.from_spec(MIXED, beyond_photo=0.3))
+    assert short.establishing.box.inside(W, H)
     with pytest.raises(ShotCropError, match="beyond_photo must be a share"):
         FramingOptions(beyond_photo=1.5)
+
+
+@pytest.mark.parametrize("W,H", [(600, 340), (641, 359), (500, 281), (720, 405)])
+def test_shots_that_fit_stay_on_the_photo_to_the_pixel(W, H):
+    """Whole pixels are rounded on the photo for every shot that fits it (a shot a hair past
+    the edge in floats would otherwise round out past it)."""
+    people = [standing(cx=W / 2, top=H * 0.25, h=H * 0.55)]
+    off = compose(people, W, H, FramingOptions.from_spec(MIXED))
+    on = compose(people, W, H, FramingOptions.from_spec(MIXED, beyond_photo=0.5))
+    assert all(x.box.inside(W, H) for x in on) and boxes_of(on) == boxes_of(off)
+    assert not any("outpaint" in w for w in on.all_warnings)
+
+
+def test_repairs_keep_inside_shots_inside_and_say_what_is_past():
+    from shotcrop_core import refine
+    from shotcrop_core.framing import conform
+    from shotcrop_core.prompting import shot_prompt
+
+    people, W, H = portrait()
+    s = compose(people, W, H, FramingOptions.from_spec(MIXED, beyond_photo=0.5))
+    r = refine(s, people)
+    assert r.medium.box.inside(W, H) and r.close_up.box.inside(W, H)
+    assert r.beyond == 0.5 and r.establishing.description.count("to be outpainted") <= 1
+    # Without landmarks (aspect and nesting only) the set keeps its reach and its notes.
+    c = conform(s, {"establishing": "16:9", "medium": "4:5", "close_up": "1:1"})
+    assert c.beyond == 0.5 and not c.establishing.box.inside(W, H)
+    assert c.establishing.description.count("to be outpainted") == 1
+    assert sum("outpaint" in w for w in c.establishing.warnings) == 1
+    pulled = conform(ShotSet.from_dict({**json.loads(s.to_json()), "beyond_photo": 0.5}),
+                     {"establishing": "3:4"})  # a shape the photo holds
+    assert not any("outpaint" in w for w in pulled.establishing.warnings) or \
+        not pulled.establishing.box.inside(W, H)
+    # A prompt describes the picture, not the padding.
+    text, _ = shot_prompt(s, "establishing")
+    assert "outpaint" not in text and "padding" not in text
 
 
 # -- the data model ------------------------------------------------------------------------------
@@ -108,6 +149,8 @@ def test_edge_and_colour_padding_and_the_mask():
     assert grey8.dtype == np.uint8 and grey8[0, 2] == 128
     rgba = pad(np.zeros((1, 1, 4), np.float32), (1, 0, 0, 0), (0, 0, 1))
     assert np.array_equal(rgba[0, 0], [0, 0, 1, 1])           # opaque under a solid pad
+    la = pad(np.zeros((1, 1, 2), np.uint8), (1, 0, 0, 0), (1.0, 0.0, 0.5))
+    assert la[0, 0].tolist() == [128, 255]                    # grey + opaque alpha
     m = padding_mask(4, 5, (2, 1, 0, 0))
     assert np.array_equal(m, [[1] * 5, [1, 1, 0, 0, 0], [1, 1, 0, 0, 0], [1, 1, 0, 0, 0]])
     f = padding_mask(6, 1, (0, 1, 0, 0), feather=3)
@@ -140,7 +183,7 @@ def test_crop_shot_pads_the_box_and_marks_exactly_the_padding():
         crop_shot(img, Box(-30, 0, -5, 10), outpaint="edge")
 
 
-@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P"])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P"])
 def test_file_crops_pad_every_colour_mode(mode):
     base = Image.new("RGB", (30, 20), (10, 200, 30)).convert(mode)
     out = crop_pil(base, Box(-5, -4, 20, 16), "edge")
@@ -176,8 +219,8 @@ def test_cli_writes_the_padded_crop_and_its_mask(tmp_path):
             "categories": [{"id": 1, "name": "person"}]}
     (tmp_path / "kp.json").write_text(json.dumps(coco))
     out = tmp_path / "out"
-    rc = cli_main(["compose", str(photo), "--keypoints", str(tmp_path / "kp.json"), "--aspect",
-                   MIXED, "--beyond-photo", "--outpaint-fill", "#0000ff", "--out", str(out)])
+    rc = cli_main(["compose", "--beyond-photo", str(photo), "--keypoints", str(tmp_path / "kp.json"),
+                   "--aspect", MIXED, "--outpaint-fill", "#0000ff", "--out", str(out)])
     assert rc == 0
     d = json.loads((out / "tall_shots.json").read_text())
     est = next(x for x in d["shots"] if x["shot"] == "establishing")

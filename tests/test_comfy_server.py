@@ -55,6 +55,9 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
                                                         "COMBO")
             if not widget or opts.get("forceInput") or name in inputs:
                 continue
+            if not values:  # a widget added after the workflow was saved: the frontend's default
+                inputs[name] = opts["default"]
+                continue
             inputs[name] = values.pop(0)
             control = opts.get("control_after_generate")
             if control or (control is None and kind == "INT" and name in ("seed", "noise_seed")):

@@ -414,12 +414,17 @@ class ShotEditor {
     }
     const img = this.images[this.index] ?? this.images[0];
     if (img?.complete && img.naturalWidth) {
-      // The preview may be batch-padded ("largest"): draw its top-left part. Where Compose's
-      // shots reach past the photo, the preview grew by that much on the left and top.
+      // Where Compose's shots reach past the photo its preview grew by as much on each side;
+      // in a batch of different sizes ("largest") it was scaled to fit and centred.
       const pl = Math.max(0, ...s.shots.map((x) => -x.box[0]));
       const pt = Math.max(0, ...s.shots.map((x) => -x.box[1]));
-      const w = Math.min(img.naturalWidth, s.width + pl - L.x0), h = Math.min(img.naturalHeight, s.height + pt - L.y0);
-      g.drawImage(img, 0, 0, w, h, f.ox - pl * f.k, f.oy - pt * f.k, w * f.k, h * f.k);
+      const pr = Math.max(0, ...s.shots.map((x) => x.box[2] - s.width));
+      const pb = Math.max(0, ...s.shots.map((x) => x.box[3] - s.height));
+      const pw = s.width + pl + pr, ph = s.height + pt + pb;
+      const nw = img.naturalWidth, nh = img.naturalHeight;
+      const sk = nw === pw && nh === ph ? 1 : Math.min(nw / pw, nh / ph);
+      g.drawImage(img, (nw - pw * sk) / 2 * (sk !== 1), (nh - ph * sk) / 2 * (sk !== 1), pw * sk, ph * sk,
+                  f.ox - pl * f.k, f.oy - pt * f.k, pw * f.k, ph * f.k);
     } else {
       g.fillStyle = "#222";
       g.fillRect(f.ox, f.oy, s.width * f.k, s.height * f.k);

@@ -167,7 +167,7 @@ class VLMEngine:
                     "these are the framing engine's shots")
             return ShotSet(base.width, base.height, *base, subject=base.subject,
                            fallback=base.fallback, source="framing",
-                           warnings=base.warnings + (note,)), None
+                           warnings=base.warnings + (note,), beyond=base.beyond), None
         if ppl:
             detail = bool(self.options.intent) and not _holds_face(shots, ppl)
             return refine(shots, ppl, opts, detail_close_up=detail), shots
