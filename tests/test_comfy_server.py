@@ -242,8 +242,6 @@ def test_img2img_workflow_validates_with_no_node_errors(server, object_info):
     of the saved name in models/checkpoints the whole graph validates (no node_errors at all)
     and is queued. It then stops at loading the placeholder, before any sampling: the issue
     asks only that this graph validate."""
-    import time
-
     prompt = _example_api_prompt("photo_prompts_img2img", server, object_info)
     kinds = [v["class_type"] for v in prompt.values()]
     for core, count in (("CheckpointLoaderSimple", 1), ("VAEEncode", 3), ("KSampler", 3),
@@ -271,6 +269,16 @@ def test_img2img_workflow_validates_with_no_node_errors(server, object_info):
         assert status == 400, out  # every output needs the checkpoint
         assert set(out["node_errors"]) == {ckpt_id}, json.dumps(out["node_errors"])[:2000]
 
+    _runs_up_to_the_checkpoint(server, prompt, ckpt_id)
+
+
+def _runs_up_to_the_checkpoint(server, prompt: dict, ckpt_id: str) -> None:
+    """With an empty placeholder of the saved checkpoint name the graph validates (no node
+    errors) and is queued; it runs, and must stop at loading that file, never in our nodes."""
+    import time
+
+    ckpt_name = prompt[ckpt_id]["inputs"]["ckpt_name"]
+    placeholder = server.base / "models" / "checkpoints" / ckpt_name
     placeholder.parent.mkdir(parents=True, exist_ok=True)
     placeholder.touch()
     assert ckpt_name in server.get_json("/object_info/CheckpointLoaderSimple")[
@@ -278,7 +286,6 @@ def test_img2img_workflow_validates_with_no_node_errors(server, object_info):
     status, out = server.post_json("/prompt", {"prompt": prompt, "client_id": "shotcrop-test"})
     assert status == 200 and out["node_errors"] == {}, json.dumps(out)[:2000]
     pid = out["prompt_id"]
-    # Queued, so it runs: it must stop at the (empty) checkpoint file, never in our nodes.
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         hist = server.get_json(f"/history/{pid}")
@@ -286,7 +293,7 @@ def test_img2img_workflow_validates_with_no_node_errors(server, object_info):
             break
         time.sleep(0.5)
     else:
-        raise AssertionError("the img2img prompt did not finish:\n" + server.log()[-3000:])
+        raise AssertionError("the prompt did not finish:\n" + server.log()[-3000:])
     status = hist[pid]["status"]
     assert status["status_str"] == "error", status
     errors = [m[1] for m in status["messages"] if m[0] == "execution_error"]
@@ -298,8 +305,6 @@ def test_outpaint_workflow_validates_and_runs_up_to_the_checkpoint(server, objec
     Inpainting) -> KSampler -> Poster Layout on the same sheet. Like the img2img graph it needs
     a checkpoint that cannot exist here: with an empty placeholder of the saved name the graph
     validates with no node errors, and the run stops at loading it, never in our nodes."""
-    import time
-
     prompt = _example_api_prompt("photo_outpaint_poster", server, object_info)
     by_kind: dict[str, list[str]] = {}
     for k, v in prompt.items():
@@ -324,23 +329,7 @@ def test_outpaint_workflow_validates_and_runs_up_to_the_checkpoint(server, objec
         "establishing"] == "16:9"  # the poster's top panel
 
     (ckpt_id,) = by_kind["CheckpointLoaderSimple"]
-    placeholder = server.base / "models" / "checkpoints" / prompt[ckpt_id]["inputs"]["ckpt_name"]
-    placeholder.parent.mkdir(parents=True, exist_ok=True)
-    placeholder.touch()
-    status, out = server.post_json("/prompt", {"prompt": prompt, "client_id": "shotcrop-test"})
-    assert status == 200 and out["node_errors"] == {}, json.dumps(out)[:2000]
-    pid = out["prompt_id"]
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        hist = server.get_json(f"/history/{pid}")
-        if pid in hist and hist[pid].get("status", {}).get("completed") is not None:
-            break
-        time.sleep(0.5)
-    else:
-        raise AssertionError("the outpaint prompt did not finish:\n" + server.log()[-3000:])
-    status = hist[pid]["status"]
-    errors = [m[1] for m in status["messages"] if m[0] == "execution_error"]
-    assert [e["node_type"] for e in errors] == ["CheckpointLoaderSimple"], errors
+    _runs_up_to_the_checkpoint(server, prompt, ckpt_id)
 
 
 def test_template_browser_lists_all_four_workflows(server):
