@@ -5,6 +5,7 @@ from __future__ import annotations
 from comfy_api.latest import io, ui
 
 from ..shotcrop_core import ASPECTS, SHOT_NAMES, FramingOptions, ShotCropError, parse_aspect
+from ..shotcrop_core.captions import Captions
 from ..shotcrop_core.shots import MAX_BEYOND
 from ..shotcrop_core.cropping import unify_batch
 from ..shotcrop_core.perception.given import pose_keypoint_frames
@@ -85,7 +86,16 @@ class TripleShotCompose(io.ComfyNode):
                                 tooltip="From Shot Sheet: frame each shot at its panel's aspect "
                                         "(the three aspect inputs are then ignored), so Shot "
                                         "Poster Layout never has to re-cut a panel."),
+                io.String.Input("caption", optional=True, force_input=True,
+                                tooltip="From any captioning node (Florence2, JoyCaption, a "
+                                        "tagger, core text generation): one caption for the "
+                                        "batch, or a list with one per image. Its subject, "
+                                        "action and setting go into the descriptions (the "
+                                        "framing backends; a VLM writes its own)."),
             ],
+            # Every input arrives as a list, so a list of captions (one per image) is read
+            # whole instead of ComfyUI running the node once per caption.
+            is_input_list=True,
             outputs=[
                 Shots.Output(display_name="shots",
                              tooltip="One shot set per image: connect to Crop By Shot, Shot "
@@ -103,73 +113,110 @@ class TripleShotCompose(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, image, model, establishing_aspect: str, medium_aspect: str,
-                close_up_aspect: str, intent: str, subject_index: int, seed: int,
-                pose_keypoint=None, beyond_photo: str = "never",
-                beyond_max: float = FramingOptions.BEYOND, sheet=None) -> io.NodeOutput:
-        import comfy.model_management as mm
-        import comfy.utils
+    def execute(cls, image, model, establishing_aspect, medium_aspect, close_up_aspect, intent,
+                subject_index, seed, pose_keypoint=None, beyond_photo="never",
+                beyond_max=FramingOptions.BEYOND, sheet=None, caption=None) -> io.NodeOutput:
+        # is_input_list: every input is a list; all but the images and captions hold one value.
+        (model, establishing_aspect, medium_aspect, close_up_aspect, intent, subject_index, seed,
+         pose_keypoint, beyond_photo, beyond_max, sheet) = (
+            _one(v) for v in (model, establishing_aspect, medium_aspect, close_up_aspect, intent,
+                              subject_index, seed, pose_keypoint, beyond_photo, beyond_max,
+                              sheet))
+        return _compose(cls, image, model, establishing_aspect, medium_aspect, close_up_aspect,
+                        intent, subject_index, seed, pose_keypoint, beyond_photo, beyond_max,
+                        sheet, caption)
 
-        with user_errors(NODE):
-            images = image_batch(image)
-            if sheet is not None:  # the panels' aspects: one definition with the layout
-                aspects = sheet.aspects()
-            else:
-                aspects = {n: parse_aspect(a) for n, a in
-                           zip(SHOT_NAMES, (establishing_aspect, medium_aspect, close_up_aspect))}
-            if beyond_photo not in BEYOND:
-                raise ShotCropError(f"beyond_photo {beyond_photo!r}: use one of "
-                                    f"{', '.join(BEYOND)}")
-            beyond = float(beyond_max) if BEYOND[beyond_photo] else 0.0
-            h, w = images[0].shape[:2]
-            if pose_keypoint is not None:
-                frames = pose_keypoint_frames(pose_keypoint, image_size=(w, h))
-                if len(frames) != len(images):
-                    raise ShotCropError(
-                        f"POSE_KEYPOINT has {len(frames)} frame(s) but the IMAGE batch has "
-                        f"{len(images)}: connect the pose node that ran on these same images")
-                people = PeopleSource(frames=frames)  # a pose model's: edges keep clearance
-            else:
-                people = PeopleSource(estimator=model.pose)  # loaded on first use
-            if subject_index == EACH_PERSON and model.is_vlm:  # before any model loads
-                raise ShotCropError("subject_index -2 (every person) works with the framing "
-                                    "backends; with a VLM, pick one subject index or -1")
-            framing = FramingOptions(aspects=aspects,
-                                     subject_index=None if subject_index < 0 else subject_index,
-                                     beyond_photo=beyond)
-            pbar = comfy.utils.ProgressBar(len(images))
-            results = []
-            try:
-                engine = None
-                if model.is_vlm:
-                    from ..shotcrop_core.vlm.backend import GenerationOptions, VLMEngine
 
-                    engine = VLMEngine(model.vlm(), GenerationOptions(
-                        intent=intent.strip() or None, seed=seed or None))
-                # chunk_batches=1: a stop request is honoured after every generate batch.
-                pipe = Pipeline(people, framing, engine, each_person=subject_index == EACH_PERSON,
-                                keep_images=True, chunk_batches=1)
-                for r in pipe.run(to_pil(a) for a in images):
-                    if not r.ok:  # in a batch, say which image (a photo's own check does)
-                        prefixed = len(images) == 1 or r.error.startswith(f"image {r.index}:")
-                        raise ShotCropError(r.error if prefixed else f"image {r.index}: {r.error}")
-                    results.append(r)
-                    pbar.update_absolute(r.index + 1)
-                    mm.throw_exception_if_processing_interrupted()
-            finally:
-                model.after_run()
-            sets = [FramedShots.wrap(r.shots, r.people, r.framing) for r in results]
-            for r, s in zip(results, sets):
-                # A fallback repeats "no person found" per shot: say it once.
-                for warning in (s.warnings if s.fallback else s.all_warnings):
-                    log.warning("%s: image %d: %s", NODE, r.index, warning)
-            previews = [from_pil(draw_shots(r.image.image, s, r.people))
-                        for r, s in zip(results, sets)]
-            preview = to_tensor(unify_batch(previews, "largest")[0])
-            text = shots_json(sets)
-            # With subject_index -2 each photo comes once per person: Crop By Shot lines up.
-            photos = [images[r.index] for r in results]
-        # The shot sets ride along in the UI payload too: /history and the web editor read them.
-        shown = {**ui.PreviewImage(preview, cls=cls).as_dict(), "shotcrop_shots": [text]}
-        return io.NodeOutput(sets, preview, text, to_tensor(unify_batch(photos, "first")[0]),
-                             ui=shown)
+def _one(value):
+    """The value of an input that is one value (is_input_list hands every input as a list)."""
+    return value[0] if isinstance(value, list) and value else (None if value == [] else value)
+
+
+def _compose(cls, image, model, establishing_aspect: str, medium_aspect: str,
+             close_up_aspect: str, intent: str, subject_index: int, seed: int, pose_keypoint,
+             beyond_photo: str, beyond_max: float, sheet, caption) -> io.NodeOutput:
+    import comfy.model_management as mm
+    import comfy.utils
+
+    with user_errors(NODE):
+        images = [a for im in (image if isinstance(image, list) else [image])
+                  for a in image_batch(im)]
+        captions = _captions(caption, len(images))
+        if sheet is not None:  # the panels' aspects: one definition with the layout
+            aspects = sheet.aspects()
+        else:
+            aspects = {n: parse_aspect(a) for n, a in
+                       zip(SHOT_NAMES, (establishing_aspect, medium_aspect, close_up_aspect))}
+        if beyond_photo not in BEYOND:
+            raise ShotCropError(f"beyond_photo {beyond_photo!r}: use one of "
+                                f"{', '.join(BEYOND)}")
+        beyond = float(beyond_max) if BEYOND[beyond_photo] else 0.0
+        h, w = images[0].shape[:2]
+        if pose_keypoint is not None:
+            frames = pose_keypoint_frames(pose_keypoint, image_size=(w, h))
+            if len(frames) != len(images):
+                raise ShotCropError(
+                    f"POSE_KEYPOINT has {len(frames)} frame(s) but the IMAGE batch has "
+                    f"{len(images)}: connect the pose node that ran on these same images")
+            people = PeopleSource(frames=frames)  # a pose model's: edges keep clearance
+        else:
+            people = PeopleSource(estimator=model.pose)  # loaded on first use
+        if subject_index == EACH_PERSON and model.is_vlm:  # before any model loads
+            raise ShotCropError("subject_index -2 (every person) works with the framing "
+                                "backends; with a VLM, pick one subject index or -1")
+        framing = FramingOptions(aspects=aspects,
+                                 subject_index=None if subject_index < 0 else subject_index,
+                                 beyond_photo=beyond)
+        pbar = comfy.utils.ProgressBar(len(images))
+        results = []
+        try:
+            engine = None
+            if model.is_vlm:
+                from ..shotcrop_core.vlm.backend import GenerationOptions, VLMEngine
+
+                engine = VLMEngine(model.vlm(), GenerationOptions(
+                    intent=intent.strip() or None, seed=seed or None))
+            # chunk_batches=1: a stop request is honoured after every generate batch.
+            pipe = Pipeline(people, framing, engine, each_person=subject_index == EACH_PERSON,
+                            keep_images=True, chunk_batches=1, captions=captions)
+            for r in pipe.run(to_pil(a) for a in images):
+                if not r.ok:  # in a batch, say which image (a photo's own check does)
+                    prefixed = len(images) == 1 or r.error.startswith(f"image {r.index}:")
+                    raise ShotCropError(r.error if prefixed else f"image {r.index}: {r.error}")
+                results.append(r)
+                pbar.update_absolute(r.index + 1)
+                mm.throw_exception_if_processing_interrupted()
+        finally:
+            model.after_run()
+        sets = [FramedShots.wrap(r.shots, r.people, r.framing) for r in results]
+        for r, s in zip(results, sets):
+            # A fallback repeats "no person found" per shot: say it once.
+            for warning in (s.warnings if s.fallback else s.all_warnings):
+                log.warning("%s: image %d: %s", NODE, r.index, warning)
+        previews = [from_pil(draw_shots(r.image.image, s, r.people))
+                    for r, s in zip(results, sets)]
+        preview = to_tensor(unify_batch(previews, "largest")[0])
+        text = shots_json(sets)
+        # With subject_index -2 each photo comes once per person: Crop By Shot lines up.
+        photos = [images[r.index] for r in results]
+    # The shot sets ride along in the UI payload too: /history and the web editor read them.
+    shown = {**ui.PreviewImage(preview, cls=cls).as_dict(), "shotcrop_shots": [text]}
+    return io.NodeOutput(sets, preview, text, to_tensor(unify_batch(photos, "first")[0]),
+                         ui=shown)
+
+
+def _captions(caption, count: int) -> Captions | None:
+    """One caption for the batch, or one per image (a list of as many as the images)."""
+    texts = [c for c in (caption if isinstance(caption, list) else [caption]) if c is not None]
+    if any(not isinstance(c, str) for c in texts):
+        raise ShotCropError("caption must be text (a STRING), one for the batch or a list of one "
+                            "per image")
+    if not texts or not any(t.strip() for t in texts):
+        return None
+    if len(texts) == 1:
+        return Captions(texts[0])
+    if len(texts) != count:
+        raise ShotCropError(f"{len(texts)} captions for {count} image(s): give one caption for "
+                            "the batch, or one per image")
+    return Captions(by_index=tuple(texts))
+

@@ -21,8 +21,11 @@ NODE = "Crop By Shot"
 SEARCH_ALIASES = ["crop", "shot", "cut out", "close-up", "medium shot", "establishing shot",
                   "framing", "reframe", "crop to box", "stitch mask"]
 #: ComfyUI 0.15+ has a BOUNDING_BOX type ({x, y, width, height}); older ones get a socket of the
-#: same name, so the outputs keep their positions (saved links) on every version.
-BoundingBox = getattr(io, "BoundingBox", None) or io.Custom("BOUNDING_BOX")
+#: same name, so the outputs keep their places (saved links) on every version. Only the real
+#: type is an output list: on 0.3.64 a list output kept the model of a later run from being
+#: freed (/free gave nothing back), and nothing there reads bounding boxes.
+NATIVE_BBOX = hasattr(io, "BoundingBox")
+BoundingBox = io.BoundingBox if NATIVE_BBOX else io.Custom("BOUNDING_BOX")
 
 
 class CropByShot(io.ComfyNode):
@@ -41,7 +44,7 @@ class CropByShot(io.ComfyNode):
                                      "pixels sit in the output), scale."),
         ]
         outputs += [
-            BoundingBox.Output(display_name="bbox", is_output_list=True,
+            BoundingBox.Output(display_name="bbox", is_output_list=NATIVE_BBOX,
                                tooltip="The box used, one per image (x, y may be negative for "
                                        "a shot past the photo)."),
             io.Mask.Output(display_name="outpaint_mask",

@@ -125,6 +125,8 @@ class ComposeRun:
     #: How a shot past the photo is padded ("edge" or a colour) and its mask feathered (px).
     outpaint: str = "edge"
     feather: int = 0
+    #: Captioners' text for the descriptions (`captions.Captions`).
+    captions: Any = None
 
     def __post_init__(self) -> None:
         from .outpaint import check_feather, parse_fill
@@ -178,7 +180,7 @@ def _build(run: ComposeRun, engine: Any = None):
     from .pipeline import Pipeline, people_source
 
     people = people_source(run.perception, run.keypoints, run.device)  # loads a pose model
-    return Pipeline(people, run.framing, engine, keep_images=run.write)
+    return Pipeline(people, run.framing, engine, keep_images=run.write, captions=run.captions)
 
 
 def _written(run: ComposeRun, r) -> Outcome:

@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true",
                    help="print one JSON object per image per line on stdout")
     c.add_argument("--force", action="store_true", help="overwrite existing output files")
+    c.add_argument("--caption", default=None, metavar="TEXT",
+                   help="what a captioner says of the photos (Florence2, JoyCaption, a tagger): "
+                        "its subject, action and setting go into the shots' descriptions")
+    c.add_argument("--captions", default=None, metavar="FILE",
+                   help='one caption per photo: JSON lines {"image": path or file name, '
+                        '"caption": text} (--caption covers the photos it does not name)')
     c.add_argument("--outpaint-fill", default="edge", metavar="edge|COLOUR",
                    help="how a shot reaching past the photo (--beyond-photo) is padded: 'edge' "
                         "repeats the photo's edge pixels (default), or a colour such as #808080; "
@@ -183,6 +189,14 @@ def _engine(args):
                        quantization=args.quantization, revision=args.revision)
 
 
+def _captions(args):
+    from .captions import Captions
+
+    if args.captions:
+        return Captions.load(args.captions, args.caption)
+    return Captions(args.caption) if args.caption else None
+
+
 def cmd_compose(args) -> int:
     from .batch import ComposeRun, compose_many, count_inputs, default_workers, expand_inputs
     from .progress import progress_stream
@@ -200,7 +214,8 @@ def cmd_compose(args) -> int:
     run = ComposeRun(out=str(out), perception=args.perception, keypoints=args.keypoints,
                      device=args.device, framing=_framing(args), force=args.force,
                      write=not args.no_files, preview=args.preview, resume=args.resume,
-                     outpaint=args.outpaint_fill, feather=args.outpaint_feather)
+                     outpaint=args.outpaint_fill, feather=args.outpaint_feather,
+                     captions=_captions(args))
     total = count_inputs(args.images, args.list)  # a bad folder, glob or list stops us here
     engine = _engine(args)
     workers = args.workers or default_workers(total)

@@ -7,8 +7,11 @@ keypoints (never guesses about identity, clothing or emotion that nothing measur
 
 from __future__ import annotations
 
+import math
+
 from .anatomy import Anatomy
-from .keypoints import ELBOWS, KP, SHOULDERS, WRISTS, Person
+from .captions import Caption
+from .keypoints import ANKLES, ELBOWS, HIPS, KNEES, KP, SHOULDERS, WRISTS, Person
 from .shots import Box
 
 _COUNT = {1: "a person", 2: "two people", 3: "three people", 4: "four people", 5: "five people"}
@@ -25,12 +28,25 @@ def _gaze(a: Anatomy) -> str:
 
 
 def _arms(p: Person, a: Anatomy) -> str:
+    """What the arms do, measured from the wrists, elbows and shoulders."""
     kp = p.keypoints
     wrists = p.visible(WRISTS)
     if wrists and all(kp[i, 1] < a.eye_y for i in wrists):
         return "arms raised above the head"
+    if a.face_points and any(math.dist(kp[i, :2], (a.face_x, a.eye_y + 0.3 * a.u)) < 0.9 * a.u
+                             for i in wrists):
+        return "a hand at the face"
     if wrists and any(kp[i, 1] < a.shoulder_y for i in wrists):
         return "one hand raised"
+    if len(wrists) == 2 and len(p.visible(SHOULDERS)) == 2:
+        lw, rw = kp[KP["left_wrist"]], kp[KP["right_wrist"]]
+        ls, rs = kp[KP["left_shoulder"]], kp[KP["right_shoulder"]]
+        chest = all(a.shoulder_y < w[1] < a.hip_y for w in (lw, rw))
+        # Each wrist across the body's midline, on the other shoulder's side.
+        across = (lw[0] - a.body_x) * (ls[0] - a.body_x) < 0 and \
+            (rw[0] - a.body_x) * (rs[0] - a.body_x) < 0
+        if chest and across:
+            return "arms crossed"
     if len(p.visible(ELBOWS)) == 2 and len(p.visible(SHOULDERS)) == 2:
         span = abs(kp[KP["left_elbow"], 0] - kp[KP["right_elbow"], 0])
         if span > 3.2 * a.u:
@@ -39,48 +55,111 @@ def _arms(p: Person, a: Anatomy) -> str:
 
 
 def _posture(p: Person, a: Anatomy) -> str:
-    if "knee line" in a.estimated or "hip line" in a.estimated:
+    """Standing, sitting, crouching or lying, from the body lines the keypoints measured (''
+    when they do not tell)."""
+    kp = p.keypoints
+    if not a.upright:
+        sh, hp = p.visible(SHOULDERS), p.visible(HIPS)
+        if sh and hp:  # a torso nearer horizontal than vertical
+            dx = abs(kp[list(sh), 0].mean() - kp[list(hp), 0].mean())
+            dy = abs(kp[list(sh), 1].mean() - kp[list(hp), 1].mean())
+            if dx > dy:
+                return "lying"
         return ""
-    thigh = a.knee_y - a.hip_y
+    # The joints as seen (the body lines clamp a knee near the hips to the grammar's knee line).
+    hips, knees, ankles = (p.visible(idx) for idx in (HIPS, KNEES, ANKLES))
+    if not hips or not knees or "hip line" in a.estimated:
+        return ""
+    hip_y, knee_y = kp[list(hips), 1].mean(), kp[list(knees), 1].mean()
+    ankle_y = kp[list(ankles), 1].mean() if ankles else None
+    thigh = knee_y - hip_y
     if thigh < 0.45 * a.torso:
-        return "seated or crouching"
+        crouch = ankle_y is not None and ankle_y - hip_y < 0.5 * a.torso
+        return "crouching" if crouch else "sitting"
+    if thigh > 0.6 * a.torso and (ankle_y is None or ankle_y - knee_y > 0.5 * a.torso):
+        return "standing"
     return ""
 
 
+def _company(people: list[Person], subject: int) -> int:
+    """How many people the photo shows: those at least a third of the subject's height."""
+    sh = people[subject].box_h
+    return sum(1 for p in people if p.box_h >= 0.33 * sh)
+
+
 def describe_shots(boxes: dict[str, Box], a: Anatomy, people: list[Person], subject: int,
-                   W: int, H: int) -> dict[str, str]:
+                   W: int, H: int, caption: Caption | None = None) -> dict[str, str]:
+    """One sentence per shot. What the landmarks measured (posture, arms, gaze, how many
+    people, where) goes in; with a `caption`, its setting goes into the establishing shot, its
+    subject and action into the medium and its subject into the close-up."""
     p = people[subject]
     n = len(people)
-    who = _COUNT.get(n, f"a group of {n} people") if n > 1 else "a person"
     est = boxes["establishing"]
     frac = est.area / (W * H)
     scale = "wide establishing shot" if frac > 0.6 else "establishing shot"
     sub_x = _where((p.box[0] + p.box[2]) / 2 - est.x0, est.w)
-    scene = (f"A {scale} of {who}, the main subject {sub_x}, "
-             f"showing the surrounding scene and where the moment takes place.")
-    if n == 1:
-        scene = (f"A {scale} of a person {sub_x} of the frame, "
-                 f"showing the surrounding scene and where the moment takes place.")
-
-    cues = [c for c in (_posture(p, a), _arms(p, a)) if c]
+    posture, arms = _posture(p, a), _arms(p, a)
+    cap = caption if caption is not None and caption.is_person else None
+    many = _company(people, subject)
     med = boxes["medium"]
     lower = ("the knees" if med.y1 >= a.knee_y - 0.1 * a.torso
              else "mid-thigh" if med.y1 >= a.hip_y + 0.2 * (a.knee_y - a.hip_y)
              else "the waist")
+
+    # Establishing: the place, who and where.
+    place = caption.setting if caption is not None and caption.setting else None
+    if cap is not None or place:
+        company = "alone" if many == 1 else f"one of {_COUNT.get(many, f'{many} people')}"
+        who = cap.the_subject if cap is not None and place else (cap.subject if cap else
+                                                                 "the main subject")
+        if place:
+            scene = (f"A {scale} of {place}, {who} {sub_x} of the frame, {company}, "
+                     f"showing where the moment takes place.")
+        else:
+            scene = (f"A {scale} of {who} {sub_x} of the frame, {company}, showing the "
+                     f"surrounding scene.")
+    elif n == 1:
+        scene = (f"A {scale} of a person {sub_x} of the frame, "
+                 f"showing the surrounding scene and where the moment takes place.")
+    else:
+        who = _COUNT.get(n, f"a group of {n} people")
+        scene = (f"A {scale} of {who}, the main subject {sub_x}, "
+                 f"showing the surrounding scene and where the moment takes place.")
+
+    # Medium: the subject and the action, the body's cues.
+    action = cap.action if cap is not None else None
+    cues = [c for c in (posture if not (action and posture and posture[:4] in action) else "",
+                        arms) if c]
+    if not a.face_out:  # the body's cues: posture, gaze, arms
+        cues = cues[:1] + [_gaze(a)] + cues[1:] if cues and cues[0] == posture else \
+            [_gaze(a)] + cues
     if a.face_out:  # a body cropped at the neck by the photo: no head to describe
         medium = f"A medium shot of the subject's body down to {lower}, the head out of frame"
+        if cap is not None:
+            medium = (f"A medium shot of {cap.the_subject}"
+                      f"{' ' + action if action else ''}, the body down to {lower}, the head out "
+                      f"of frame")
+    elif cap is not None:
+        medium = (f"A medium shot of {cap.the_subject}{' ' + action if action else ''}, "
+                  f"from the head down to {lower}")
     else:
-        medium = f"A medium shot of the subject from the head down to {lower}, {_gaze(a)}"
-    medium += (", " + ", ".join(cues) if cues else "") + ", showing body language and action."
+        medium = f"A medium shot of the subject from the head down to {lower}"
+    if cap is not None:
+        medium += (", " + ", ".join(cues) if cues else "") + "."
+    else:
+        medium += (", " + ", ".join(cues) if cues else "") + ", showing body language and action."
 
+    # Close-up: the face and the expression.
+    whose = f"{cap.who}'s" if cap is not None and cap.who else "the subject's"
     if a.face_out:
         hands = " and hands" if p.visible(WRISTS) else ""
-        close = f"A close-up detail of the subject's upper body{hands}, the head out of frame."
+        close = f"A close-up detail of {whose} upper body{hands}, the head out of frame."
     elif a.face_points:
-        close = (f"A close-up of the subject's face and shoulders, {_gaze(a)}, "
+        hand = ", a hand at the face" if arms == "a hand at the face" else ""
+        close = (f"A close-up of {whose} face and shoulders, {_gaze(a)}{hand}, "
                  f"capturing expression and emotion.")
     else:
-        close = "A close-up of the subject's head and shoulders from behind, a quiet detail."
+        close = f"A close-up of {whose} head and shoulders from behind, a quiet detail."
     return {"establishing": scene, "medium": medium, "close_up": close}
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from . import grammar as G
 from .anatomy import Anatomy, measure
 from .aspect import aspect_ratio, parse_aspect_spec
+from .captions import Caption, parse_caption
 from .describe import (OUTPAINT_NOTE, describe_fallback, describe_shots, outpaint_clause,
                        outpaint_note, without_outpaint)
 from .errors import ShotCropError
@@ -329,7 +330,7 @@ def _finish(boxes: dict[str, Rect], a: Anatomy, people: list[Person], subject: i
             faces: list[Rect],
             aspects: dict[str, str], W: int, H: int, source: str = "framing",
             descriptions: dict[str, str] | None = None, skip: frozenset = frozenset(),
-            beyond: float = 0.0) -> ShotSet:
+            beyond: float = 0.0, caption: Caption | None = None) -> ShotSet:
     ratios = {n: aspect_ratio(aspects[n], W, H) for n in SHOT_NAMES}
     ints = _integer_set(boxes, ratios, W, H, beyond)
     fl = {n: b.rect for n, b in ints.items()}
@@ -338,7 +339,7 @@ def _finish(boxes: dict[str, Rect], a: Anatomy, people: list[Person], subject: i
     if not a.upright:
         set_warn.append("subject is not upright (bent, lying or upside down): the medium and "
                         "close-up are framed around the body and face, not the shot grammar")
-    descs = describe_shots(ints, a, people, subject, W, H)
+    descs = describe_shots(ints, a, people, subject, W, H, caption)
     descs.update({k: v for k, v in (descriptions or {}).items() if v})
     # A detail close-up (asked for by the user's intent) is not held to the face rules.
     shots = {n: Shot(n, ints[n], descs[n], aspects.get(n, "original"),
@@ -351,10 +352,13 @@ def _finish(boxes: dict[str, Rect], a: Anatomy, people: list[Person], subject: i
 
 # -- public API -----------------------------------------------------------------------------
 def compose(people: list[Person], width: int, height: int,
-            options: FramingOptions | None = None, image=None) -> ShotSet:
+            options: FramingOptions | None = None, image=None,
+            caption: str | Caption | None = None) -> ShotSet:
     """Three shots for one image of `width` x `height` with the given people.
 
     `image` (PIL) is optional: it sharpens the subject choice and guides the no-person fallback.
+    `caption` (a captioner's text about the photo) goes into the descriptions
+    (`captions.parse_caption`).
     """
     opts = options or FramingOptions()
     W, H = int(width), int(height)
@@ -396,7 +400,10 @@ def compose(people: list[Person], width: int, height: int,
             if past and (_badness(whole, a, W, H, faces, beyond)
                          < _badness(before, a, W, H, faces)):
                 boxes = alt
-    return _finish(boxes, a, people, subject, faces, aspects, W, H, beyond=beyond)
+    if not isinstance(caption, Caption):
+        caption = parse_caption(caption)
+    return _finish(boxes, a, people, subject, faces, aspects, W, H, beyond=beyond,
+                   caption=caption)
 
 
 def _solve(specs: dict[str, ShotSpec], a: Anatomy, faces: list[Rect], W: int, H: int,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Sequence
 
+from .captions import Captions
 from .errors import ShotCropError
 from .framing import FramingOptions
 from .keypoints import Person
@@ -337,6 +338,9 @@ class Pipeline:
     #: Photos whose people the pose model finds in one pass (framing engine, one shot set per
     #: photo): None = PERCEPTION_BATCH on a GPU, 1 on the CPU (no gain there, only memory).
     perception_batch: int | None = None
+    #: Captioners' text about the photos, for the framing engine's descriptions
+    #: (`captions.Captions`: one for all, per file name or path, per index).
+    captions: Captions | None = None
 
     def __post_init__(self) -> None:
         if self.each_person and self.engine is not None:
@@ -468,7 +472,9 @@ class Pipeline:
         options = self.options_for(r.found, r.person)
         t0 = time.perf_counter()
         try:
-            shots = compose(r.found.people, *r.image.frame_size, options, image=r.image.image)
+            caption = self.captions.get(r.name, r.index) if self.captions else None
+            shots = compose(r.found.people, *r.image.frame_size, options, image=r.image.image,
+                            caption=caption)
         except ShotCropError as e:
             return self._failed(r, str(e))
         return self._result(r, shots, options, time.perf_counter() - t0)

@@ -631,3 +631,24 @@ def test_edit_shots_allows_boxes_past_the_photo_only_as_far_as_the_set_allows(N,
     with pytest.raises(Exception) as e:
         E.execute(sets, '{"0": {"establishing": [-200, 0, 600, 400]}}', False)
     assert "the 160 x 105 px it may reach past it" in str(e.value)
+
+
+def test_compose_weaves_captions_one_for_the_batch_or_one_per_image(N, photo, handle):
+    import torch
+
+    compose = N["ShotCropTripleShotCompose"]
+    batch = torch.cat([photo, photo])
+    args = ["16:9", "4:5", "1:1", "", -1, 0, None, "never", 0.5, None]
+    # is_input_list: ComfyUI hands every input as a list.
+    one = compose.execute([batch], [handle], *[[v] for v in args],
+                          ["A woman in a blue top sits at a dinner table."]).args[0]
+    assert all(s.establishing.description.startswith("A wide establishing shot of a dinner "
+                                                     "table") for s in one)
+    two = compose.execute([batch], [handle], *[[v] for v in args],
+                          ["A woman at a dinner table.", "A woman in a kitchen."]).args[0]
+    assert "dinner table" in two[0].establishing.description
+    assert "a kitchen" in two[1].establishing.description
+    with pytest.raises(Exception) as e:
+        compose.execute([batch], [handle], *[[v] for v in args], ["a", "b", "c"])
+    assert str(e.value) == ("Triple-Shot Compose: 3 captions for 2 image(s): give one caption "
+                            "for the batch, or one per image")
