@@ -89,13 +89,11 @@ class TripleShotCompose(io.ComfyNode):
                 io.String.Input("caption", optional=True, force_input=True,
                                 tooltip="From any captioning node (Florence2, JoyCaption, a "
                                         "tagger, core text generation): one caption for the "
-                                        "batch, or a list with one per image. Its subject, "
-                                        "action and setting go into the descriptions (the "
-                                        "framing backends; a VLM writes its own)."),
+                                        "batch, or one line per image (as many lines as images). "
+                                        "Its subject, action and setting go into the "
+                                        "descriptions (the framing backends; a VLM writes its "
+                                        "own)."),
             ],
-            # Every input arrives as a list, so a list of captions (one per image) is read
-            # whole instead of ComfyUI running the node once per caption.
-            is_input_list=True,
             outputs=[
                 Shots.Output(display_name="shots",
                              tooltip="One shot set per image: connect to Crop By Shot, Shot "
@@ -113,23 +111,14 @@ class TripleShotCompose(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, image, model, establishing_aspect, medium_aspect, close_up_aspect, intent,
-                subject_index, seed, pose_keypoint=None, beyond_photo="never",
-                beyond_max=FramingOptions.BEYOND, sheet=None, caption=None) -> io.NodeOutput:
-        # is_input_list: every input is a list; all but the images and captions hold one value.
-        (model, establishing_aspect, medium_aspect, close_up_aspect, intent, subject_index, seed,
-         pose_keypoint, beyond_photo, beyond_max, sheet) = (
-            _one(v) for v in (model, establishing_aspect, medium_aspect, close_up_aspect, intent,
-                              subject_index, seed, pose_keypoint, beyond_photo, beyond_max,
-                              sheet))
+    def execute(cls, image, model, establishing_aspect: str, medium_aspect: str,
+                close_up_aspect: str, intent: str, subject_index: int, seed: int,
+                pose_keypoint=None, beyond_photo: str = "never",
+                beyond_max: float = FramingOptions.BEYOND, sheet=None,
+                caption: str | None = None) -> io.NodeOutput:
         return _compose(cls, image, model, establishing_aspect, medium_aspect, close_up_aspect,
                         intent, subject_index, seed, pose_keypoint, beyond_photo, beyond_max,
                         sheet, caption)
-
-
-def _one(value):
-    """The value of an input that is one value (is_input_list hands every input as a list)."""
-    return value[0] if isinstance(value, list) and value else (None if value == [] else value)
 
 
 def _compose(cls, image, model, establishing_aspect: str, medium_aspect: str,
@@ -139,8 +128,7 @@ def _compose(cls, image, model, establishing_aspect: str, medium_aspect: str,
     import comfy.utils
 
     with user_errors(NODE):
-        images = [a for im in (image if isinstance(image, list) else [image])
-                  for a in image_batch(im)]
+        images = image_batch(image)
         captions = _captions(caption, len(images))
         if sheet is not None:  # the panels' aspects: one definition with the layout
             aspects = sheet.aspects()
@@ -206,17 +194,15 @@ def _compose(cls, image, model, establishing_aspect: str, medium_aspect: str,
 
 
 def _captions(caption, count: int) -> Captions | None:
-    """One caption for the batch, or one per image (a list of as many as the images)."""
-    texts = [c for c in (caption if isinstance(caption, list) else [caption]) if c is not None]
-    if any(not isinstance(c, str) for c in texts):
-        raise ShotCropError("caption must be text (a STRING), one for the batch or a list of one "
-                            "per image")
-    if not texts or not any(t.strip() for t in texts):
+    """One caption for the batch, or one per image: as many lines as images."""
+    if caption is None:
         return None
-    if len(texts) == 1:
-        return Captions(texts[0])
-    if len(texts) != count:
-        raise ShotCropError(f"{len(texts)} captions for {count} image(s): give one caption for "
-                            "the batch, or one per image")
-    return Captions(by_index=tuple(texts))
-
+    if not isinstance(caption, str):
+        raise ShotCropError("caption must be text (a STRING): one caption for the batch, or one "
+                            "line per image")
+    lines = [t.strip() for t in caption.splitlines() if t.strip()]
+    if not lines:
+        return None
+    if count > 1 and len(lines) == count:
+        return Captions(by_index=tuple(lines))
+    return Captions(" ".join(lines))

@@ -19,10 +19,14 @@ from .errors import ShotCropError
 
 #: Phrases captioners put before what they see.
 _LEAD_INS = re.compile(
-    r"^(?:(?:the|this) (?:image|photo|photograph|picture|shot|scene) (?:shows|depicts|features|is"
-    r" of|captures)|(?:in )?(?:the|this) (?:image|photo|picture),?|there (?:is|are)|(?:a|an) "
-    r"(?:(?:black and white|close-up|closeup|candid|color|colour|wide) )?(?:photo|photograph|"
-    r"image|picture|portrait|shot|view) of)\s+", re.I)
+    r"^(?:in (?:this|the) (?:image|photo|picture),? (?:we can see|there (?:is|are))|"
+    r"(?:the|this) (?:image|photo|photograph|picture|shot|scene) (?:is (?:a|an) "
+    r"(?:\w+ )?(?:photo|photograph|image|picture|shot) of|shows|depicts|features|is of|captures)|"
+    r"this is (?:a|an) (?:\w+ )?(?:photo|photograph|image|picture|shot) of|"
+    r"(?:in )?(?:the|this) (?:image|photo|picture),?|there (?:is|are)|we can see|"
+    r"(?:(?:a|an) )?(?:(?:black and white|close-up|closeup|candid|color|colour|wide|"
+    r"medium|full-length|full length) )?(?:photo|photograph|image|picture|portrait|shot|view|"
+    r"close-up|closeup) (?:of|captures|shows)|arafed|araffe)\s+", re.I)
 _ARTICLES = ("a", "an", "the", "one", "two", "three", "four", "five", "several", "some",
              "many", "his", "her", "their")
 #: Where a place phrase may start.
@@ -57,8 +61,14 @@ _PEOPLE = {
     "farmer", "fisherman", "pitcher", "batter", "catcher", "goalkeeper", "boxer", "climber",
     "swimmer", "hiker", "traveler", "traveller", "photographer", "artist", "mother", "father",
     "mom", "dad", "son", "daughter", "grandmother", "grandfather", "teenager", "teen",
-    "adult", "youth", "he", "she",
+    "adult", "youth",
 }
+#: Subjects that are several people: named in the wide shot, never as "the subject's face".
+_GROUPS = {"two", "three", "four", "five", "several", "some", "many", "group", "couple",
+           "family", "crowd", "team", "people", "men", "women", "children", "kids", "boys",
+           "girls", "friends", "players", "tourists", "fans", "and"}
+#: The most words a part may have: a long first sentence is no subject or action.
+_MAX_WORDS = {"subject": 12, "action": 14, "setting": 8}
 #: -ing words that are nouns, not verbs.
 _NOT_VERBS = {"building", "clothing", "ceiling", "painting", "evening", "morning", "wedding",
               "ring", "thing", "king", "string", "something", "anything", "nothing",
@@ -77,6 +87,11 @@ _VERBS = {
     "swings": "swinging", "waits": "waiting", "watches": "watching", "works": "working",
     "cooks": "cooking", "sings": "singing", "laughs": "laughing", "climbs": "climbing",
     "crosses": "crossing", "hugs": "hugging", "waves": "waving", "points": "pointing",
+    # plural subjects' forms ("two people walk", "a bride and groom pose")
+    "sit": "sitting", "stand": "standing", "walk": "walking", "ride": "riding", "hold": "holding",
+    "play": "playing", "pose": "posing", "smile": "smiling", "talk": "talking", "dance":
+    "dancing", "eat": "eating", "wait": "waiting", "watch": "watching", "run": "running",
+    "look": "looking", "presents": "presenting", "speaks": "speaking", "works": "working",
 }
 #: Tagger tags that say who is in the picture.
 _PERSON_TAGS = {"1girl": "a woman", "1boy": "a man", "2girls": "two women", "2boys": "two men",
@@ -84,7 +99,7 @@ _PERSON_TAGS = {"1girl": "a woman", "1boy": "a man", "2girls": "two women", "2bo
                 "1other": "a person", "man": "a man", "woman": "a woman", "boy": "a boy",
                 "girl": "a girl", "child": "a child", "person": "a person",
                 "people": "people", "couple": "a couple", "group": "a group of people"}
-MAX_CHARS = 2000
+MAX_CHARS = 2000  # of a caption, read; the first sentence is what counts
 
 
 @dataclass(frozen=True)
@@ -102,48 +117,61 @@ class Caption:
         return definite(self.subject) if self.subject else None
 
     @property
-    def who(self) -> str | None:
-        """The subject's head, named again, when it is one person: "the man" (for "the man's
-        face"); None for several people ("a man and a woman") or no person."""
-        if not self.subject:
-            return None
-        words = self.subject.split()
-        cut = next((i for i, w in enumerate(words) if i and (w in _PLACE_PREPS or w in (
-            "with", "wearing", "who", "that", "and", "holding", "dressed"))), len(words))
-        if words[cut:cut + 1] == ["and"] or words[0] not in ("a", "an", "the", "one"):
-            return None
-        return definite(" ".join(words[:cut]))
+    def _head(self) -> list[str]:
+        """The subject's words before what describes it ("a man" of "a man in a red jacket")."""
+        words = (self.subject or "").split()
+        cut = next((i for i, w in enumerate(words) if i and (w.lower() in _PLACE_PREPS or w.lower()
+                    in ("with", "wearing", "who", "that", "and", "holding", "dressed"))),
+                   len(words))
+        return words[:cut]
 
     @property
     def is_person(self) -> bool:
         """Whether the subject names a person (or people)."""
-        head = (self.subject or "").split()
-        cut = next((i for i, w in enumerate(head) if i and (w in _PLACE_PREPS or w in (
-            "with", "wearing", "who", "that", "and", "holding", "dressed"))), len(head))
-        return any(w in _PEOPLE for w in head[:cut])
+        return any(w.lower() in _PEOPLE for w in self._head)
+
+    @property
+    def is_one(self) -> bool:
+        """Whether the subject is one person (the medium and the close-up are about one)."""
+        words = [w.lower() for w in (self.subject or "").split()]
+        return self.is_person and bool(words) and words[0] in ("a", "an", "the", "one") \
+            and not any(w in _GROUPS for w in words[:len(self._head) + 1])
+
+    @property
+    def who(self) -> str | None:
+        """The subject's head, named again, when it is one person: "the man" (for "the man's
+        face"); None for several people ("a man and a woman", "a couple") or no person."""
+        return definite(" ".join(self._head)) if self.is_one else None
 
 
 def definite(phrase: str) -> str:
     """A noun phrase with its first article made definite."""
     words = phrase.split()
-    if words and words[0] in ("a", "an", "one"):
+    first = words[0].lower() if words else ""
+    if first in ("a", "an", "one", "the"):
         return " ".join(["the"] + words[1:])
-    if words and words[0] in ("two", "three", "four", "five", "several", "some", "many"):
-        return " ".join(["the"] + words)
+    if first in ("two", "three", "four", "five", "several", "some", "many"):
+        return " ".join(["the", first] + words[1:])
     return phrase
 
 
 def _sentence(text: str) -> str:
-    """The first sentence, in lower case, without a lead-in or a final stop."""
+    """The first sentence without lead-ins ("The image shows a close-up of ...") or a final
+    stop, its case kept (names stay names)."""
     t = " ".join(str(text).split())
     t = re.split(r"(?<=[.!?])\s", t, maxsplit=1)[0].rstrip(" .!?")
-    t = _LEAD_INS.sub("", t)
-    return t.lower().strip(" ,;:")
+    while True:
+        shorter = _LEAD_INS.sub("", t, count=1)
+        if shorter == t:
+            return t.strip(" ,;:")
+        t = shorter
 
 
-def _is_verb(word: str, after: str | None = None) -> bool:
-    """A verb by its form: a known one, an -ing form, or an -s form before an article
-    ("performs a trick")."""
+def _is_verb(word: str, after: str | None = None, before: str | None = None) -> bool:
+    """A verb by its form: a known one, an -ing form (not after an article: "a fishing rod"),
+    or an -s form before an article ("performs a trick")."""
+    if before in ("a", "an", "the", "his", "her", "their", "its"):
+        return False
     if word in _VERBS or (word.endswith("ing") and len(word) > 4 and word not in _NOT_VERBS):
         return True
     if word.endswith("ed") and len(word) > 4 and after in _PLACE_PREPS:  # "gathered around"
@@ -200,20 +228,19 @@ def _place_phrase(words: list[str], places: set[str]) -> tuple[list[str], str | 
 
 
 def _tags(t: str) -> Caption | None:
-    """A tagger's list ("1girl, solo, long hair, street, outdoors"), when it is one."""
+    """A tagger's list ("1girl, solo, long hair, outdoors, street"), when it is one."""
     tags = [x.strip().replace("_", " ") for x in t.split(",") if x.strip()]
     if len(tags) < 3 or any(len(x.split()) > 3 for x in tags) or any(
             w in _VERBS for x in tags for w in x.split()):
         return None
     subject = next((_PERSON_TAGS[x] for x in tags if x in _PERSON_TAGS), None)
-    places = [x for x in tags if x.split()[-1] in _PLACES]
     action = next((x for x in tags if _is_verb(x.split()[0])), None)
-    setting = places[0] if places else None
-    if setting and setting not in ("outdoors", "indoors", "night") and not setting.startswith(
-            _ARTICLES):
+    # A street before "outdoors", as in sentences: a place named over a kind of place.
+    strong = [x for x in tags if x.split()[-1] in _PLACES - _WEAK_PLACES]
+    setting = strong[0] if strong else None
+    if setting and not setting.startswith(_ARTICLES):
         setting = ("an " if setting[0] in "aeiou" else "a ") + setting
-    return Caption(subject, action, setting, None if setting in (None, "outdoors", "indoors",
-                                                                "night") else "in")
+    return Caption(subject, action, setting, "in" if setting else None)
 
 
 def parse_caption(text) -> Caption:
@@ -222,9 +249,8 @@ def parse_caption(text) -> Caption:
         return Caption()
     if not isinstance(text, str):
         raise ShotCropError(f"a caption must be text, got {type(text).__name__}")
-    if len(text) > MAX_CHARS:
-        text = text[:MAX_CHARS]
-    t = _sentence(text)
+    cased = _sentence(text[:MAX_CHARS])
+    t = cased.lower()
     if not t:
         return Caption()
     tags = _tags(t) if t.count(",") >= 2 else None
@@ -233,14 +259,14 @@ def parse_caption(text) -> Caption:
     # Commas stay as words: a place phrase ends at one.
     words = t.replace(",", " ,").split()
     verb = next((i for i, w in enumerate(words)
-                 if i and _is_verb(w, words[i + 1] if i + 1 < len(words) else None)), None)
+                 if i and _is_verb(w, words[i + 1] if i + 1 < len(words) else None,
+                                   words[i - 1])), None)
     if verb is None:  # no verb: a subject and maybe a place
         rest, setting, at = _split_place(words)
-        return Caption(_join(rest), None, setting, at)
+        return _caption(cased, _join(rest), None, setting, at)
     head = words[:verb]
     while head and head[-1] in ("who", "that", "which", "is", "are"):  # "a surfer who rides"
         head = head[:-1]
-    subject = _join(head)
     rest = words[verb:]
     if rest[0] in ("is", "are"):
         rest = rest[1:]
@@ -250,7 +276,31 @@ def parse_caption(text) -> Caption:
     action = _join(rest)
     if action and action.split()[-1] in ("and", "while", "with"):
         action = " ".join(action.split()[:-1]) or None
-    return Caption(subject, action, setting, at)
+    return _caption(cased, _join(head), action, setting, at)
+
+
+def _caption(cased: str, subject, action, setting, at) -> Caption:
+    """The parts with the caption's own case (names stay names), none longer than a part may
+    be (a run-on sentence is no subject), pronouns read as no one named."""
+    low = cased.lower()
+
+    def case(phrase: str | None) -> str | None:
+        i = low.find(phrase) if phrase and len(low) == len(cased) else -1
+        if i < 0:
+            return phrase
+        out = cased[i:i + len(phrase)]
+        first = out.split(" ", 1)
+        return " ".join([first[0].lower()] + first[1:]) if first[0].lower() in _ARTICLES \
+            else out
+
+    parts = {"subject": case(subject), "action": action, "setting": case(setting)}
+    for k, v in parts.items():
+        if v and len(v.split()) > _MAX_WORDS[k]:
+            parts[k] = None
+    if parts["subject"] and parts["subject"].lower() in ("he", "she", "they", "it"):
+        parts["subject"] = None
+    return Caption(parts["subject"], parts["action"], parts["setting"],
+                   at if parts["setting"] else None)
 
 
 def _join(words: list[str]) -> str | None:
@@ -283,7 +333,7 @@ class Captions:
         """A JSON-lines file of {"image": path or file name, "caption": text}."""
         p = Path(path)
         try:
-            lines = p.read_text(encoding="utf-8").splitlines()
+            lines = p.read_text(encoding="utf-8-sig").splitlines()
         except (OSError, UnicodeDecodeError) as e:
             raise ShotCropError(f"cannot read the captions file {p}: {e}") from None
         by_name: dict[str, str] = {}

@@ -81,6 +81,15 @@ def _posture(p: Person, a: Anatomy) -> str:
     return ""
 
 
+#: Words a caption may use for a posture: the measured one is then not said again.
+_POSTURES = ("sit", "seated", "stand", "crouch", "squat", "kneel", "lying", "lies", "lie ")
+#: Expressions a caption may name, said in the close-up.
+_EXPRESSIONS = {"smiling", "laughing", "crying", "frowning", "grinning", "shouting", "yawning",
+                "screaming", "smirking", "pouting"}
+#: Settings that say when rather than where.
+_TIMES = {"night", "sunset", "sunrise", "dusk", "dawn", "sky"}
+
+
 def _company(people: list[Person], subject: int) -> int:
     """How many people the photo shows: those at least a third of the subject's height."""
     sh = people[subject].box_h
@@ -93,13 +102,15 @@ def describe_shots(boxes: dict[str, Box], a: Anatomy, people: list[Person], subj
     people, where) goes in; with a `caption`, its setting goes into the establishing shot, its
     subject and action into the medium and its subject into the close-up."""
     p = people[subject]
-    n = len(people)
     est = boxes["establishing"]
     frac = est.area / (W * H)
     scale = "wide establishing shot" if frac > 0.6 else "establishing shot"
     sub_x = _where((p.box[0] + p.box[2]) / 2 - est.x0, est.w)
     posture, arms = _posture(p, a), _arms(p, a)
-    cap = caption if caption is not None and caption.is_person else None
+    # The caption's subject names the shot's person only when it is one person; several
+    # people ("two men shaking hands") are named in the wide shot alone.
+    group = caption if caption is not None and caption.is_person else None
+    cap = group if group is not None and group.is_one else None
     many = _company(people, subject)
     med = boxes["medium"]
     lower = ("the knees" if med.y1 >= a.knee_y - 0.1 * a.torso
@@ -108,28 +119,33 @@ def describe_shots(boxes: dict[str, Box], a: Anatomy, people: list[Person], subj
 
     # Establishing: the place, who and where.
     place = caption.setting if caption is not None and caption.setting else None
-    if cap is not None or place:
+    if place and place.split()[-1] in _TIMES:  # "at night": when, not where
+        place = f"the scene {caption.at} {place}"
+    if group is not None or place:
         company = "alone" if many == 1 else f"one of {_COUNT.get(many, f'{many} people')}"
-        who = cap.the_subject if cap is not None and place else (cap.subject if cap else
-                                                                 "the main subject")
+        if group is not None and not group.is_one:  # the caption's people, all of them
+            who, company = f"{group.the_subject},", "the main subject"
+        else:
+            who = (cap.the_subject if place else cap.subject) if cap else "the main subject"
         if place:
             scene = (f"A {scale} of {place}, {who} {sub_x} of the frame, {company}, "
                      f"showing where the moment takes place.")
         else:
             scene = (f"A {scale} of {who} {sub_x} of the frame, {company}, showing the "
                      f"surrounding scene.")
-    elif n == 1:
+    elif many == 1:
         scene = (f"A {scale} of a person {sub_x} of the frame, "
                  f"showing the surrounding scene and where the moment takes place.")
     else:
-        who = _COUNT.get(n, f"a group of {n} people")
+        who = _COUNT.get(many, f"a group of {many} people")
         scene = (f"A {scale} of {who}, the main subject {sub_x}, "
                  f"showing the surrounding scene and where the moment takes place.")
 
     # Medium: the subject and the action, the body's cues.
     action = cap.action if cap is not None else None
-    cues = [c for c in (posture if not (action and posture and posture[:4] in action) else "",
-                        arms) if c]
+    # A posture the caption states (or contradicts) is not said again.
+    said = action and any(w in action for w in _POSTURES)
+    cues = [c for c in (posture if not said else "", arms) if c]
     if not a.face_out:  # the body's cues: posture, gaze, arms
         cues = cues[:1] + [_gaze(a)] + cues[1:] if cues and cues[0] == posture else \
             [_gaze(a)] + cues
@@ -156,8 +172,11 @@ def describe_shots(boxes: dict[str, Box], a: Anatomy, people: list[Person], subj
         close = f"A close-up detail of {whose} upper body{hands}, the head out of frame."
     elif a.face_points:
         hand = ", a hand at the face" if arms == "a hand at the face" else ""
+        # The expression the caption names, else what the shot is for.
+        words = f"{cap.subject} {action or ''}".split() if cap is not None else []
+        face = next((w.strip(",") for w in words if w.strip(",") in _EXPRESSIONS), None)
         close = (f"A close-up of {whose} face and shoulders, {_gaze(a)}{hand}, "
-                 f"capturing expression and emotion.")
+                 + (f"{face}." if face else "capturing expression and emotion."))
     else:
         close = f"A close-up of {whose} head and shoulders from behind, a quiet detail."
     return {"establishing": scene, "medium": medium, "close_up": close}

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Sequence
 
-from .captions import Captions
+from .captions import Caption, Captions, parse_caption
 from .errors import ShotCropError
 from .framing import FramingOptions
 from .keypoints import Person
@@ -473,6 +473,9 @@ class Pipeline:
         t0 = time.perf_counter()
         try:
             caption = self.captions.get(r.name, r.index) if self.captions else None
+            if caption and self.each_person:  # whom the caption names is not known: its place
+                c = parse_caption(caption)
+                caption = Caption(setting=c.setting, at=c.at)
             shots = compose(r.found.people, *r.image.frame_size, options, image=r.image.image,
                             caption=caption)
         except ShotCropError as e:
