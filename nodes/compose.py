@@ -116,81 +116,73 @@ class TripleShotCompose(io.ComfyNode):
                 pose_keypoint=None, beyond_photo: str = "never",
                 beyond_max: float = FramingOptions.BEYOND, sheet=None,
                 caption: str | None = None) -> io.NodeOutput:
-        return _compose(cls, image, model, establishing_aspect, medium_aspect, close_up_aspect,
-                        intent, subject_index, seed, pose_keypoint, beyond_photo, beyond_max,
-                        sheet, caption)
+        import comfy.model_management as mm
+        import comfy.utils
 
+        with user_errors(NODE):
+            images = image_batch(image)
+            captions = _captions(caption, len(images))
+            if sheet is not None:  # the panels' aspects: one definition with the layout
+                aspects = sheet.aspects()
+            else:
+                aspects = {n: parse_aspect(a) for n, a in
+                           zip(SHOT_NAMES, (establishing_aspect, medium_aspect, close_up_aspect))}
+            if beyond_photo not in BEYOND:
+                raise ShotCropError(f"beyond_photo {beyond_photo!r}: use one of "
+                                    f"{', '.join(BEYOND)}")
+            beyond = float(beyond_max) if BEYOND[beyond_photo] else 0.0
+            h, w = images[0].shape[:2]
+            if pose_keypoint is not None:
+                frames = pose_keypoint_frames(pose_keypoint, image_size=(w, h))
+                if len(frames) != len(images):
+                    raise ShotCropError(
+                        f"POSE_KEYPOINT has {len(frames)} frame(s) but the IMAGE batch has "
+                        f"{len(images)}: connect the pose node that ran on these same images")
+                people = PeopleSource(frames=frames)  # a pose model's: edges keep clearance
+            else:
+                people = PeopleSource(estimator=model.pose)  # loaded on first use
+            if subject_index == EACH_PERSON and model.is_vlm:  # before any model loads
+                raise ShotCropError("subject_index -2 (every person) works with the framing "
+                                    "backends; with a VLM, pick one subject index or -1")
+            framing = FramingOptions(aspects=aspects,
+                                     subject_index=None if subject_index < 0 else subject_index,
+                                     beyond_photo=beyond)
+            pbar = comfy.utils.ProgressBar(len(images))
+            results = []
+            try:
+                engine = None
+                if model.is_vlm:
+                    from ..shotcrop_core.vlm.backend import GenerationOptions, VLMEngine
 
-def _compose(cls, image, model, establishing_aspect: str, medium_aspect: str,
-             close_up_aspect: str, intent: str, subject_index: int, seed: int, pose_keypoint,
-             beyond_photo: str, beyond_max: float, sheet, caption) -> io.NodeOutput:
-    import comfy.model_management as mm
-    import comfy.utils
-
-    with user_errors(NODE):
-        images = image_batch(image)
-        captions = _captions(caption, len(images))
-        if sheet is not None:  # the panels' aspects: one definition with the layout
-            aspects = sheet.aspects()
-        else:
-            aspects = {n: parse_aspect(a) for n, a in
-                       zip(SHOT_NAMES, (establishing_aspect, medium_aspect, close_up_aspect))}
-        if beyond_photo not in BEYOND:
-            raise ShotCropError(f"beyond_photo {beyond_photo!r}: use one of "
-                                f"{', '.join(BEYOND)}")
-        beyond = float(beyond_max) if BEYOND[beyond_photo] else 0.0
-        h, w = images[0].shape[:2]
-        if pose_keypoint is not None:
-            frames = pose_keypoint_frames(pose_keypoint, image_size=(w, h))
-            if len(frames) != len(images):
-                raise ShotCropError(
-                    f"POSE_KEYPOINT has {len(frames)} frame(s) but the IMAGE batch has "
-                    f"{len(images)}: connect the pose node that ran on these same images")
-            people = PeopleSource(frames=frames)  # a pose model's: edges keep clearance
-        else:
-            people = PeopleSource(estimator=model.pose)  # loaded on first use
-        if subject_index == EACH_PERSON and model.is_vlm:  # before any model loads
-            raise ShotCropError("subject_index -2 (every person) works with the framing "
-                                "backends; with a VLM, pick one subject index or -1")
-        framing = FramingOptions(aspects=aspects,
-                                 subject_index=None if subject_index < 0 else subject_index,
-                                 beyond_photo=beyond)
-        pbar = comfy.utils.ProgressBar(len(images))
-        results = []
-        try:
-            engine = None
-            if model.is_vlm:
-                from ..shotcrop_core.vlm.backend import GenerationOptions, VLMEngine
-
-                engine = VLMEngine(model.vlm(), GenerationOptions(
-                    intent=intent.strip() or None, seed=seed or None))
-            # chunk_batches=1: a stop request is honoured after every generate batch.
-            pipe = Pipeline(people, framing, engine, each_person=subject_index == EACH_PERSON,
-                            keep_images=True, chunk_batches=1, captions=captions)
-            for r in pipe.run(to_pil(a) for a in images):
-                if not r.ok:  # in a batch, say which image (a photo's own check does)
-                    prefixed = len(images) == 1 or r.error.startswith(f"image {r.index}:")
-                    raise ShotCropError(r.error if prefixed else f"image {r.index}: {r.error}")
-                results.append(r)
-                pbar.update_absolute(r.index + 1)
-                mm.throw_exception_if_processing_interrupted()
-        finally:
-            model.after_run()
-        sets = [FramedShots.wrap(r.shots, r.people, r.framing) for r in results]
-        for r, s in zip(results, sets):
-            # A fallback repeats "no person found" per shot: say it once.
-            for warning in (s.warnings if s.fallback else s.all_warnings):
-                log.warning("%s: image %d: %s", NODE, r.index, warning)
-        previews = [from_pil(draw_shots(r.image.image, s, r.people))
-                    for r, s in zip(results, sets)]
-        preview = to_tensor(unify_batch(previews, "largest")[0])
-        text = shots_json(sets)
-        # With subject_index -2 each photo comes once per person: Crop By Shot lines up.
-        photos = [images[r.index] for r in results]
-    # The shot sets ride along in the UI payload too: /history and the web editor read them.
-    shown = {**ui.PreviewImage(preview, cls=cls).as_dict(), "shotcrop_shots": [text]}
-    return io.NodeOutput(sets, preview, text, to_tensor(unify_batch(photos, "first")[0]),
-                         ui=shown)
+                    engine = VLMEngine(model.vlm(), GenerationOptions(
+                        intent=intent.strip() or None, seed=seed or None))
+                # chunk_batches=1: a stop request is honoured after every generate batch.
+                pipe = Pipeline(people, framing, engine, each_person=subject_index == EACH_PERSON,
+                                keep_images=True, chunk_batches=1, captions=captions)
+                for r in pipe.run(to_pil(a) for a in images):
+                    if not r.ok:  # in a batch, say which image (a photo's own check does)
+                        prefixed = len(images) == 1 or r.error.startswith(f"image {r.index}:")
+                        raise ShotCropError(r.error if prefixed else f"image {r.index}: {r.error}")
+                    results.append(r)
+                    pbar.update_absolute(r.index + 1)
+                    mm.throw_exception_if_processing_interrupted()
+            finally:
+                model.after_run()
+            sets = [FramedShots.wrap(r.shots, r.people, r.framing) for r in results]
+            for r, s in zip(results, sets):
+                # A fallback repeats "no person found" per shot: say it once.
+                for warning in (s.warnings if s.fallback else s.all_warnings):
+                    log.warning("%s: image %d: %s", NODE, r.index, warning)
+            previews = [from_pil(draw_shots(r.image.image, s, r.people))
+                        for r, s in zip(results, sets)]
+            preview = to_tensor(unify_batch(previews, "largest")[0])
+            text = shots_json(sets)
+            # With subject_index -2 each photo comes once per person: Crop By Shot lines up.
+            photos = [images[r.index] for r in results]
+        # The shot sets ride along in the UI payload too: /history and the web editor read them.
+        shown = {**ui.PreviewImage(preview, cls=cls).as_dict(), "shotcrop_shots": [text]}
+        return io.NodeOutput(sets, preview, text, to_tensor(unify_batch(photos, "first")[0]),
+                             ui=shown)
 
 
 def _captions(caption, count: int) -> Captions | None:

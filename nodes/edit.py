@@ -4,10 +4,11 @@ optionally let the shot grammar repair them with the landmarks Compose found."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from comfy_api.latest import io
 
-from ..shotcrop_core import Box, Shot, ShotCropError
+from ..shotcrop_core import Box, ShotCropError
 from ..shotcrop_core.framing import mark_past, reframe
 from ..shotcrop_core.shots import reach, shot_name, within_reach
 from .types import (CATEGORY, FramedShots, Shots, newer_schema_fields, shot_sets, shots_json,
@@ -102,8 +103,7 @@ class EditShots(io.ComfyNode):
                             f"{s.width}x{s.height} image{also}: keep {-rx} <= x0 < x1 <= "
                             f"{s.width + rx} and {-ry} <= y0 < y1 <= {s.height + ry} (source "
                             "pixels), or redraw it in the shot editor")
-                    new = new.with_shot(Shot(name, b, s[name].description, s[name].aspect,
-                                             s[name].warnings))
+                    new = new.with_shot(replace(s[name], box=b))
                 # Revalidated or not, descriptions and warnings say which shots need outpainting.
                 new = _revalidate(new) if revalidate else mark_past(new)
                 out.append(new)

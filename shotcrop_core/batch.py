@@ -313,5 +313,6 @@ def _ordered_pool(run: ComposeRun, photos: Iterable[str], workers: int,
                           "--workers") from None
 
 
-__all__ = ["ComposeRun", "IMAGE_SUFFIXES", "Outcome", "WorkerError", "PHOTOS_PER_WORKER", "PREVIEWS",
-           "compose_many", "count_inputs", "default_workers", "expand_inputs", "outputs_present"]
+__all__ = ["ComposeRun", "IMAGE_SUFFIXES", "Outcome", "WorkerError", "PHOTOS_PER_WORKER",
+           "PREVIEWS", "compose_many", "count_inputs", "default_workers", "expand_inputs",
+           "outputs_present"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -249,7 +250,12 @@ def parse_caption(text) -> Caption:
         return Caption()
     if not isinstance(text, str):
         raise ShotCropError(f"a caption must be text, got {type(text).__name__}")
-    cased = _sentence(text[:MAX_CHARS])
+    return _parse(text[:MAX_CHARS])
+
+
+@lru_cache(maxsize=1024)  # one --caption serves every photo of a run: read it once
+def _parse(text: str) -> Caption:
+    cased = _sentence(text)
     t = cased.lower()
     if not t:
         return Caption()

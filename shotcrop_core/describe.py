@@ -143,27 +143,20 @@ def describe_shots(boxes: dict[str, Box], a: Anatomy, people: list[Person], subj
 
     # Medium: the subject and the action, the body's cues.
     action = cap.action if cap is not None else None
-    # A posture the caption states (or contradicts) is not said again.
+    # A posture the caption states (or contradicts) is not said again; the cues in order:
+    # posture, gaze (none without a head), arms.
     said = action and any(w in action for w in _POSTURES)
-    cues = [c for c in (posture if not said else "", arms) if c]
-    if not a.face_out:  # the body's cues: posture, gaze, arms
-        cues = cues[:1] + [_gaze(a)] + cues[1:] if cues and cues[0] == posture else \
-            [_gaze(a)] + cues
-    if a.face_out:  # a body cropped at the neck by the photo: no head to describe
-        medium = f"A medium shot of the subject's body down to {lower}, the head out of frame"
-        if cap is not None:
-            medium = (f"A medium shot of {cap.the_subject}"
-                      f"{' ' + action if action else ''}, the body down to {lower}, the head out "
-                      f"of frame")
-    elif cap is not None:
-        medium = (f"A medium shot of {cap.the_subject}{' ' + action if action else ''}, "
-                  f"from the head down to {lower}")
-    else:
-        medium = f"A medium shot of the subject from the head down to {lower}"
+    cues = [c for c in ("" if said else posture, "" if a.face_out else _gaze(a), arms) if c]
     if cap is not None:
-        medium += (", " + ", ".join(cues) if cues else "") + "."
-    else:
-        medium += (", " + ", ".join(cues) if cues else "") + ", showing body language and action."
+        who = cap.the_subject + (f" {action}" if action else "")
+        medium = (f"A medium shot of {who}, the body down to {lower}, the head out of frame"
+                  if a.face_out else f"A medium shot of {who}, from the head down to {lower}")
+        end = "."
+    else:  # a body cropped at the neck by the photo: no head to describe
+        medium = (f"A medium shot of the subject's body down to {lower}, the head out of frame"
+                  if a.face_out else f"A medium shot of the subject from the head down to {lower}")
+        end = ", showing body language and action."
+    medium += "".join(f", {c}" for c in cues) + end
 
     # Close-up: the face and the expression.
     whose = f"{cap.who}'s" if cap is not None and cap.who else "the subject's"

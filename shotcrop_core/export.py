@@ -22,8 +22,6 @@ PREVIEW_SIDE = 1600
 
 def _preview_base(image):
     """The photo scaled so its long side is at most PREVIEW_SIDE (draw_shots scales boxes)."""
-    from PIL import Image
-
     W, H = image.size
     s = PREVIEW_SIDE / max(W, H)
     if s >= 1:
@@ -42,7 +40,7 @@ def output_paths(loaded: LoadedImage | ImageInfo, out_dir: Path, json_file: bool
     ext = ".png" if loaded.has_alpha else _CROP_EXT.get(loaded.format or "", ".jpg")
     paths = {n: out_dir / f"{stem}_{n}{ext}" for n in ("establishing", "medium", "close_up")}
     for shot in shots or ():
-        if any(shot.box.past(shots.width, shots.height)):
+        if any(shots.past(shot.name)):
             paths[f"{shot.name}_outpaint"] = out_dir / f"{stem}_{shot.name}_outpaint.png"
     if preview != "none":
         paths["preview"] = out_dir / f"{stem}_preview.{preview}"
@@ -73,7 +71,7 @@ def write_outputs(loaded: LoadedImage, shots: ShotSet, out_dir: str | Path, forc
     fill = op.parse_fill(outpaint)
     for shot in shots:
         save_image(crop(loaded, shot.box, fill), paths[shot.name], force=force)
-        past = shot.box.past(shots.width, shots.height)
+        past = shots.past(shot.name)
         if any(past):  # what an outpainting model fills: white on the padding
             mask = op.padding_mask(shot.box.h, shot.box.w, past, feather)
             save_image(Image.fromarray(np.round(mask * 255).astype(np.uint8), "L"),

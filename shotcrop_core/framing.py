@@ -371,11 +371,7 @@ def compose(people: list[Person], width: int, height: int,
         return fallback(W, H, aspects, image)
     gray = _small_gray(image) if image is not None and len(people) > 1 else None
     subject = choose_subject(people, W, H, opts.subject_index, opts.subject_hint, gray)
-    measured = functools.cache(measure)  # people measured once for this photo
-    a = measured(people[subject])
-    faces = G.bystander_faces(people, subject, measured)
-    specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty,
-                   faces, measured)
+    a, faces, specs, measured = _about(people, subject, aspects, W, H, opts)
     boxes = _solve(specs, a, faces, W, H)
     # A head above the photo is not there to outpaint: such a subject stays inside it.
     beyond = opts.beyond_photo if not a.face_out else 0.0
@@ -391,19 +387,30 @@ def compose(people: list[Person], width: int, height: int,
             # Taken only when, in whole pixels, a shot does reach past the photo and the set
             # breaks less.
             ratios = {n: aspect_ratio(aspects[n], W, H) for n in SHOT_NAMES}
-            whole = {n: b.rect for n, b in _integer_set(alt, ratios, W, H, beyond).items()}
+            whole = _integer_set(alt, ratios, W, H, beyond)
             before = {n: b.rect for n, b in _integer_set(boxes, ratios, W, H).items()}
-            past = any(b[0] < 0 or b[1] < 0 or b[2] > W or b[3] > H for b in whole.values())
             # ... and every shot keeps most of itself on the photo.
-            past = past and all(Box(*map(int, b)).padding_share(W, H) <= MAX_PADDING
-                                for b in whole.values())
-            if past and (_badness(whole, a, W, H, faces, beyond)
+            past = any(any(b.past(W, H)) for b in whole.values()) and all(
+                b.padding_share(W, H) <= MAX_PADDING for b in whole.values())
+            if past and (_badness({n: b.rect for n, b in whole.items()}, a, W, H, faces, beyond)
                          < _badness(before, a, W, H, faces)):
                 boxes = alt
     if not isinstance(caption, Caption):
         caption = parse_caption(caption)
     return _finish(boxes, a, people, subject, faces, aspects, W, H, beyond=beyond,
                    caption=caption)
+
+
+def _about(people: list[Person], subject: int, aspects: dict[str, str], W: int, H: int,
+           opts: FramingOptions):
+    """The subject's anatomy, the bystanders' faces and what each shot needs; and the
+    measuring, cached for this photo (people measured once)."""
+    measured = functools.cache(measure)
+    a = measured(people[subject])
+    faces = G.bystander_faces(people, subject, measured)
+    specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty,
+                   faces, measured)
+    return a, faces, specs, measured
 
 
 def _solve(specs: dict[str, ShotSpec], a: Anatomy, faces: list[Rect], W: int, H: int,
@@ -442,11 +449,7 @@ def refine(shots: ShotSet, people: list[Person], options: FramingOptions | None 
         # The person whose box best matches the proposal's subject, however little they overlap.
         subject_index = match_person(shots.subject.box, people, W, H, min_iou=0.0)
     subject = choose_subject(people, W, H, subject_index, opts.subject_hint)
-    measured = functools.cache(measure)  # people measured once for this photo
-    a = measured(people[subject])
-    faces = G.bystander_faces(people, subject, measured)
-    specs = _specs(a, aspects, W, H, people, subject, opts.keep_group, opts.joint_uncertainty,
-                   faces, measured)
+    a, faces, specs, _ = _about(people, subject, aspects, W, H, opts)
     proposal = {n: shots[n].box.rect for n in SHOT_NAMES}
     # A proposal past the photo (an editor drag, a set composed with beyond_photo) may stay
     # there, as far as the set allows, at the padding's cost; one inside stays inside. A head

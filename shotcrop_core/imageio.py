@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from . import outpaint as op
 from .errors import ShotCropError
 from .shots import Box
 
@@ -255,8 +256,6 @@ def crop(img: Image.Image | LoadedImage, box: Box, outpaint=None) -> Image.Image
     """The pixels of `box` (x1/y1 exclusive); a LoadedImage is cut with its alpha. A box that
     reaches past the image (a shot composed beyond the photo) is padded out with `outpaint`
     ("edge" or a colour, `outpaint.parse_fill`)."""
-    from . import outpaint as op
-
     src = img.for_saving if isinstance(img, LoadedImage) else img
     past = box.past(src.width, src.height)
     if not any(past):

@@ -64,6 +64,10 @@ def padding_mask(height: int, width: int, past: Past, feather: int = 0) -> np.nd
     the padding gets 1 - d / (feather + 1), so the seam blends and the padding stays 1."""
     left, top, right, bottom = past
     feather = check_feather(feather)
+    ys, xs = np.arange(height)[:, None], np.arange(width)[None, :]
+    inside = (ys >= top) & (ys < height - bottom) & (xs >= left) & (xs < width - right)
+    if feather == 0:
+        return (~inside).astype(np.float32)
     # Distance (px, >= 1 inside the photo) to the nearest padded row / column; inf where none.
     dy, dx = np.full(height, np.inf, np.float32), np.full(width, np.inf, np.float32)
     for d, n, near, far in ((dy, height, top, bottom), (dx, width, left, right)):
@@ -73,10 +77,6 @@ def padding_mask(height: int, width: int, past: Past, feather: int = 0) -> np.nd
         if far:
             np.minimum(d, (n - far) - idx, out=d)
     d = np.minimum(dy[:, None], dx[None, :])
-    ys, xs = np.arange(height)[:, None], np.arange(width)[None, :]
-    inside = (ys >= top) & (ys < height - bottom) & (xs >= left) & (xs < width - right)
-    if feather == 0:
-        return (~inside).astype(np.float32)
     return np.where(inside, np.clip(1 - d / (feather + 1), 0, 1), 1).astype(np.float32)
 
 

@@ -11,7 +11,7 @@ from .colour import hex_to_rgb8
 from .errors import ShotCropError
 from .imageio import LoadedImage
 from .keypoints import MIN_SCORE, Person
-from .shots import ShotSet
+from .shots import SHOT_NAMES, ShotSet
 
 #: One colour per shot (Okabe-Ito, distinguishable with colour-vision deficiencies). Hex strings,
 #: so the web UI can use the same ones.
@@ -67,7 +67,7 @@ def draw_shots(image: Image.Image | LoadedImage, shotset: ShotSet,
     font = _font(font_size)
     pad = max(2, font_size // 4)
     # Shots that reach past the photo: the canvas grows to hold them, the padding in grey.
-    past = [max(p) for p in zip(*(s.box.past(shotset.width, shotset.height) for s in shotset))]
+    past = [max(p) for p in zip(*(shotset.past(n) for n in SHOT_NAMES))]
     ox, oy = math.ceil(past[0] * sx), math.ceil(past[1] * sy)
     if any(past):
         canvas = Image.new("RGB", (W + ox + math.ceil(past[2] * sx),

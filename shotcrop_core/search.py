@@ -93,6 +93,10 @@ class Grid:
         b = np.asarray(boxes, dtype=float).reshape(-1, 4)
         return Grid(b[:, 3] - b[:, 1], b[:, 2] - b[:, 0], b[:, 1:2], b[:, 0:1])
 
+    def rows(self, sl: slice) -> "Grid":
+        """The candidates of some heights (one shot's, of a stacked grid)."""
+        return Grid(self.hs[sl], self.ws[sl], self.Y[sl], self.X[sl])
+
     def box(self, i: int, j: int, k: int) -> Rect:
         x0, y0 = float(self.X[i, k]), float(self.Y[i, j])
         return (x0, y0, x0 + float(self.ws[i]), y0 + float(self.hs[i]))
@@ -107,8 +111,8 @@ class Grid:
         """(nh, ny, nx): the weighted count of joints that a bottom or a side edge passes at
         a distance under hi (and, with lo, not under lo) in the joint's span; hi and lo per
         joint as (k, c): k * crop height + c px. Per height, the bottom and side tests are
-        matrix products. A joint at a bottom corner counts twice: only zero / non-zero and
-        order matter."""
+        matrix products. A joint at a bottom corner counts twice (bottom and side), as the
+        engine always counted it."""
         if len(joints) == 0:
             return np.zeros((len(self.hs), self.Y.shape[1], self.X.shape[1]), np.float32)
         # float32: these are counts, and a joint within 1e-3 px of a band's edge is a tie.
@@ -397,7 +401,7 @@ def _own_costs(g: Grid, specs: list[ShotSpec], owner: np.ndarray, spans: list[sl
     if same:  # the framing engine's shots share their joints and faces
         cost += _cut_costs(g, specs[0]) + _face_costs(g, specs[0].faces)
     for s, sl in zip(specs, spans):
-        part = Grid(g.hs[sl], g.ws[sl], g.Y[sl], g.X[sl])
+        part = g.rows(sl)
         if not same:
             cost[sl] += _cut_costs(part, s) + _face_costs(part, s.faces)
         if len(s.ankles):  # the medium: no ankle inside
@@ -436,7 +440,7 @@ class Search:
         """Shot k's cheapest box given the shots around it: nested around `inner`, inside
         `outer`, its area within bounds, its edges near `anchor` (refine)."""
         sl = self.rows[k]
-        g = Grid(self.grid.hs[sl], self.grid.ws[sl], self.grid.Y[sl], self.grid.X[sl])
+        g = self.grid.rows(sl)
         cost = self.cost[sl].copy()
         inv = 1.0 / max(self.specs[k].h_target, 1.0)
         for rect, within in ((inner, _outside), (outer, _inside)):

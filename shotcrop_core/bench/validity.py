@@ -91,16 +91,17 @@ def padding_table(preds: dict[str, ShotSet]) -> tuple[list[str], list[list]] | N
     """Shots reaching past the photo (beyond_photo): per shot, how many, and the share of each
     crop that is padding (mean over all photos, over those that reach past, and the max); None
     when no shot reaches past its photo."""
-    rows = []
+    rows, any_past = [], False
     for name in SHOT_NAMES:
         shares = [s[name].box.padding_share(s.width, s.height) for s in preds.values()]
         past = [v for v in shares if v > 0]
+        any_past = any_past or bool(past)
         if not past:
             rows.append([name, f"0/{len(shares)}", "0", "-", "0"])
             continue
         rows.append([name, f"{len(past)}/{len(shares)}", f"{np.mean(shares):.3f}",
                      f"{np.mean(past):.3f}", f"{max(past):.3f}"])
-    if all(r[1].startswith("0/") for r in rows):
+    if not any_past:
         return None
     return ["shot", "past the photo", "padding (mean)", "mean where past", "max"], rows
 
