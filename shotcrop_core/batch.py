@@ -153,44 +153,64 @@ class Outcome:
 
 
 def outputs_present(path: str, run: ComposeRun) -> bool:
-    """Whether every file this photo would get is already in the output folder (--resume).
-    Reads only the photo's header (its format and whether it has alpha decide the names)."""
+    """Whether every file this photo would get is already in the output folder (--resume)."""
+    return previous_outputs(path, run) == "complete"
+
+
+def previous_outputs(path: str, run: ComposeRun) -> str:
+    """What an earlier run left of this photo in the output folder (--resume): "complete" (every
+    file, and the JSON, written last, names this photo), "partial" (some of its files but no
+    JSON: a run cut short while writing it; --resume writes them again), or "none" (nothing,
+    or a JSON of another photo of the same stem: a/x.jpg, b/x.jpg; writing then refuses).
+    Reads only the photo's header (its format and alpha decide the names)."""
     from .export import output_paths
     from .imageio import probe
 
     try:
         info = probe(path)
     except ShotCropError:
-        return False
+        return "none"
     paths = output_paths(info, Path(run.out), preview=run.preview)
+    if not paths["json"].exists():
+        return "partial" if any(p.exists() for p in paths.values()) else "none"
     if not all(p.exists() for p in paths.values()):
-        return False
-    try:  # the JSON is written last and names its photo: another photo of the same stem
-        # (a/x.jpg, b/x.jpg) or a write cut short is not "done"
-        return json.loads(paths["json"].read_text(encoding="utf-8")).get("image") == str(path)
+        return "none"
+    try:
+        named = json.loads(paths["json"].read_text(encoding="utf-8")).get("image")
     except (OSError, ValueError, AttributeError):
-        return False
+        return "none"
+    return "complete" if named == str(path) else "none"
 
 
 # -- the work -----------------------------------------------------------------------------------
 _PIPE = None  # the pipeline of this process (a worker's, or the caller's with one worker)
 
 
-def _build(run: ComposeRun, engine: Any = None):
+def build_pipeline(run: ComposeRun, engine: Any = None):
+    """The run's pipeline: its people source (a pose model loads here) and `engine` (None: the
+    framing engine; else a loaded VLM engine)."""
     from .pipeline import Pipeline, people_source
 
     people = people_source(run.perception, run.keypoints, run.device)  # loads a pose model
     return Pipeline(people, run.framing, engine, keep_images=run.write, captions=run.captions)
 
 
-def _written(run: ComposeRun, r) -> Outcome:
-    """A pipeline result's files written (unless the run writes none), as an Outcome."""
+def _written(run: ComposeRun, r, rewrite: bool = False) -> Outcome:
+    """A pipeline result's files written (unless the run writes none), as an Outcome;
+    `rewrite`: over the partial files of a run cut short (--resume)."""
     from .pipeline import write_result
 
     if run.write:
-        write_result(r, run.out, force=run.force, preview=run.preview, outpaint=run.outpaint,
-                     feather=run.feather)
+        write_result(r, run.out, force=run.force or rewrite, preview=run.preview,
+                     outpaint=run.outpaint, feather=run.feather)
     return Outcome(r.index, r.name, r.shots if r.ok else None, r.error)
+
+
+def _resumed(run: ComposeRun, path: Any) -> str:
+    """`previous_outputs` under --resume for a photo given by path ("none" otherwise)."""
+    if not run.resume or not isinstance(path, (str, Path)):
+        return "none"
+    return previous_outputs(str(path), run)
 
 
 _INIT_ERROR: str | None = None  # why this worker could not build its pipeline
@@ -206,7 +226,7 @@ def _init_worker(run: ComposeRun, workers: int) -> None:
     # at import): N workers x all threads would oversubscribe.
     os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     try:
-        _PIPE = _build(run)
+        _PIPE = build_pipeline(run)
     except Exception as e:  # noqa: BLE001  reported with the first photo; the run stops
         _INIT_ERROR = str(e) if isinstance(e, ShotCropError) else f"{type(e).__name__}: {e}"
 
@@ -215,11 +235,12 @@ def _one(run: ComposeRun, index: int, path: str) -> Outcome:
     """Compose one photo in this process's pipeline and write its files."""
     if _INIT_ERROR is not None:
         raise WorkerError(_INIT_ERROR)
-    if run.resume and outputs_present(path, run):
+    before = _resumed(run, path)
+    if before == "complete":
         return Outcome(index, path, skipped=True)
     try:
         (r,) = _PIPE.run_one(index, path)
-        return _written(run, r)
+        return _written(run, r, rewrite=before == "partial")
     except Exception as e:  # noqa: BLE001  one photo's unexpected failure must not end the run
         return Outcome(index, path, error=f"{path}: unexpected error: {type(e).__name__}: {e}")
 
@@ -231,9 +252,9 @@ def compose_many(run: ComposeRun, photos: Iterable[str], workers: int = 1,
     global _PIPE
     workers = max(1, min(int(workers), MAX_WORKERS))
     if engine is not None or workers == 1:
-        _PIPE = _build(run, engine)  # a missing model fails here, once
+        _PIPE = build_pipeline(run, engine)  # a missing model fails here, once
         if _PIPE.chunk_size > 1:  # a VLM, or pose models on a GPU: photos go in batches
-            yield from _in_batches(run, photos, _PIPE)
+            yield from compose_indexed(run, _PIPE, enumerate(photos))
         else:
             for index, path in enumerate(photos):
                 yield _one(run, index, path)
@@ -257,29 +278,43 @@ def _check(run: ComposeRun) -> None:
         people_source(run.perception, run.keypoints, run.device)  # the usual "install torch"
 
 
-def _in_batches(run: ComposeRun, photos: Iterable[str], pipe) -> Iterator[Outcome]:
-    """The pipeline's batches (chunk_size photos at a time); photos skipped by --resume keep
-    their place in the order without waiting for a batch."""
-    pending: list = []  # in input order: (index, path) to compose, or a skipped Outcome
+def compose_indexed(run: ComposeRun, pipe, items: Iterable[tuple[int, Any]]
+                    ) -> Iterator[Outcome]:
+    """Outcomes of (index, photo) pairs in order, through `pipe` in its batches (chunk_size
+    photos at a time), files written as the run says. A photo is a path, a URI or an image
+    (`Pipeline.run`). Photos already done (--resume) keep their place in the order without
+    waiting for a batch; an unexpected failure fails its batch's photos, never the run."""
+    from .pipeline import photo_name
+
+    pending: list = []  # in input order: (index, photo) to compose, or a skipped Outcome
+    rewrite: set[int] = set()  # indexes whose partial files a cut run left (--resume)
     todo = 0
 
     def flush() -> Iterator[Outcome]:
-        results = pipe.run((x for x in pending if isinstance(x, tuple)), indexed=True)
+        work = [x for x in pending if isinstance(x, tuple)]
+        try:
+            results = list(pipe.run(work, indexed=True))
+            done = [_written(run, r, rewrite=r.index in rewrite) for r in results]
+        except Exception as e:  # noqa: BLE001  one batch's unexpected failure must not end the run
+            done = [Outcome(i, photo_name(p, i), error=f"{photo_name(p, i)}: unexpected "
+                                                       f"error: {type(e).__name__}: {e}")
+                    for i, p in work]
+        done_iter = iter(done)
         for x in pending:
-            if isinstance(x, Outcome):
-                yield x
-                continue
-            yield _written(run, next(results))
+            yield x if isinstance(x, Outcome) else next(done_iter)
 
-    for index, path in enumerate(photos):
-        if run.resume and outputs_present(path, run):
-            skipped = Outcome(index, path, skipped=True)
+    for index, photo in items:
+        before = _resumed(run, photo)
+        if before == "complete":
+            skipped = Outcome(index, photo_name(photo, index), skipped=True)
             if not todo:  # nothing before it is waiting: report it now
                 yield skipped
             else:
                 pending.append(skipped)
             continue
-        pending.append((index, path))
+        if before == "partial":
+            rewrite.add(index)
+        pending.append((index, photo))
         todo += 1
         if todo >= pipe.chunk_size:
             yield from flush()
@@ -314,5 +349,5 @@ def _ordered_pool(run: ComposeRun, photos: Iterable[str], workers: int,
 
 
 __all__ = ["ComposeRun", "IMAGE_SUFFIXES", "Outcome", "WorkerError", "PHOTOS_PER_WORKER",
-           "PREVIEWS", "compose_many", "count_inputs", "default_workers", "expand_inputs",
-           "outputs_present"]
+           "PREVIEWS", "build_pipeline", "compose_indexed", "compose_many", "count_inputs",
+           "default_workers", "expand_inputs", "outputs_present", "previous_outputs"]

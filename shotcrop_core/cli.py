@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a text file of photo paths, one a line ('-': read them from stdin)")
     c.add_argument("--workers", type=int, default=None, metavar="N",
                    help="photos composed in parallel (default: one per CPU core, one per 32 "
-                        "photos at most; a VLM engine always runs in one process)")
+                        "photos at most; a VLM engine always runs in one process); with --ray: "
+                        "the actors (default: one per GPU, or per CPU of the cluster)")
     c.add_argument("--resume", action="store_true",
                    help="skip photos whose output files are all there already")
     c.add_argument("--preview", choices=PREVIEWS, default="jpg",
@@ -142,6 +143,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--outpaint-feather", type=int, default=0, metavar="PX",
                    help="soften the outpaint mask this many pixels into the photo (default 0)")
     c.add_argument("--no-files", action="store_true", help="write nothing; with --json to pipe")
+    r = c.add_argument_group("on a Ray cluster (pip install 'shotcrop[scale]')")
+    r.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="compose on Ray: 'local' (a cluster of this machine), 'auto' (the "
+                        "cluster this machine belongs to) or the head's address (host:6379, "
+                        "ray://host:10001). IMAGE may then also be a Parquet, CSV or JSON-lines "
+                        "listing or an s3:// / gs:// URI; --out must be a folder every node "
+                        "reaches; the shot sets also go to OUT/shots.jsonl")
+    r.add_argument("--column", default=None, metavar="NAME",
+                   help="the listing's column of photo paths or URIs (default: image, path, "
+                        "uri, url, file, filename or image_path, or its only column)")
+    r.add_argument("--records", choices=("jsonl", "parquet"), default="jsonl",
+                   help="with --ray: also write OUT/shots.parquet when the run ends (default: "
+                        "OUT/shots.jsonl only)")
+    r.add_argument("--gpus-per-worker", type=float, default=None, metavar="N",
+                   help="with --ray: GPUs per actor (default 1 when the cluster has GPUs and "
+                        "a model runs; 0.25 packs four pose-model actors on one GPU)")
     _add_framing_args(c)
     _add_engine_args(c)
 
@@ -175,18 +192,23 @@ def _framing(args):
                           beyond_photo=args.beyond_max if args.beyond_photo else 0.0)
 
 
-def _engine(args):
-    if args.engine == "framing":
-        return None
-    from .pipeline import load_engine
-    from .vlm.backend import GenerationOptions
+def _engine_spec(args):
+    from .pipeline import EngineSpec
 
-    options = GenerationOptions(intent=args.intent, reasoning=args.reasoning, seed=args.seed,
-                                batch_size=args.batch_size, compile=args.compile,
-                                max_new_tokens=args.max_new_tokens)
-    return load_engine(args.engine, args.model, options=options, device=args.device,
-                       dtype=args.dtype, attention=args.attention,
-                       quantization=args.quantization, revision=args.revision)
+    options = None
+    if args.engine != "framing":
+        from .vlm.backend import GenerationOptions
+
+        options = GenerationOptions(intent=args.intent, reasoning=args.reasoning,
+                                    seed=args.seed, batch_size=args.batch_size,
+                                    compile=args.compile, max_new_tokens=args.max_new_tokens)
+    return EngineSpec(args.engine, args.model, options, device=args.device, dtype=args.dtype,
+                      attention=args.attention, quantization=args.quantization,
+                      revision=args.revision)
+
+
+def _engine(args):
+    return _engine_spec(args).load()
 
 
 def _captions(args):
@@ -216,12 +238,28 @@ def cmd_compose(args) -> int:
                      write=not args.no_files, preview=args.preview, resume=args.resume,
                      outpaint=args.outpaint_fill, feather=args.outpaint_feather,
                      captions=_captions(args))
-    total = count_inputs(args.images, args.list)  # a bad folder, glob or list stops us here
-    engine = _engine(args)
-    workers = args.workers or default_workers(total)
-    outcomes = compose_many(run, expand_inputs(args.images, args.list), workers, engine=engine)
+    if args.ray:
+        from .scale.driver import compose_on_ray
+
+        # Ray Data reports the progress; results come as they are done, not in input order.
+        outcomes = compose_on_ray(run, args.images, args.list, address=args.ray,
+                                  engine=_engine_spec(args) if args.engine != "framing" else None,
+                                  workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                                  column=args.column, records=args.records)
+    else:
+        for flag in ("column", "gpus_per_worker"):
+            if getattr(args, flag) is not None:
+                raise ShotCropError(f"--{flag.replace('_', '-')} is for runs on Ray: add --ray")
+        if args.records != "jsonl":
+            raise ShotCropError("--records parquet is for runs on Ray: add --ray")
+        total = count_inputs(args.images, args.list)  # a bad folder, glob or list stops us
+        engine = _engine(args)
+        workers = args.workers or default_workers(total)
+        outcomes = progress_stream(
+            compose_many(run, expand_inputs(args.images, args.list), workers, engine=engine),
+            total, desc="composing", unit="photo")
     failed = done = skipped = 0
-    for r in progress_stream(outcomes, total, desc="composing", unit="photo"):
+    for r in outcomes:
         done += 1
         if r.skipped:
             skipped += 1

@@ -171,13 +171,26 @@ class ImageInfo:
     has_alpha: bool
 
 
+def _opened(path: str | Path) -> tuple[Path, Path | io.BytesIO]:
+    """(the path naming the photo's outputs, what PIL opens): a path, or a URI's bytes
+    (`uris`: object stores, http(s); file:// is a path)."""
+    from . import uris
+
+    if not uris.is_uri(path):
+        return Path(path), Path(path)
+    local = uris.local_path(path)
+    if local is not None:
+        return local, local
+    return uris.name_path(path), io.BytesIO(uris.read_uri(path))
+
+
 def probe(path: str | Path) -> ImageInfo:
     """The header of `path` (no pixels decoded); a file PIL cannot open is a ShotCropError."""
-    path = Path(path)
+    path, source = _opened(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(source) as im:
                 return ImageInfo(path, im.format, _has_alpha(im.mode, im.info))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise ShotCropError(f"{path}: cannot read its header ({e})") from None
@@ -189,17 +202,17 @@ def load_image(path: str | Path, draft: int | None = None) -> LoadedImage:
     `draft` (pixels): a JPEG more than twice that long is decoded at 1/2, 1/4 or 1/8 scale
     (PIL's draft mode: the decoder skips the detail) to a long side of at least `draft`;
     `full_size` then says the photo's own size. For perception and framing only: crops need
-    the full decode."""
-    path = Path(path)
-    if not path.exists():
+    the full decode. `path` may be a URI (`uris`: s3://, gs://, http(s)://, file://)."""
+    path, source = _opened(path)
+    if isinstance(source, Path) and not path.exists():
         raise ShotCropError(f"image not found: {path}. Check the path.")
-    if path.is_dir():
+    if isinstance(source, Path) and path.is_dir():
         raise ShotCropError(f"{path} is a folder, not an image: give an image file.")
     with warnings.catch_warnings():
         # Pillow warns above ~89 MP; our own limit (checked before decoding) is the policy.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            im = Image.open(path)  # lazy: reads the header only
+            im = Image.open(source)  # lazy: reads the header only
         except Image.DecompressionBombError:
             raise ShotCropError(f"{path}: the image is too large, far above ShotCrop's limit "
                                 f"of {MAX_PIXELS / 1e6:.0f} megapixels (a guard against "

@@ -306,7 +306,7 @@ def _as_loaded(photo: Any, index: int, draft: int | None = None):
                         f"{type(photo).__name__}")
 
 
-def _photo_name(photo: Any, index: int) -> str:
+def photo_name(photo: Any, index: int) -> str:
     """A path as given; an in-memory photo by its place in the run (a LoadedImage by its file)."""
     if isinstance(photo, (str, Path)):
         return str(photo)
@@ -403,7 +403,7 @@ class Pipeline:
     # -- steps ------------------------------------------------------------------------------
     def _prepare(self, index: int, photo: Any, defer: bool = False) -> list[_Ready | PhotoResult]:
         """Decode the photo and find its people (`defer`: leave that to `_find_deferred`)."""
-        name = _photo_name(photo, index)
+        name = photo_name(photo, index)
         # No crops to cut (framing engine, images not kept): a huge JPEG is decoded reduced.
         draft = DRAFT_SIDE if self.engine is None and not self.keep_images else None
         try:
@@ -545,5 +545,30 @@ def load_engine(kind: str = "framing", model: str | None = None, *, options: Any
     return VLMEngine(loaded, options)
 
 
-__all__ = ["Found", "PeopleSource", "PhotoResult", "Pipeline", "load_engine",
-           "people_source", "write_result"]
+@dataclass(frozen=True)
+class EngineSpec:
+    """`load_engine`'s arguments, kept as settings: small and picklable, so each Ray actor or
+    worker process loads its own copy of the model once (`load`)."""
+
+    kind: str = "framing"
+    model: str | None = None
+    options: Any = None  # vlm.backend.GenerationOptions
+    device: Any = "auto"
+    dtype: Any = "auto"
+    attention: str = "sdpa"
+    quantization: str | None = None
+    revision: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("framing", "vlm", "vllm"):
+            raise ShotCropError(f"unknown engine {self.kind!r}: use framing, vlm or vllm")
+
+    def load(self):
+        """The loaded engine (None for the framing engine)."""
+        return load_engine(self.kind, self.model, options=self.options, device=self.device,
+                           dtype=self.dtype, attention=self.attention,
+                           quantization=self.quantization, revision=self.revision)
+
+
+__all__ = ["EngineSpec", "Found", "PeopleSource", "PhotoResult", "Pipeline", "load_engine",
+           "people_source", "photo_name", "write_result"]

@@ -240,7 +240,7 @@ def test_batches_keep_order_and_skipped_photos_keep_their_place(shoot, tmp_path)
     """The batched in-process path (a VLM, or pose models on a GPU: a real pipeline with
     3-photo chunks here): outcomes in input order, photos already done (--resume) reported in
     their place, the others written."""
-    from shotcrop_core.batch import _in_batches
+    from shotcrop_core.batch import compose_indexed
     from shotcrop_core.pipeline import Pipeline, people_source
 
     kp, out = str(tmp_path / "kp.json"), tmp_path / "o"
@@ -249,7 +249,7 @@ def test_batches_keep_order_and_skipped_photos_keep_their_place(shoot, tmp_path)
     assert _compose(*sorted(done), "--keypoints", kp, "--out", str(out)) == 0
     run = ComposeRun(out=str(out), perception="keypoints", keypoints=kp, resume=True)
     pipe = Pipeline(people_source("keypoints", kp), keep_images=True, perception_batch=3)
-    outcomes = list(_in_batches(run, iter(photos), pipe))
+    outcomes = list(compose_indexed(run, pipe, enumerate(photos)))
     assert [o.index for o in outcomes] == list(range(6))
     assert [o.skipped for o in outcomes] == [p in done for p in photos]
     assert all(o.ok for o in outcomes) and len(list(out.iterdir())) == 30

@@ -1,0 +1,190 @@
+"""The Ray Data stage: photos in, shot sets out, on a pool of actors that each load the models once.
+
+`compose_dataset` is the Python entry: a Ray Dataset of photos (paths or URIs in `image`, or
+decoded images in `image` with their names in `path`, as `ray.data.read_images(...,
+include_paths=True)` gives) -> a Dataset of shot sets, one row per photo:
+
+    image (str)   the photo's path or name
+    index (int)   its place in the input (keypoint files matched by position need it)
+    shots (str)   the shot set as one JSON line, the line `compose --json` prints; null on error
+    error (str)   why the photo has no shots; null when it has
+    skipped (bool) --resume: its files were there already (`shots` read back from them)
+
+Every actor runs `batch.compose_indexed`, the same code as `shotcrop compose` in one process,
+so its boxes are the same; a photo's failure is its row's `error`, never a failed job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..batch import ComposeRun, Outcome, build_pipeline, compose_indexed
+from ..errors import ShotCropError
+from ..pipeline import EngineSpec
+from . import require_ray
+
+COLUMNS = ("image", "index", "shots", "error", "skipped")
+#: Photos per actor call on the CPU: enough to hide Ray's per-call cost (~ms), few enough
+#: that a lost actor costs little work.
+CPU_BATCH = 16
+
+
+class ComposeActor:
+    """One actor of the pool: builds the run's pipeline (models loaded once), then composes
+    batches of photos (`__call__`, a Ray Data UDF)."""
+
+    def __init__(self, run: ComposeRun, engine: EngineSpec | None = None,
+                 cwd: str | None = None) -> None:
+        if cwd and os.path.isdir(cwd):  # the driver's folder: paths in the listing, --out
+            os.chdir(cwd)               # and --keypoints mean what they mean there
+        self.run, self.error = run, None
+        try:
+            self.pipe = build_pipeline(run, engine.load() if engine is not None else None)
+        except Exception as e:  # noqa: BLE001  raised with the first batch, naming the cause
+            self.error = str(e) if isinstance(e, ShotCropError) else f"{type(e).__name__}: {e}"
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
+        if self.error is not None:  # a model that will not load stops the run, as compose's
+            raise ShotCropError(f"a Ray worker could not start: {self.error}")
+        photos = list(_photos(batch))  # a row that is no photo is its error already
+        done = iter(compose_indexed(self.run, self.pipe,
+                                    [p for p in photos if not isinstance(p, Outcome)]))
+        return _columns(self.run, [p if isinstance(p, Outcome) else next(done)
+                                   for p in photos])
+
+
+def _photos(batch: dict[str, Any]):
+    """(index, photo) pairs: paths or URIs as strings, arrays as named in-memory images; an
+    Outcome with its error for a row that holds no photo."""
+    from PIL import Image
+
+    from ..imageio import from_memory
+
+    images = batch["image"]
+    n = len(images)
+    indexes = batch.get("index")
+    names = batch.get("path")
+    for k in range(n):
+        index = int(indexes[k]) if indexes is not None else -1
+        photo = images[k]
+        if isinstance(photo, (str, np.str_)):
+            yield index, str(photo)
+            continue
+        name = str(names[k]) if names is not None else f"image {index}"
+        try:
+            pixels = np.asarray(photo)
+            if pixels.dtype != np.uint8:
+                raise ShotCropError(f"{name}: expected 8-bit pixels, got {pixels.dtype}")
+            yield index, from_memory(Image.fromarray(pixels), name)
+        except (ShotCropError, TypeError, ValueError) as e:
+            yield Outcome(index, name, error=str(e) if name in str(e) else f"{name}: {e}")
+
+
+def _columns(run: ComposeRun, outcomes: list[Outcome]) -> dict[str, list]:
+    cols: dict[str, list] = {c: [] for c in COLUMNS}
+    for o in outcomes:
+        cols["image"].append(o.name)
+        cols["index"].append(o.index)
+        cols["shots"].append(o.shots.to_json(image=o.name) if o.ok and o.shots else
+                             _written_line(run, o) if o.skipped else None)
+        cols["error"].append(o.error)
+        cols["skipped"].append(o.skipped)
+    return {"image": np.array(cols["image"], dtype=object),
+            "index": np.array(cols["index"], dtype=np.int64),
+            "shots": np.array(cols["shots"], dtype=object),
+            "error": np.array(cols["error"], dtype=object),
+            "skipped": np.array(cols["skipped"], dtype=bool)}
+
+
+def _written_line(run: ComposeRun, o: Outcome) -> str | None:
+    """A skipped photo's shot set, read back from its JSON file (for the run's record)."""
+    from ..export import output_paths
+    from ..imageio import probe
+
+    try:
+        path = output_paths(probe(o.name), Path(run.out), preview=run.preview)["json"]
+        return json.dumps(json.loads(path.read_text(encoding="utf-8")), ensure_ascii=False)
+    except (ShotCropError, OSError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The actor pool of a run: how many actors (or a (min, max) range Ray Data scales in), and
+    the GPUs each takes."""
+
+    workers: int | tuple[int, int]
+    gpus_per_worker: float
+
+    @classmethod
+    def plan(cls, run: ComposeRun, engine: EngineSpec | None = None,
+             workers: int | tuple[int, int] | None = None,
+             gpus_per_worker: float | None = None, scale: bool = True) -> "Pool":
+        """Defaults from the cluster: one actor per GPU when it has GPUs and a model runs (not
+        pinned to the CPU), else one per CPU (`scale`: a (1, CPUs) range, which leaves CPUs for
+        the reads of a caller's dataset)."""
+        ray = require_ray()
+        resources = ray.cluster_resources()
+        gpus = float(resources.get("GPU", 0))
+        models = run.perception != "keypoints" or (engine is not None
+                                                   and engine.kind != "framing")
+        on_cpu = str(engine.device if engine else run.device).startswith("cpu")
+        if gpus_per_worker is None:
+            gpus_per_worker = 1.0 if gpus and models and not on_cpu else 0.0
+        if gpus_per_worker < 0:
+            raise ShotCropError(f"GPUs per worker {gpus_per_worker}: give 0 or more")
+        if workers is None:
+            cpus = max(1, int(resources.get("CPU", 1)))
+            workers = (max(1, int(gpus // gpus_per_worker)) if gpus_per_worker
+                       else (1, cpus) if scale else cpus)
+        elif isinstance(workers, int) and workers < 1:
+            raise ShotCropError(f"workers {workers}: give 1 or more")
+        return cls(workers, gpus_per_worker)
+
+    @property
+    def most(self) -> int:
+        return self.workers[1] if isinstance(self.workers, tuple) else self.workers
+
+    def strategy(self):
+        ray = require_ray()
+        if isinstance(self.workers, tuple):
+            return ray.data.ActorPoolStrategy(min_size=self.workers[0], max_size=self.workers[1])
+        return ray.data.ActorPoolStrategy(size=self.workers)
+
+
+def batch_size_for(engine: EngineSpec | None) -> int:
+    """Photos per actor call: a VLM's generate batches, twice over; else CPU_BATCH."""
+    if engine is not None and engine.kind != "framing" and engine.options is not None:
+        return max(CPU_BATCH, 2 * engine.options.batch_size)
+    return CPU_BATCH
+
+
+def compose_dataset(ds, run: ComposeRun | None = None, engine: EngineSpec | None = None, *,
+                    workers: int | tuple[int, int] | None = None,
+                    gpus_per_worker: float | None = None, batch_size: int | None = None,
+                    cwd: str | None = None, pool: Pool | None = None):
+    """A Dataset of shot sets (see the module doc) from `ds`, a Dataset of photos.
+
+    `run`: the compose settings (default: the built-in perception, no files written; with
+    `run.write`, each photo's crops, preview and JSON go to `run.out`, which every node must
+    reach). `engine`: None or an `EngineSpec` (each actor loads its own model). `workers`: the
+    actor pool's size, or (min, max) to let Ray Data scale it; `gpus_per_worker`: GPUs per
+    actor (0.25 packs four pose-model actors on a GPU); defaults from `Pool.plan`.
+    `batch_size`: photos per actor call (default `batch_size_for`)."""
+    run = run or ComposeRun(write=False)
+    if run.write:  # every actor writes to the same folder, wherever it runs
+        run = replace(run, out=os.path.abspath(run.out))
+    pool = pool or Pool.plan(run, engine, workers, gpus_per_worker)
+    return ds.map_batches(ComposeActor, fn_constructor_kwargs={
+        "run": run, "engine": engine, "cwd": cwd or os.getcwd()},
+        compute=pool.strategy(), batch_size=batch_size or batch_size_for(engine),
+        batch_format="numpy", num_cpus=1, num_gpus=pool.gpus_per_worker or None)
+
+
+__all__ = ["COLUMNS", "ComposeActor", "Pool", "batch_size_for", "compose_dataset"]
