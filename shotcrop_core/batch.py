@@ -160,8 +160,9 @@ def outputs_present(path: str, run: ComposeRun) -> bool:
 def previous_outputs(path: str, run: ComposeRun) -> str:
     """What an earlier run left of this photo in the output folder (--resume): "complete" (every
     file, and the JSON, written last, names this photo), "partial" (some of its files but no
-    JSON: a run cut short while writing it; --resume writes them again), or "none" (nothing,
-    or a JSON of another photo of the same stem: a/x.jpg, b/x.jpg; writing then refuses).
+    JSON, or a JSON cut short: a run killed while writing it; --resume writes them again), or
+    "none" (nothing, or a JSON of another photo of the same stem: a/x.jpg, b/x.jpg; writing
+    then refuses).
     Reads only the photo's header (its format and alpha decide the names)."""
     from .export import output_paths
     from .imageio import probe
@@ -178,7 +179,7 @@ def previous_outputs(path: str, run: ComposeRun) -> str:
     try:
         named = json.loads(paths["json"].read_text(encoding="utf-8")).get("image")
     except (OSError, ValueError, AttributeError):
-        return "none"
+        return "partial"  # a JSON cut short by a kill: the photo was being written
     return "complete" if named == str(path) else "none"
 
 

@@ -68,7 +68,7 @@ def _connect(ray, address: str) -> bool:
                  configure_logging=True, log_to_driver=True)
     try:
         if address == "local":
-            ray.init(**quiet)
+            ray.init(address="local", **quiet)  # a new cluster, even beside a running one
         else:
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
     except Exception as e:  # noqa: BLE001  connection errors come as many types
@@ -80,7 +80,7 @@ def _connect(ray, address: str) -> bool:
 
 def _stream(ray, table, run: ComposeRun, engine: EngineSpec | None, workers,
             gpus_per_worker, journal: Journal | None) -> Iterator[Outcome]:
-    from .stage import Pool, batch_size_for, compose_dataset
+    from .stage import WORKER_FAILED, Pool, batch_size_for, compose_dataset
 
     pool = Pool.plan(run, engine, workers, gpus_per_worker, scale=False)  # no reads to wait for
     # Batches small enough that every actor gets some, blocks of one batch, cut here rather
@@ -96,6 +96,10 @@ def _stream(ray, table, run: ComposeRun, engine: EngineSpec | None, workers,
     try:
         for batch in out.iter_batches(batch_size=None, batch_format="pyarrow"):
             rows = batch.to_pylist()
+            failed = next((r["error"] for r in rows if (r["error"] or "").startswith(
+                WORKER_FAILED)), None)
+            if failed:  # a model that will not load: stop, as compose does
+                raise ShotCropError(failed)
             if journal:
                 journal.write(_line(r) for r in rows if r["shots"] or not r["skipped"])
             for r in rows:

@@ -26,10 +26,13 @@ import numpy as np
 
 from ..batch import ComposeRun, Outcome, build_pipeline, compose_indexed
 from ..errors import ShotCropError
-from ..pipeline import EngineSpec
+from ..pipeline import EngineSpec, photo_name
 from . import require_ray
 
 COLUMNS = ("image", "index", "shots", "error", "skipped")
+#: How a photo's error starts when its actor could not build the pipeline (a model that will
+#: not load): `shotcrop compose --ray` stops there, as compose does.
+WORKER_FAILED = "a Ray worker could not start: "
 #: Photos per actor call on the CPU: enough to hide Ray's per-call cost (~ms), few enough
 #: that a lost actor costs little work.
 CPU_BATCH = 16
@@ -50,9 +53,13 @@ class ComposeActor:
             self.error = str(e) if isinstance(e, ShotCropError) else f"{type(e).__name__}: {e}"
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        if self.error is not None:  # a model that will not load stops the run, as compose's
-            raise ShotCropError(f"a Ray worker could not start: {self.error}")
-        photos = list(_photos(batch))  # a row that is no photo is its error already
+        photos = list(_photos(batch))
+        if self.error is not None:  # each photo says so (the driver stops at the first)
+            return _columns(self.run, [Outcome(p.index, p.name, error=p.error) if
+                                       isinstance(p, Outcome) else
+                                       Outcome(p[0], photo_name(p[1], p[0]),
+                                               error=WORKER_FAILED + self.error)
+                                       for p in photos])  # a row that is no photo is its error already
         done = iter(compose_indexed(self.run, self.pipe,
                                     [p for p in photos if not isinstance(p, Outcome)]))
         return _columns(self.run, [p if isinstance(p, Outcome) else next(done)
@@ -187,4 +194,4 @@ def compose_dataset(ds, run: ComposeRun | None = None, engine: EngineSpec | None
         batch_format="numpy", num_cpus=1, num_gpus=pool.gpus_per_worker or None)
 
 
-__all__ = ["COLUMNS", "ComposeActor", "Pool", "batch_size_for", "compose_dataset"]
+__all__ = ["COLUMNS", "WORKER_FAILED", "ComposeActor", "Pool", "batch_size_for", "compose_dataset"]

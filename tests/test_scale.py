@@ -1,0 +1,211 @@
+"""Composing on Ray (issue #18) on a local cluster this test starts (`ray.init(num_cpus=2)`):
+the same shot sets and files as `shotcrop compose`, error records for bad photos, listings,
+the run's record and --resume, the Python entry on a Ray Dataset, a VLM on the actors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="Ray is the [scale] extra: pip install -e '.[test]'")
+pytest.importorskip("ray.data")
+
+from scale_helpers import DATA, by_image, copies, dev_photos, digests, lines  # noqa: E402
+from shotcrop_core.cli import main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster():
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+def _compose(capsys, *args) -> tuple[int, list[dict], str]:
+    rc = main(["compose", *map(str, args)])
+    out, err = capsys.readouterr()
+    return rc, lines(out), err
+
+
+def test_same_shot_sets_and_files_as_compose(tmp_path, capsys):
+    folder, kp = dev_photos()
+    rc, plain, _ = _compose(capsys, folder, "--keypoints", kp, "--out", tmp_path / "plain",
+                            "--json")
+    assert rc == 0 and len(plain) == len(list(folder.glob("*.jpg")))
+    rc, on_ray, err = _compose(capsys, folder, "--keypoints", kp, "--out", tmp_path / "ray",
+                               "--json", "--ray", "local")
+    assert rc == 0, err
+    assert by_image(on_ray) == by_image(plain)  # same lines, in whatever order they came
+    record = lines((tmp_path / "ray" / "shots.jsonl").read_text())
+    assert by_image(record) == by_image(plain)
+    assert digests(tmp_path / "ray") == digests(tmp_path / "plain")  # crops, previews, JSON
+
+
+def test_bad_photos_become_error_records(tmp_path, capsys):
+    shoot = tmp_path / "shoot"
+    kp = copies(shoot, 2)
+    (shoot / "broken.jpg").write_bytes((DATA / "000000000790.jpg").read_bytes()[:3000])
+    (shoot / "text.jpg").write_text("not a photo")
+    listing = tmp_path / "listing.csv"
+    names = sorted(p.name for p in shoot.iterdir()) + ["missing.jpg"]
+    listing.write_text("id,path\n" + "".join(f"{k},{shoot / n}\n" for k, n in enumerate(names)))
+    rc, out, err = _compose(capsys, listing, "--keypoints", kp, "--out", tmp_path / "o",
+                            "--json", "--ray", "local")
+    assert rc == 1 and "Traceback" not in err
+    got = by_image(out)
+    assert set(got) == {str(shoot / n) for n in names}
+    bad = {Path(k).name: v["error"] for k, v in got.items() if "error" in v}
+    assert set(bad) == {"broken.jpg", "text.jpg", "missing.jpg"}
+    assert "not found" in bad["missing.jpg"] and "not an image" in bad["text.jpg"]
+    assert all(len(v["shots"]) == 3 for v in got.values() if "error" not in v)
+    assert by_image(lines((tmp_path / "o" / "shots.jsonl").read_text())) == got
+    assert "3 of 7 image(s) failed" in err
+
+
+def test_record_kept_unless_resumed_and_resume_retries_errors(tmp_path, capsys):
+    shoot = tmp_path / "shoot"
+    kp = copies(shoot, 2)
+    out = tmp_path / "o"
+    # A first run that recorded one photo, an error for another and a line cut short.
+    first = sorted(shoot.glob("*.jpg"))
+    rc, done, _ = _compose(capsys, first[0], "--keypoints", kp, "--out", out, "--json")
+    assert rc == 0
+    record = out / "shots.jsonl"
+    record.write_text(json.dumps(done[0]) + "\n" + json.dumps(
+        {"image": str(first[1]), "error": "a failure of an earlier run"}) + '\n{"image": "cut')
+    before = record.read_bytes()
+    rc, _, err = _compose(capsys, shoot, "--keypoints", kp, "--out", out, "--ray", "local")
+    assert rc == 2 and "--resume" in err and record.read_bytes() == before
+    kept = digests(out)
+    rc, _, err = _compose(capsys, shoot, "--keypoints", kp, "--out", out, "--ray", "local",
+                          "--resume", "--json")
+    assert rc == 0, err
+    final = lines(record.read_text())
+    assert [r["image"] for r in final][0] == str(first[0])  # the earlier line stays first
+    assert set(by_image(final)) == {str(p) for p in first} and "error" not in str(final)
+    assert {k: v for k, v in digests(out).items() if k in kept} == kept  # nothing rewritten
+
+
+def test_listings_by_format_and_column(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from shotcrop_core.errors import ShotCropError
+    from shotcrop_core.scale.listing import read_listing
+
+    paths = [str(DATA / "000000000790.jpg"), "s3://bucket/x.jpg", "rel/y.png"]
+    pq.write_table(pa.table({"id": [1, 2, 3], "uri": paths}), tmp_path / "l.parquet")
+    (tmp_path / "l.csv").write_text("photo,n\n" + "".join(f"{p},{k}\n" for k, p in
+                                                           enumerate(paths)))
+    (tmp_path / "l.jsonl").write_text("".join(json.dumps({"image": p, "w": 1}) + "\n"
+                                              for p in paths))
+    (tmp_path / "l.txt").write_text("# a comment\n" + "\n".join(paths) + "\n")
+    assert read_listing([str(tmp_path / "l.parquet")])["image"].to_pylist() == paths
+    assert read_listing([str(tmp_path / "l.jsonl")])["image"].to_pylist() == paths
+    assert read_listing([str(tmp_path / "l.txt")])["image"].to_pylist() == paths
+    both = read_listing([str(tmp_path / "l.csv"), str(DATA)], column="photo")
+    assert both["image"].to_pylist()[:3] == paths and both["index"].to_pylist() == list(range(6))
+    with pytest.raises(ShotCropError, match="which column .* --column"):
+        read_listing([str(tmp_path / "l.csv")])
+    with pytest.raises(ShotCropError, match="has no column 'nope'"):
+        read_listing([str(tmp_path / "l.csv")], column="nope")
+    with pytest.raises(ShotCropError, match="holds int64, not paths"):
+        read_listing([str(tmp_path / "l.csv")], column="n")
+    (tmp_path / "gap.csv").write_text("image\na.jpg\n\nb.jpg\n\"\"\n")
+    with pytest.raises(ShotCropError, match="1 row"):
+        read_listing([str(tmp_path / "gap.csv")])
+    with pytest.raises(ShotCropError, match="listing not found"):
+        read_listing([str(tmp_path / "none.parquet")])
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    with pytest.raises(ShotCropError, match="cannot read the listing"):
+        read_listing([str(tmp_path / "bad.parquet")])
+
+
+def test_parquet_record_holds_the_shot_sets(tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    rc, out, _ = _compose(capsys, DATA, "--keypoints", DATA / "person_keypoints.json",
+                          "--perception", "keypoints", "--out", tmp_path / "o", "--json",
+                          "--ray", "local", "--records", "parquet")
+    assert rc == 1  # the photo the keypoint file does not name
+    rows = {r["image"]: r for r in pq.read_table(tmp_path / "o" / "shots.parquet").to_pylist()}
+    for r in out:
+        row = rows[r["image"]]
+        if "error" in r:
+            assert row["error"] == r["error"] and row["medium_box"] is None
+            continue
+        assert json.loads(row["shots"]) == r and row["error"] is None
+        for shot in r["shots"]:
+            assert row[f"{shot['shot']}_box"] == shot["box"]
+            assert row[f"{shot['shot']}_description"] == shot["description"]
+
+
+def test_python_entry_on_a_ray_dataset(tmp_path):
+    """compose_dataset on decoded images (read_images, whose reads need CPUs beside the
+    actors) and on paths: the same shot sets as the one-process pipeline."""
+    from shotcrop_core.batch import ComposeRun, compose_many
+    from shotcrop_core.scale import compose_dataset
+
+    shoot = tmp_path / "shoot"
+    kp = copies(shoot, 3)
+    run = ComposeRun(perception="keypoints", keypoints=str(kp), write=False)
+    want = {Path(o.name).name: o.shots.to_dict() for o in
+            compose_many(run, sorted(map(str, shoot.glob("*.jpg"))))}
+    images = ray.data.read_images(str(shoot), include_paths=True, mode="RGB")
+    rows = compose_dataset(images, run).take_all()
+    assert {r["error"] for r in rows} == {None} and len(rows) == len(want)
+    got = {Path(r["image"]).name: json.loads(r["shots"]) for r in rows}
+    assert {k: {**v, "image": None} for k, v in got.items()} == \
+        {k: {**v, "image": None} for k, v in want.items()}
+    paths = ray.data.from_items([{"image": str(p)} for p in sorted(shoot.glob("*.jpg"))]
+                                + [{"image": str(shoot / "missing.jpg")}])
+    rows = compose_dataset(paths, run, workers=1).take_all()
+    assert [r["error"] for r in rows if r["shots"] is None] == [
+        f"image not found: {shoot / 'missing.jpg'}. Check the path."]
+    assert {Path(r["image"]).name: ShotSetDict(r["shots"]) for r in rows if r["shots"]} == \
+        {k: ShotSetDict(json.dumps(v)) for k, v in want.items()}
+
+
+def ShotSetDict(text: str) -> dict:  # noqa: N802  the shot set without its image's path
+    d = json.loads(text)
+    d.pop("image", None)
+    return d
+
+
+def test_a_model_that_will_not_load_stops_the_run_with_one_error(tmp_path, capsys):
+    """vitpose with no Hub cache, offline: every actor fails to start; one clear error."""
+    env_keys = ("HF_HUB_OFFLINE", "HF_HOME")
+    old = {k: os.environ.get(k) for k in env_keys}
+    os.environ.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    try:
+        rc, _, err = _compose(capsys, DATA, "--perception", "vitpose", "--out", tmp_path / "o",
+                              "--ray", "local")
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    assert rc == 2 and "Traceback" not in err
+    assert err.count("a Ray worker could not start") == 1 and "rtdetr" in err.lower()
+
+
+def test_without_ray_one_clear_error(tmp_path):
+    code = ("import sys; sys.modules['ray'] = None\n"
+            "from shotcrop_core.cli import main\n"
+            f"sys.exit(main(['compose', {str(DATA)!r}, '--ray', 'local', '--out', "
+            f"{str(tmp_path / 'o')!r}]))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 2 and "pip install 'shotcrop[scale]'" in p.stderr
+    assert "Traceback" not in p.stderr and not (tmp_path / "o").exists()
+
+
+def test_ray_only_flags_without_ray_are_refused(capsys):
+    assert main(["compose", str(DATA), "--no-files", "--records", "parquet"]) == 2
+    assert "--records parquet is for runs on Ray" in capsys.readouterr().err
+    assert main(["compose", str(DATA), "--no-files", "--column", "x"]) == 2
+    assert "--column is for runs on Ray" in capsys.readouterr().err
