@@ -379,6 +379,20 @@ class Pipeline:
         index matters to keypoint files matched by position)."""
         return list(self._flush(self._prepare(index, photo)))
 
+    def find_people(self, items: Iterable[tuple[int, Any]]) -> Iterator[PhotoResult]:
+        """(index, photo) pairs decoded and their people found, in order, but not framed (for
+        an engine outside the pipeline: `scale.llm`): each result has `people`, `image`,
+        `estimated` and `framing` (its options), or its `error`."""
+        items = list(items)
+        chunk = self._perception_chunk()
+        for start in range(0, len(items), chunk):
+            batch = [x for index, photo in items[start:start + chunk]
+                     for x in self._prepare(index, photo, defer=chunk > 1)]
+            for b in self._find_deferred(batch):
+                yield b if isinstance(b, PhotoResult) else PhotoResult(
+                    b.index, b.name, people=b.found.people, image=b.image,
+                    framing=self.options_for(b.found), estimated=b.found.estimated)
+
     @property
     def chunk_size(self) -> int:
         """Photos decoded and sent through the models together."""

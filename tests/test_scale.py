@@ -209,3 +209,22 @@ def test_ray_only_flags_without_ray_are_refused(capsys):
     assert "--records parquet is for runs on Ray" in capsys.readouterr().err
     assert main(["compose", str(DATA), "--no-files", "--column", "x"]) == 2
     assert "--column is for runs on Ray" in capsys.readouterr().err
+
+
+def test_vlm_engine_on_the_actors_gives_what_compose_gives(tmp_path, capsys):
+    """--engine vlm: each actor loads its own copy of the model (a tiny random-weight
+    Qwen3-VL, greedy): the same lines as the run in one process."""
+    pytest.importorskip("transformers")
+    from tiny_vlm import build_tiny_qwen3_vl
+
+    model = build_tiny_qwen3_vl(tmp_path / "vlm")
+    shoot = tmp_path / "shoot"
+    kp = copies(shoot, 2)
+    args = [shoot, "--keypoints", kp, "--engine", "vlm", "--model", model, "--device", "cpu",
+            "--max-new-tokens", "8", "--batch-size", "2", "--no-files", "--json"]
+    rc, plain, _ = _compose(capsys, *args)
+    assert rc == 0 and len(plain) == 4
+    rc, on_ray, err = _compose(capsys, *args, "--ray", "local", "--workers", "2")
+    assert rc == 0, err
+    assert by_image(on_ray) == by_image(plain)
+    assert all(any("vlm:" in w for w in r["warnings"]) for r in on_ray)  # random weights

@@ -34,6 +34,10 @@ def compose_on_ray(run: ComposeRun, sources: Iterable[str], list_file: str | Non
     from .listing import read_listing
 
     ray = require_ray()
+    if engine is not None and engine.kind == "vllm":
+        from .llm import require_llm
+
+        require_llm()
     table = read_listing(sources, list_file, column)  # a bad listing stops us before Ray
     journal = Journal(run.out, records) if run.write else None
     done = journal.open(resume=run.resume, force=run.force) if journal else set()

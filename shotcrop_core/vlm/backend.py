@@ -158,20 +158,28 @@ class VLMEngine:
 
     def _repair(self, img, ppl: list[Person], opts: FramingOptions, shots: ShotSet | None,
                 text: str, err: str | None) -> tuple[ShotSet, ShotSet | None]:
-        """The photo's shots from the model's answer: repaired, or the framing engine's."""
-        W, H = img.size
-        if shots is None:
-            log.debug("unusable model answer: %r", text[:500])
-            base = compose(ppl, W, H, opts, image=img)
-            note = (f"vlm: the model's answer could not be used twice ({err}); "
-                    "these are the framing engine's shots")
-            return ShotSet(base.width, base.height, *base, subject=base.subject,
-                           fallback=base.fallback, source="framing",
-                           warnings=base.warnings + (note,), beyond=base.beyond), None
-        if ppl:
-            detail = bool(self.options.intent) and not _holds_face(shots, ppl)
-            return refine(shots, ppl, opts, detail_close_up=detail), shots
-        return conform(shots, opts.aspects), shots
+        return repair(img, ppl, opts, shots, text, err, self.options.intent)
+
+
+def repair(img, ppl: list[Person], opts: FramingOptions, shots: ShotSet | None, text: str,
+           err: str | None, intent: str | None = None, asked: str = "twice"
+           ) -> tuple[ShotSet, ShotSet | None]:
+    """A photo's shots from the model's parsed answer (`shots`; None when unusable, `err` says
+    why): repaired by the grammar on the landmarks, or the framing engine's shots with a
+    warning. `asked`: how often the model was asked ("twice" after a retry, "once")."""
+    W, H = img.size
+    if shots is None:
+        log.debug("unusable model answer: %r", text[:500])
+        base = compose(ppl, W, H, opts, image=img)
+        note = (f"vlm: the model's answer could not be used {asked} ({err}); "
+                "these are the framing engine's shots")
+        return ShotSet(base.width, base.height, *base, subject=base.subject,
+                       fallback=base.fallback, source="framing",
+                       warnings=base.warnings + (note,), beyond=base.beyond), None
+    if ppl:
+        detail = bool(intent) and not _holds_face(shots, ppl)
+        return refine(shots, ppl, opts, detail_close_up=detail), shots
+    return conform(shots, opts.aspects), shots
 
 
 def _holds_face(shots: ShotSet, people: list[Person]) -> bool:
