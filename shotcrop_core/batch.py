@@ -196,7 +196,7 @@ def build_pipeline(run: ComposeRun, engine: Any = None):
     return Pipeline(people, run.framing, engine, keep_images=run.write, captions=run.captions)
 
 
-def _written(run: ComposeRun, r, rewrite: bool = False) -> Outcome:
+def write_outcome(run: ComposeRun, r, rewrite: bool = False) -> Outcome:
     """A pipeline result's files written (unless the run writes none), as an Outcome;
     `rewrite`: over the partial files of a run cut short (--resume)."""
     from .pipeline import write_result
@@ -207,7 +207,7 @@ def _written(run: ComposeRun, r, rewrite: bool = False) -> Outcome:
     return Outcome(r.index, r.name, r.shots if r.ok else None, r.error)
 
 
-def _resumed(run: ComposeRun, path: Any) -> str:
+def resume_state(run: ComposeRun, path: Any) -> str:
     """`previous_outputs` under --resume for a photo given by path ("none" otherwise)."""
     if not run.resume or not isinstance(path, (str, Path)):
         return "none"
@@ -236,12 +236,12 @@ def _one(run: ComposeRun, index: int, path: str) -> Outcome:
     """Compose one photo in this process's pipeline and write its files."""
     if _INIT_ERROR is not None:
         raise WorkerError(_INIT_ERROR)
-    before = _resumed(run, path)
+    before = resume_state(run, path)
     if before == "complete":
         return Outcome(index, path, skipped=True)
     try:
         (r,) = _PIPE.run_one(index, path)
-        return _written(run, r, rewrite=before == "partial")
+        return write_outcome(run, r, rewrite=before == "partial")
     except Exception as e:  # noqa: BLE001  one photo's unexpected failure must not end the run
         return Outcome(index, path, error=f"{path}: unexpected error: {type(e).__name__}: {e}")
 
@@ -295,7 +295,7 @@ def compose_indexed(run: ComposeRun, pipe, items: Iterable[tuple[int, Any]]
         work = [x for x in pending if isinstance(x, tuple)]
         try:
             results = list(pipe.run(work, indexed=True))
-            done = [_written(run, r, rewrite=r.index in rewrite) for r in results]
+            done = [write_outcome(run, r, rewrite=r.index in rewrite) for r in results]
         except Exception as e:  # noqa: BLE001  one batch's unexpected failure must not end the run
             done = [Outcome(i, photo_name(p, i), error=f"{photo_name(p, i)}: unexpected "
                                                        f"error: {type(e).__name__}: {e}")
@@ -305,7 +305,7 @@ def compose_indexed(run: ComposeRun, pipe, items: Iterable[tuple[int, Any]]
             yield x if isinstance(x, Outcome) else next(done_iter)
 
     for index, photo in items:
-        before = _resumed(run, photo)
+        before = resume_state(run, photo)
         if before == "complete":
             skipped = Outcome(index, photo_name(photo, index), skipped=True)
             if not todo:  # nothing before it is waiting: report it now
@@ -351,4 +351,5 @@ def _ordered_pool(run: ComposeRun, photos: Iterable[str], workers: int,
 
 __all__ = ["ComposeRun", "IMAGE_SUFFIXES", "Outcome", "WorkerError", "PHOTOS_PER_WORKER",
            "PREVIEWS", "build_pipeline", "compose_indexed", "compose_many", "count_inputs",
-           "default_workers", "expand_inputs", "outputs_present", "previous_outputs"]
+           "default_workers", "expand_inputs", "outputs_present", "previous_outputs",
+           "resume_state", "write_outcome"]

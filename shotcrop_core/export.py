@@ -80,7 +80,7 @@ def write_outputs(loaded: LoadedImage, shots: ShotSet, out_dir: str | Path, forc
         save_image(draw_shots(_preview_base(loaded.image), shots, people), paths["preview"],
                    force=force)
     if json_file:
-        text = shots.to_json(image=str(loaded.path), indent=2) + "\n"
+        text = shots.to_json(image=loaded.source, indent=2) + "\n"
         mode = "w" if force else "x"
         try:
             with open(paths["json"], mode, encoding="utf-8") as f:

@@ -253,3 +253,24 @@ def test_batches_keep_order_and_skipped_photos_keep_their_place(shoot, tmp_path)
     assert [o.index for o in outcomes] == list(range(6))
     assert [o.skipped for o in outcomes] == [p in done for p in photos]
     assert all(o.ok for o in outcomes) and len(list(out.iterdir())) == 30
+
+
+def test_resume_rewrites_a_photo_a_killed_run_left_half_written(shoot, tmp_path, capsys):
+    """Crops there but no JSON (or a JSON cut short): --resume writes that photo again; the
+    finished photos' files are left as they are."""
+    kp, out = str(tmp_path / "kp.json"), tmp_path / "o"
+    assert _compose(str(shoot), "--keypoints", kp, "--out", str(out)) == 0
+    photos = sorted(shoot.glob("*.jpg"))
+    (out / f"{photos[0].stem}_shots.json").unlink()
+    (out / f"{photos[1].stem}_shots.json").write_text('{"image": "')
+    (out / f"{photos[1].stem}_medium.jpg").write_bytes(b"cut")
+    kept = {p: p.stat().st_mtime_ns for p in out.iterdir()
+            if not p.name.startswith((photos[0].stem, photos[1].stem))}
+    capsys.readouterr()
+    assert _compose(str(shoot), "--keypoints", kp, "--out", str(out), "--resume", "--json") == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert sorted(Path(r["image"]).name for r in lines) == [photos[0].name, photos[1].name]
+    assert json.loads((out / f"{photos[1].stem}_shots.json").read_text())["image"] == \
+        str(photos[1])
+    assert (out / f"{photos[1].stem}_medium.jpg").stat().st_size > 1000
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept

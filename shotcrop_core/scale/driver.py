@@ -44,7 +44,7 @@ def compose_on_ray(run: ComposeRun, sources: Iterable[str], list_file: str | Non
     started = _connect(ray, address)
     try:
         if done:
-            finished = pc.is_in(table["image"], value_set=ray_array(done))
+            finished = pc.is_in(table["image"], value_set=_strings(done))
             for image, index in zip(table.filter(finished)["image"].to_pylist(),
                                     table.filter(finished)["index"].to_pylist()):
                 yield Outcome(index, image, skipped=True)
@@ -58,7 +58,8 @@ def compose_on_ray(run: ComposeRun, sources: Iterable[str], list_file: str | Non
             ray.shutdown()
 
 
-def ray_array(values: set[str]):
+def _strings(values: set[str]):
+    """An Arrow array of the strings, for pyarrow.compute.is_in."""
     import pyarrow as pa
 
     return pa.array(sorted(values), pa.string())

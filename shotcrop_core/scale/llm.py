@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..batch import ComposeRun, Outcome, _resumed, _written, build_pipeline
+from ..batch import ComposeRun, Outcome, build_pipeline, resume_state, write_outcome
 from ..errors import ShotCropError
 from ..keypoints import Person
 from ..pipeline import DRAFT_SIDE, EngineSpec, Found, PeopleSource, PhotoResult, Pipeline
@@ -66,7 +66,7 @@ class PromptActor:
         for p in _photos(batch):
             if isinstance(p, Outcome):
                 rows.append(_passed(self.run, p))
-            elif _resumed(self.run, p[1]) == "complete":
+            elif resume_state(self.run, p[1]) == "complete":
                 rows.append(_passed(self.run, Outcome(p[0], str(p[1]), skipped=True)))
             else:
                 todo.append(p)
@@ -153,7 +153,7 @@ class AnswerActor:
         from ..vlm.parse import AnswerError, parse_answer, to_shotset
 
         index, name = int(row["index"]), str(row["image"])
-        rewrite = _resumed(self.run, name) == "partial"
+        rewrite = resume_state(self.run, name) == "partial"
         people = [Person.from_dict(d) for d in json.loads(row["people"])]
         options = self.pipe.options_for(Found(people, bool(row["estimated"])))
         W, H = int(row["width"]), int(row["height"])
@@ -173,7 +173,7 @@ class AnswerActor:
                             "once")
         result = PhotoResult(index, name, final, people=people, image=loaded,
                              framing=options, raw=raw, estimated=bool(row["estimated"]))
-        return _written(self.run, result, rewrite=rewrite)
+        return write_outcome(self.run, result, rewrite=rewrite)
 
 
 def require_llm() -> None:
