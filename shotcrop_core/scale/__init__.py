@@ -11,25 +11,7 @@ Ray is imported only by these modules, never by the rest of shotcrop_core.
 
 from __future__ import annotations
 
-from ..errors import ShotCropError
-
-
-def require_ray():
-    """The ray module, or one clear error saying how to get it."""
-    try:
-        import ray
-        import ray.data  # noqa: F401  the part we use: also needs pyarrow and pandas
-    except ImportError as e:
-        raise ShotCropError(f"--ray needs Ray Data, which is not installed ({e}): pip install "
-                            "'shotcrop[scale]'") from None
-    return ray
-
-
-def compose_dataset(*args, **kwargs):
-    """See `stage.compose_dataset` (Ray imported on call)."""
-    from .stage import compose_dataset as run
-
-    return run(*args, **kwargs)
-
+from .ray_module import require_ray
+from .stage import compose_dataset  # Ray itself is imported on call
 
 __all__ = ["compose_dataset", "require_ray"]

@@ -18,7 +18,7 @@ from ..batch import ComposeRun, Outcome
 from ..errors import ShotCropError
 from ..pipeline import EngineSpec
 from ..shots import ShotSet
-from . import require_ray
+from .ray_module import require_ray
 from .journal import Journal
 
 log = logging.getLogger("shotcrop")

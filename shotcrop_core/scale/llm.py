@@ -30,7 +30,7 @@ from ..batch import ComposeRun, Outcome, build_pipeline, resume_state, write_out
 from ..errors import ShotCropError
 from ..keypoints import Person
 from ..pipeline import DRAFT_SIDE, EngineSpec, Found, PeopleSource, PhotoResult, Pipeline
-from . import require_ray
+from .ray_module import require_ray
 from .stage import COLUMNS, Pool, _columns, _photos, batch_size_for
 
 def _model(engine: EngineSpec):

@@ -27,7 +27,7 @@ import numpy as np
 from ..batch import ComposeRun, Outcome, build_pipeline, compose_indexed
 from ..errors import ShotCropError
 from ..pipeline import EngineSpec, photo_name
-from . import require_ray
+from .ray_module import require_ray
 
 COLUMNS = ("image", "index", "shots", "error", "skipped")
 #: How a photo's error starts when its actor could not build the pipeline (a model that will
