@@ -2,7 +2,7 @@
 
     python benchmarks/bench_ray.py [--images DIR] [--keypoints COCO.json] [--photos 400]
                                    [--small 40] [--perception-photos 96] [--runs 3]
-                                   [--address local] [--device auto]
+                                   [--address local] [--device auto]   # --photos 0: perception only
 
 Each figure is a whole `shotcrop compose` process (median of --runs, the modes interleaved):
 plain compose with 1 and 2 workers, and `--ray ADDRESS` with 1 and 2 actors (`local`: each run
@@ -111,9 +111,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         sets = {n: repeated(args.images, args.keypoints, n, tmp / f"photos_{n}")
-                for n in (args.small, args.photos)}
-        report("Given keypoints (framing engine)", measure(sets, args.runs, tmp, args),
-               args.small, args.photos)
+                for n in (args.small, args.photos) if args.photos}
+        if args.photos:
+            report("Given keypoints (framing engine)", measure(sets, args.runs, tmp, args),
+                   args.small, args.photos)
         if args.perception_photos:
             small = max(8, args.perception_photos // 4)
             psets = {n: (repeated(args.images, args.keypoints, n, tmp / f"p_{n}")[0], None)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+
+from processes import stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 180  # s; ~10 s on a 2-core machine
@@ -142,16 +143,7 @@ def start_server(comfyui_dir: str, tmp_path_factory, request, *,
             cmd, cwd=COMFYUI_DIR, stdout=out, stderr=subprocess.STDOUT, env=env,
             start_new_session=True)  # own process group: the finalizer kills its children too
 
-    def stop() -> None:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(15)
-
-    request.addfinalizer(stop)
+    request.addfinalizer(lambda: stop_group(proc))
     srv = Server(base, port, proc, log)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from photo_sets import copies
 from shotcrop_core.batch import ComposeRun, compose_many, count_inputs, expand_inputs
 from shotcrop_core.cli import main
 from shotcrop_core.errors import ShotCropError
@@ -26,19 +27,8 @@ def shoot(tmp_path) -> Path:
     """A folder of 6 photos (the two covered ones, three copies each) plus a keypoint file
     naming every copy, a text file and a non-image."""
     d = tmp_path / "shoot"
-    d.mkdir()
-    coco = json.loads(KEYPOINTS.read_text())
-    images, anns = [], []
-    for k in range(3):
-        for img in coco["images"]:
-            name = f"c{k}_{img['file_name']}"
-            shutil.copy(DATA / img["file_name"], d / name)
-            new_id = 1000 * (k + 1) + img["id"]
-            images.append({**img, "id": new_id, "file_name": name})
-            anns += [{**a, "id": 1000 * (k + 1) + a["id"], "image_id": new_id}
-                     for a in coco["annotations"] if a["image_id"] == img["id"]]
+    copies(d, 3)  # and tmp_path / "kp.json"
     (d / "notes.txt").write_text("not a photo")
-    (tmp_path / "kp.json").write_text(json.dumps({**coco, "images": images, "annotations": anns}))
     return d
 
 

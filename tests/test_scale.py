@@ -15,7 +15,7 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is the [scale] extra: pip install -e '.[test]'")
 pytest.importorskip("ray.data")
 
-from scale_helpers import DATA, by_image, copies, dev_photos, digests, lines  # noqa: E402
+from photo_sets import DATA, by_image, copies, dev_photos, digests, lines  # noqa: E402
 from shotcrop_core.cli import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

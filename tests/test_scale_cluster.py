@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +20,8 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is the [scale] extra: pip install -e '.[test]'")
 pytest.importorskip("ray.data")
 
-from scale_helpers import by_image, copies, dev_photos, digests, lines  # noqa: E402
+from photo_sets import DATA, by_image, copies, dev_photos, digests, lines  # noqa: E402
+from processes import stop_group  # noqa: E402
 from shotcrop_core.cli import main  # noqa: E402
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -52,8 +52,11 @@ def head(tmp_path_factory):
     address = f"127.0.0.1:{port}"
     try:
         _wait_nodes(address, env, 1, nodes)
+        # The worker node declares a GPU (Ray schedules on what a node declares; no CUDA is
+        # needed for that): GPU actors must land there.
         nodes.append(subprocess.Popen([RAY, "start", f"--address={address}", "--num-cpus=1",
-                                       "--node-ip-address=127.0.0.1", "--block"], env=env,
+                                       "--num-gpus=1", "--node-ip-address=127.0.0.1",
+                                       "--block"], env=env,
                                       start_new_session=True,
                                       stdout=open(logs / "worker.log", "w"),
                                       stderr=subprocess.STDOUT))
@@ -61,7 +64,7 @@ def head(tmp_path_factory):
         yield address, env
     finally:
         for p in reversed(nodes):
-            _stop(p)
+            stop_group(p, 30)
 
 
 def _wait_nodes(address: str, env: dict, n: int, nodes: list) -> None:
@@ -77,16 +80,6 @@ def _wait_nodes(address: str, env: dict, n: int, nodes: list) -> None:
             return
         time.sleep(1)
     raise RuntimeError(f"the cluster at {address} did not reach {n} node(s)")
-
-
-def _stop(p: subprocess.Popen) -> None:
-    if p.poll() is None:
-        os.killpg(p.pid, signal.SIGTERM)
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(10)
 
 
 def _driver(args: list, env: dict, **kw) -> subprocess.Popen:
@@ -148,3 +141,51 @@ def test_a_driver_killed_halfway_resumes_without_writing_anything_twice(head, tm
     for r in final:  # each photo's JSON file holds its recorded line
         stem = Path(r["image"]).stem
         assert json.loads((out / f"{stem}_shots.json").read_text()) == r
+
+
+GPU_CHECK = r"""
+import json, sys
+import ray
+from shotcrop_core.batch import ComposeRun
+from shotcrop_core.pipeline import EngineSpec
+from shotcrop_core.scale import compose_dataset
+from shotcrop_core.scale.stage import Pool
+
+ray.init(address=sys.argv[1], logging_level="ERROR")
+gpu_node = next(n["NodeID"] for n in ray.nodes() if n["Resources"].get("GPU"))
+run = ComposeRun(perception="movenet", write=False)
+keypoints = ComposeRun(perception="keypoints")
+plans = {"movenet": Pool.plan(run), "half": Pool.plan(run, gpus_per_worker=0.5),
+         "cpu": Pool.plan(ComposeRun(perception="movenet", device="cpu")),
+         "keypoints": Pool.plan(keypoints, scale=False), "one": Pool.plan(keypoints, workers=1),
+         "vlm": Pool.plan(ComposeRun(perception="none"), EngineSpec("vlm", device="cuda"))}
+
+@ray.remote
+def node():
+    return ray.get_runtime_context().get_node_id()
+
+photos = ray.data.from_items([{"image": p} for p in sys.argv[2:]])
+rows = compose_dataset(photos, run).take_all()
+print(json.dumps({"plans": {k: [v.workers, v.gpus_per_worker, v.cpus_per_worker]
+                            for k, v in plans.items()},
+                  "gpu_task_on_gpu_node": ray.get(node.options(num_gpus=1).remote()) == gpu_node,
+                  "errors": [r["error"] for r in rows],
+                  "shots": [len(json.loads(r["shots"])["shots"]) for r in rows]}))
+"""
+
+
+def test_gpu_actors_on_the_node_with_the_gpu(head):
+    """A model runs and the cluster has a GPU: one actor per GPU, num_gpus=1 (a GPU task lands
+    on the worker node, the one that has it); given keypoints or --device cpu: CPU actors,
+    sharing out the CPUs of a node at most. A driver of its own, as a user's script is."""
+    address, env = head
+    photos = [str(DATA / n) for n in ("000000000790.jpg", "000000234748.jpg")]
+    p = subprocess.run([sys.executable, "-c", GPU_CHECK, address, *photos], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = json.loads(p.stdout.strip().splitlines()[-1])
+    assert got["plans"] == {"movenet": [1, 1.0, 1.0], "half": [2, 0.5, 1.0],
+                            "cpu": [[1, 2], 0.0, 1.0], "keypoints": [2, 0.0, 1.0],
+                            "one": [1, 0.0, 1.0], "vlm": [1, 1.0, 1.0]}
+    assert got["gpu_task_on_gpu_node"]
+    assert got["errors"] == [None, None] and got["shots"] == [3, 3]

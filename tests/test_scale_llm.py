@@ -19,7 +19,7 @@ pytest.importorskip("transformers")
 
 from PIL import Image  # noqa: E402
 
-from scale_helpers import DATA, copies  # noqa: E402
+from photo_sets import DATA, copies  # noqa: E402
 from shotcrop_core.batch import ComposeRun  # noqa: E402
 from shotcrop_core.cli import main  # noqa: E402
 from shotcrop_core.pipeline import EngineSpec  # noqa: E402
@@ -84,7 +84,7 @@ def test_answer_stage_repairs_or_falls_back_per_photo(engine, tmp_path, capsys):
 
     shoot = tmp_path / "shoot"
     kp = copies(shoot, 2)
-    names = [f"c000_{PHOTOS[0]}", f"c000_{PHOTOS[1]}", f"c001_{PHOTOS[0]}", "missing.jpg"]
+    names = [f"c0_{PHOTOS[0]}", f"c0_{PHOTOS[1]}", f"c1_{PHOTOS[0]}", "missing.jpg"]
     run = ComposeRun(perception="keypoints", keypoints=str(kp), out=str(tmp_path / "o"))
     rows = PromptActor(run, engine)(_batch(*names, folder=shoot))
     rows = {k: np.array(v, dtype=object) for k, v in rows.items()}

@@ -41,12 +41,13 @@ def compose_on_ray(run: ComposeRun, sources: Iterable[str], list_file: str | Non
     table = read_listing(sources, list_file, column)  # a bad listing stops us before Ray
     journal = Journal(run.out, records) if run.write else None
     done = journal.open(resume=run.resume, force=run.force) if journal else set()
-    started = _connect(ray, address)
+    started = _connect(ray, address)  # the record is written from the first result on
     try:
         if done:
             finished = pc.is_in(table["image"], value_set=_strings(done))
-            for image, index in zip(table.filter(finished)["image"].to_pylist(),
-                                    table.filter(finished)["index"].to_pylist()):
+            recorded = table.filter(finished)
+            for image, index in zip(recorded["image"].to_pylist(),
+                                    recorded["index"].to_pylist()):
                 yield Outcome(index, image, skipped=True)
             table = table.filter(pc.invert(finished))
         if table.num_rows:

@@ -32,6 +32,7 @@ class Journal:
         self.out, self.records = Path(out), records
         self.path = self.out / RECORD
         self._file = None
+        self._mode = "w"
 
     def open(self, resume: bool = False, force: bool = False) -> set[str]:
         """Start the record; the photos an earlier run finished (with `resume`)."""
@@ -40,11 +41,10 @@ class Journal:
             raise ShotCropError(f"{earlier[0]} is there from an earlier run: add --resume to "
                                 "carry it on, --force to start again (it is rewritten), or "
                                 "choose another --out folder")
-        self.out.mkdir(parents=True, exist_ok=True)
         done: set[str] = set()
         if resume and self.path.exists():
             done = self._compact()
-        self._file = open(self.path, "a" if resume else "w", encoding="utf-8")
+        self._mode = "a" if resume else "w"  # the file is opened by the first line written
         return done
 
     def _compact(self) -> set[str]:
@@ -71,16 +71,19 @@ class Journal:
 
     def write(self, lines: Iterable[str]) -> None:
         """Append photos' lines (one JSON object each), flushed: a kill keeps them."""
-        self._file.write("".join(line + "\n" for line in lines))
+        text = "".join(line + "\n" for line in lines)
+        if self._file is None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, self._mode, encoding="utf-8")
+        self._file.write(text)
         self._file.flush()
 
     def close(self) -> None:
-        """End the record; with Parquet, write `shots.parquet` from it."""
-        if self._file is None:
-            return
-        self._file.close()
-        self._file = None
-        if self.records == "parquet":
+        """End the record; with Parquet, write `shots.parquet` from it (when it has lines)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self.records == "parquet" and self.path.exists():
             write_parquet(self.path, self.out / TABLE)
 
 

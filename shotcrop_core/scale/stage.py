@@ -53,13 +53,11 @@ class ComposeActor:
             self.error = str(e) if isinstance(e, ShotCropError) else f"{type(e).__name__}: {e}"
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        photos = list(_photos(batch))
+        photos = list(_photos(batch))  # a row that holds no photo is its error already
         if self.error is not None:  # each photo says so (the driver stops at the first)
-            return _columns(self.run, [Outcome(p.index, p.name, error=p.error) if
-                                       isinstance(p, Outcome) else
-                                       Outcome(p[0], photo_name(p[1], p[0]),
-                                               error=WORKER_FAILED + self.error)
-                                       for p in photos])  # a row that is no photo is its error already
+            return _columns(self.run, [p if isinstance(p, Outcome) else Outcome(
+                p[0], photo_name(p[1], p[0]), error=WORKER_FAILED + self.error)
+                for p in photos])
         done = iter(compose_indexed(self.run, self.pipe,
                                     [p for p in photos if not isinstance(p, Outcome)]))
         return _columns(self.run, [p if isinstance(p, Outcome) else next(done)
@@ -128,6 +126,9 @@ class Pool:
 
     workers: int | tuple[int, int]
     gpus_per_worker: float
+    #: CPUs each actor takes: Ray gives an actor as many threads as CPUs (OMP_NUM_THREADS),
+    #: so a fixed pool on the CPU shares the cluster's CPUs out (a node's at most).
+    cpus_per_worker: float = 1.0
 
     @classmethod
     def plan(cls, run: ComposeRun, engine: EngineSpec | None = None,
@@ -152,7 +153,12 @@ class Pool:
                        else (1, cpus) if scale else cpus)
         elif isinstance(workers, int) and workers < 1:
             raise ShotCropError(f"workers {workers}: give 1 or more")
-        return cls(workers, gpus_per_worker)
+        cpus_each = 1.0
+        if isinstance(workers, int) and not gpus_per_worker:
+            node = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]),
+                       default=1)
+            cpus_each = float(max(1, min(int(node), int(resources.get("CPU", 1)) // workers)))
+        return cls(workers, gpus_per_worker, cpus_each)
 
     @property
     def most(self) -> int:
@@ -191,7 +197,8 @@ def compose_dataset(ds, run: ComposeRun | None = None, engine: EngineSpec | None
     return ds.map_batches(ComposeActor, fn_constructor_kwargs={
         "run": run, "engine": engine, "cwd": cwd or os.getcwd()},
         compute=pool.strategy(), batch_size=batch_size or batch_size_for(engine),
-        batch_format="numpy", num_cpus=1, num_gpus=pool.gpus_per_worker or None)
+        batch_format="numpy", num_cpus=pool.cpus_per_worker,
+        num_gpus=pool.gpus_per_worker or None)
 
 
 __all__ = ["COLUMNS", "WORKER_FAILED", "ComposeActor", "Pool", "batch_size_for", "compose_dataset"]

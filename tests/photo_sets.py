@@ -1,4 +1,4 @@
-"""Shared by the Ray tests: the photos they compose and how a result is compared."""
+"""Photo sets for tests that compose many photos (batches, Ray), and how their results compare."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def copies(folder: Path, n: int) -> Path:
     images, anns = [], []
     for k in range(n):
         for img in coco["images"]:
-            name = f"c{k:03d}_{img['file_name']}"
+            name = f"c{k}_{img['file_name']}"
             shutil.copy(DATA / img["file_name"], folder / name)
             new_id = 1000 * (k + 1) + img["id"]
             images.append({**img, "id": new_id, "file_name": name})
