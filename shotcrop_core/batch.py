@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator
 
 from .errors import ShotCropError
 from .framing import FramingOptions
+from .uris import is_uri
 
 #: Files a folder contributes (what PIL reads and we write back in kind).
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
@@ -41,6 +42,8 @@ def expand_inputs(items: Iterable[str], list_file: str | None = None) -> Iterato
             except OSError as e:
                 raise ShotCropError(f"cannot list the folder {p}: {e.strerror or e}") from None
             yield from (str(p / n) for n in names)
+        elif is_uri(item):  # s3://, http(s)://: read where it lives ('?' and '[' are no glob)
+            yield item
         elif not p.exists() and glob.has_magic(item):
             matches = sorted(m for m in glob.iglob(item, recursive=True)
                              if _is_image(m) and os.path.isfile(m))
@@ -158,29 +161,34 @@ def outputs_present(path: str, run: ComposeRun) -> bool:
 
 
 def previous_outputs(path: str, run: ComposeRun) -> str:
-    """What an earlier run left of this photo in the output folder (--resume): "complete" (every
-    file, and the JSON, written last, names this photo), "partial" (some of its files but no
-    JSON, or a JSON cut short: a run killed while writing it; --resume writes them again), or
-    "none" (nothing, or a JSON of another photo of the same stem: a/x.jpg, b/x.jpg; writing
-    then refuses).
-    Reads only the photo's header (its format and alpha decide the names)."""
-    from .export import output_paths
+    """What an earlier run left of this photo in the output folder (--resume):
+
+    - "complete": its JSON holds its shot set (written last) and its other files are there;
+    - "partial": its JSON is the marker naming it (written first: a run killed while writing
+      this photo), or holds its shot set with a file missing: --resume writes them again;
+    - "none": no JSON, or the JSON of another photo of the same stem (a/x.jpg, b/x.jpg), or a
+      file not ours: writing then refuses where a file is, as without --resume.
+
+    The JSON is read first: a photo without one costs a stat, not a header read (for a photo
+    by URI, a download)."""
+    from .export import WRITING, json_path, output_paths
     from .imageio import probe
 
+    marker = json_path(path, Path(run.out))
     try:
-        info = probe(path)
+        d = json.loads(marker.read_text(encoding="utf-8"))
+        named = d.get("image")
+    except (OSError, ValueError, AttributeError):
+        return "none"
+    if named != str(path):
+        return "none"
+    if d.get(WRITING):
+        return "partial"
+    try:
+        paths = output_paths(probe(path), Path(run.out), preview=run.preview)
     except ShotCropError:
         return "none"
-    paths = output_paths(info, Path(run.out), preview=run.preview)
-    if not paths["json"].exists():
-        return "partial" if any(p.exists() for p in paths.values()) else "none"
-    if not all(p.exists() for p in paths.values()):
-        return "none"
-    try:
-        named = json.loads(paths["json"].read_text(encoding="utf-8")).get("image")
-    except (OSError, ValueError, AttributeError):
-        return "partial"  # a JSON cut short by a kill: the photo was being written
-    return "complete" if named == str(path) else "none"
+    return "complete" if all(p.exists() for p in paths.values()) else "partial"
 
 
 # -- the work -----------------------------------------------------------------------------------
@@ -288,14 +296,14 @@ def compose_indexed(run: ComposeRun, pipe, items: Iterable[tuple[int, Any]]
     from .pipeline import photo_name
 
     pending: list = []  # in input order: (index, photo) to compose, or a skipped Outcome
-    rewrite: set[int] = set()  # indexes whose partial files a cut run left (--resume)
+    rewrite: list[bool] = []  # per photo to compose: a cut run left its files (--resume)
     todo = 0
 
     def flush() -> Iterator[Outcome]:
         work = [x for x in pending if isinstance(x, tuple)]
         try:
-            results = list(pipe.run(work, indexed=True))
-            done = [write_outcome(run, r, rewrite=r.index in rewrite) for r in results]
+            results = list(pipe.run(work, indexed=True))  # one result per photo, in order
+            done = [write_outcome(run, r, rewrite=again) for r, again in zip(results, rewrite)]
         except Exception as e:  # noqa: BLE001  one batch's unexpected failure must not end the run
             done = [Outcome(i, photo_name(p, i), error=f"{photo_name(p, i)}: unexpected "
                                                        f"error: {type(e).__name__}: {e}")
@@ -313,13 +321,12 @@ def compose_indexed(run: ComposeRun, pipe, items: Iterable[tuple[int, Any]]
             else:
                 pending.append(skipped)
             continue
-        if before == "partial":
-            rewrite.add(index)
+        rewrite.append(before == "partial")
         pending.append((index, photo))
         todo += 1
         if todo >= pipe.chunk_size:
             yield from flush()
-            pending, todo = [], 0
+            pending, rewrite, todo = [], [], 0
     yield from flush()
 
 

@@ -325,7 +325,7 @@ class Captions:
 
     def get(self, name: str | None, index: int) -> str | None:
         if self.by_index:
-            return self.by_index[index] if index < len(self.by_index) else None
+            return self.by_index[index] if 0 <= index < len(self.by_index) else None
         if name is not None:
             text = self.by_name.get(str(name))
             if text is None:

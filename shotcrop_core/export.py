@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,8 @@ from .render import draw_shots
 from .shots import ShotSet
 
 _CROP_EXT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+#: The key of the marker a photo's JSON holds while its files are being written.
+WRITING = "writing"
 #: The preview's long side at most (a check image, not a deliverable: drawing and encoding a
 #: 24 MP preview would cost more than the crops).
 PREVIEW_SIDE = 1600
@@ -45,8 +49,16 @@ def output_paths(loaded: LoadedImage | ImageInfo, out_dir: Path, json_file: bool
     if preview != "none":
         paths["preview"] = out_dir / f"{stem}_preview.{preview}"
     if json_file:
-        paths["json"] = out_dir / f"{stem}_shots.json"
+        paths["json"] = json_path(loaded.path, out_dir)
     return paths
+
+
+def json_path(photo: str | Path, out_dir: Path) -> Path:
+    """Where a photo's shot-set JSON goes: named after the photo alone (no header read)."""
+    from .uris import is_uri, name_path
+
+    name = name_path(photo) if isinstance(photo, str) and is_uri(photo) else Path(photo)
+    return Path(out_dir) / f"{name.stem}_shots.json"
 
 
 def write_outputs(loaded: LoadedImage, shots: ShotSet, out_dir: str | Path, force: bool = False,
@@ -68,6 +80,13 @@ def write_outputs(loaded: LoadedImage, shots: ShotSet, out_dir: str | Path, forc
             more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
             raise ShotCropError(f"{taken[0]} already exists{more}: nothing was written for this "
                                 "image; use --force to overwrite or choose another --out folder")
+    # The JSON goes first, as a marker naming the photo (a run killed while writing it leaves
+    # that: `batch.previous_outputs` knows those files are ours to write again), and is replaced
+    # by the shot set last.
+    if json_file:
+        out.mkdir(parents=True, exist_ok=True)
+        _place(paths["json"], json.dumps({"image": loaded.source, WRITING: True},
+                                         ensure_ascii=False) + "\n", exclusive=not force)
     fill = op.parse_fill(outpaint)
     for shot in shots:
         save_image(crop(loaded, shot.box, fill), paths[shot.name], force=force)
@@ -80,11 +99,27 @@ def write_outputs(loaded: LoadedImage, shots: ShotSet, out_dir: str | Path, forc
         save_image(draw_shots(_preview_base(loaded.image), shots, people), paths["preview"],
                    force=force)
     if json_file:
-        text = shots.to_json(image=loaded.source, indent=2) + "\n"
-        mode = "w" if force else "x"
-        try:
-            with open(paths["json"], mode, encoding="utf-8") as f:
-                f.write(text)
-        except FileExistsError:
-            raise ShotCropError(f"{paths['json']} already exists: use --force") from None
+        _place(paths["json"], shots.to_json(image=loaded.source, indent=2) + "\n")
     return paths
+
+
+def _place(path: Path, text: str, exclusive: bool = False) -> None:
+    """`text` as the whole of `path` at once (written beside it, then moved in: a kill leaves
+    the old file or the new, never half of one); `exclusive`: only where no file is."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        if not exclusive:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)  # atomic, and fails where a file is
+        except FileExistsError:
+            raise ShotCropError(f"{path} already exists: use --force") from None
+        except OSError:  # a file system without hard links: exclusive create instead
+            with open(path, "x", encoding="utf-8") as f:
+                f.write(text)
+    except FileExistsError:
+        raise ShotCropError(f"{path} already exists: use --force") from None
+    finally:
+        tmp.unlink(missing_ok=True)

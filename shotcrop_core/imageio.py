@@ -52,13 +52,14 @@ class LoadedImage:
     icc_profile: bytes | None = None
     #: The photo's upright size when `image` was decoded reduced (JPEG draft mode), else None.
     full_size: tuple[int, int] | None = None
-    #: The URI the photo was read from (s3://, http(s)://, file://), else None.
-    uri: str | None = None
+    #: How the photo was named when that is not `str(path)`: a URI (s3://, http(s)://,
+    #: file://), or a path spelled otherwise ('./a.jpg'); else None.
+    given: str | None = None
 
     @property
     def source(self) -> str:
-        """The photo as its user named it: its URI, else its path."""
-        return self.uri or str(self.path)
+        """The photo as its user named it (what its records and JSON say)."""
+        return self.given or str(self.path)
 
     @property
     def frame_size(self) -> tuple[int, int]:
@@ -210,7 +211,7 @@ def load_image(path: str | Path, draft: int | None = None) -> LoadedImage:
     (PIL's draft mode: the decoder skips the detail) to a long side of at least `draft`;
     `full_size` then says the photo's own size. For perception and framing only: crops need
     the full decode. `path` may be a URI (`uris`: s3://, gs://, http(s)://, file://)."""
-    uri = str(path)
+    given = str(path)
     path, source = _opened(path)
     if isinstance(source, Path) and not path.exists():
         raise ShotCropError(f"image not found: {path}. Check the path.")
@@ -271,7 +272,7 @@ def load_image(path: str | Path, draft: int | None = None) -> LoadedImage:
     if full is not None and turned:  # EXIF orientations 5-8 turn the photo a quarter
         full = (full[1], full[0])
     return LoadedImage(rgb, path, fmt, mode, rgba is not None, rgba, icc, full,
-                       uri if uri != str(path) else None)
+                       given if given != str(path) else None)
 
 
 def crop(img: Image.Image | LoadedImage, box: Box, outpaint=None) -> Image.Image:

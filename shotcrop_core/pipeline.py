@@ -32,6 +32,7 @@ from .shots import ShotSet
 
 if TYPE_CHECKING:
     from .imageio import LoadedImage
+    from .vlm.backend import GenerationOptions
     from .perception import PoseEstimator
     from .perception.given import KeypointSource
 
@@ -531,16 +532,24 @@ def write_result(result: PhotoResult, out: str | Path, force: bool = False,
 
 
 # -- engines -------------------------------------------------------------------------------------
+#: Who can propose the shots (`load_engine`).
+ENGINES = ("framing", "vlm", "vllm")
+
+
+def check_engine(kind: str) -> str:
+    if kind not in ENGINES:
+        raise ShotCropError(f"unknown engine {kind!r}: use {', '.join(ENGINES)}")
+    return kind
+
+
 def load_engine(kind: str = "framing", model: str | None = None, *, options: Any = None,
                 device: Any = "auto", dtype: Any = "auto", attention: str = "sdpa",
                 quantization: str | None = None, revision: str | None = None):
     """Who proposes the shots: None for the framing engine ("framing"), else a loaded VLM engine
     ("vlm": transformers; "vllm": vLLM, which schedules its own large batches). `options` is a
     `vlm.backend.GenerationOptions`; the model is loaded once for the whole run."""
-    if kind == "framing":
+    if check_engine(kind) == "framing":
         return None
-    if kind not in ("vlm", "vllm"):
-        raise ShotCropError(f"unknown engine {kind!r}: use framing, vlm or vllm")
     from .models import DEFAULT_VLM
     from .vlm.backend import GenerationOptions, VLMEngine
 
@@ -566,16 +575,15 @@ class EngineSpec:
 
     kind: str = "framing"
     model: str | None = None
-    options: Any = None  # vlm.backend.GenerationOptions
-    device: Any = "auto"
-    dtype: Any = "auto"
+    options: GenerationOptions | None = None
+    device: str = "auto"
+    dtype: str = "auto"
     attention: str = "sdpa"
     quantization: str | None = None
     revision: str | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in ("framing", "vlm", "vllm"):
-            raise ShotCropError(f"unknown engine {self.kind!r}: use framing, vlm or vllm")
+        check_engine(self.kind)  # on the driver, before any actor starts
 
     def load(self):
         """The loaded engine (None for the framing engine)."""

@@ -246,21 +246,31 @@ def test_batches_keep_order_and_skipped_photos_keep_their_place(shoot, tmp_path)
 
 
 def test_resume_rewrites_a_photo_a_killed_run_left_half_written(shoot, tmp_path, capsys):
-    """Crops there but no JSON (or a JSON cut short): --resume writes that photo again; the
-    finished photos' files are left as they are."""
+    """A photo's JSON is written first as a marker naming it, then its files, then the JSON
+    again with its shots. --resume writes again a photo whose JSON is still the marker (a kill
+    cut it), or whose shot set is there with a file missing; files without a JSON of ours
+    (the user's own, say) are not written over; finished photos are left as they are."""
     kp, out = str(tmp_path / "kp.json"), tmp_path / "o"
     assert _compose(str(shoot), "--keypoints", kp, "--out", str(out)) == 0
     photos = sorted(shoot.glob("*.jpg"))
-    (out / f"{photos[0].stem}_shots.json").unlink()
-    (out / f"{photos[1].stem}_shots.json").write_text('{"image": "')
-    (out / f"{photos[1].stem}_medium.jpg").write_bytes(b"cut")
+    cut, lost, users = photos[0], photos[1], photos[2]
+    (out / f"{cut.stem}_shots.json").write_text(json.dumps({"image": str(cut), "writing": True}))
+    (out / f"{cut.stem}_medium.jpg").write_bytes(b"cut")
+    (out / f"{lost.stem}_close_up.jpg").unlink()
+    (out / f"{users.stem}_shots.json").unlink()
+    (out / f"{users.stem}_medium.jpg").write_bytes(b"the user's own")
     kept = {p: p.stat().st_mtime_ns for p in out.iterdir()
-            if not p.name.startswith((photos[0].stem, photos[1].stem))}
+            if not p.name.startswith((cut.stem, lost.stem, users.stem))}
     capsys.readouterr()
-    assert _compose(str(shoot), "--keypoints", kp, "--out", str(out), "--resume", "--json") == 0
-    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert sorted(Path(r["image"]).name for r in lines) == [photos[0].name, photos[1].name]
-    assert json.loads((out / f"{photos[1].stem}_shots.json").read_text())["image"] == \
-        str(photos[1])
-    assert (out / f"{photos[1].stem}_medium.jpg").stat().st_size > 1000
+    assert _compose(str(shoot), "--keypoints", kp, "--out", str(out), "--resume", "--json") == 1
+    lines = {Path(r["image"]).name: r for r in
+             (json.loads(x) for x in capsys.readouterr().out.splitlines())}
+    assert set(lines) == {cut.name, lost.name, users.name}
+    assert "already exists" in lines[users.name]["error"]
+    assert (out / f"{users.stem}_medium.jpg").read_bytes() == b"the user's own"
+    for p in (cut, lost):
+        assert json.loads((out / f"{p.stem}_shots.json").read_text()) == lines[p.name]
+    assert (out / f"{cut.stem}_medium.jpg").stat().st_size > 1000
+    assert (out / f"{lost.stem}_close_up.jpg").exists()
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left

@@ -195,7 +195,7 @@ def test_a_model_that_will_not_load_stops_the_run_with_one_error(tmp_path, capsy
 
 
 def test_without_ray_one_clear_error(tmp_path):
-    code = ("import sys; sys.modules['ray'] = None\n"
+    code = ("import sys; sys.modules['ray'] = sys.modules['pyarrow'] = None\n"
             "from shotcrop_core.cli import main\n"
             f"sys.exit(main(['compose', {str(DATA)!r}, '--ray', 'local', '--out', "
             f"{str(tmp_path / 'o')!r}]))")
@@ -228,3 +228,122 @@ def test_vlm_engine_on_the_actors_gives_what_compose_gives(tmp_path, capsys):
     assert rc == 0, err
     assert by_image(on_ray) == by_image(plain)
     assert all(any("vlm:" in w for w in r["warnings"]) for r in on_ray)  # random weights
+
+
+def test_a_record_cut_anywhere_resumes_to_one_line_per_photo(tmp_path):
+    """The record after a kill: a whole last line without its newline, a line cut short,
+    error lines, a photo twice; --resume keeps the first whole line of each finished photo."""
+    import pyarrow.parquet as pq
+
+    from shotcrop_core.scale.journal import Journal
+
+    a = {"image": "a.jpg", "width": 90, "height": 60, "subject": None, "shots": [
+        {"shot": n, "box": [0, 0, 90 - 20 * k, 60 - 15 * k], "description": n, "aspect": "original",
+         "warnings": []} for k, n in enumerate(("establishing", "medium", "close_up"))]}
+    b = {"image": "b.jpg", "error": "broken"}
+    c = {**a, "image": "c.jpg"}
+    record = tmp_path / "shots.jsonl"
+    record.write_text(json.dumps(a) + "\n" + json.dumps(b) + "\n" + json.dumps(a) + "\n"
+                      + json.dumps(c))  # c: whole, but the kill took its newline
+    journal = Journal(tmp_path, "parquet")
+    assert journal.open(resume=True) == {"a.jpg", "c.jpg"}
+    journal.write([json.dumps(b | {"error": "again"})])
+    journal.close()
+    assert lines(record.read_text()) == [a, c, b | {"error": "again"}]
+    rows = pq.read_table(tmp_path / "shots.parquet").to_pylist()
+    assert [(r["image"], r["error"]) for r in rows] == [("a.jpg", None), ("c.jpg", None),
+                                                         ("b.jpg", "again")]
+    assert rows[0]["close_up_box"] == [0, 0, 50, 30] and rows[2]["medium_box"] is None
+    record.write_text(json.dumps(a) + "\n" + '{"image": "d.jp')  # a run killed mid-line
+    journal = Journal(tmp_path, "parquet")
+    with pytest.raises(Exception, match="--resume"):
+        journal.open()
+    journal = Journal(tmp_path, "parquet")
+    journal.open(force=True)  # start again: the old record goes once the first line comes
+    journal.close()
+    assert [r["image"] for r in pq.read_table(tmp_path / "shots.parquet").to_pylist()] == \
+        ["a.jpg"]  # the cut line is no row
+
+
+def test_gpus_asked_of_a_cluster_without_them_is_one_error(tmp_path, capsys):
+    rc, _, err = _compose(capsys, DATA, "--perception", "keypoints", "--keypoints",
+                          DATA / "person_keypoints.json", "--out", tmp_path / "o", "--ray",
+                          "local", "--gpus-per-worker", "1")
+    assert rc == 2 and "this cluster has no GPU" in err and "Traceback" not in err
+
+
+def test_a_dataset_without_an_image_column_is_one_error():
+    from shotcrop_core.errors import ShotCropError
+    from shotcrop_core.scale import compose_dataset
+
+    with pytest.raises(ShotCropError, match=r"no 'image' column \(it has file\)"):
+        compose_dataset(ray.data.from_items([{"file": "a.jpg"}]))
+
+
+def test_relative_paths_on_a_node_without_the_drivers_folder_say_so():
+    import numpy as np
+
+    from shotcrop_core.batch import Outcome
+    from shotcrop_core.scale.stage import photos_of
+
+    batch = {"image": np.array(["rel/a.jpg", "/abs/b.jpg", "s3://bucket/c.jpg"], dtype=object),
+             "index": np.arange(3)}
+    got = list(photos_of(batch, away="/home/me/shoot"))
+    assert isinstance(got[0], Outcome) and "has no folder /home/me/shoot" in got[0].error
+    assert got[1:] == [(1, "/abs/b.jpg"), (2, "s3://bucket/c.jpg")]
+    assert list(photos_of(batch)) == [(0, "rel/a.jpg"), (1, "/abs/b.jpg"),
+                                      (2, "s3://bucket/c.jpg")]
+
+
+def test_vllm_stages_through_ray_data(tmp_path, monkeypatch, capsys):
+    """compose_with_llm on the cluster, Ray's vLLM processor replaced by a stage that answers
+    as a model would (vLLM needs a GPU): the prompts and answers cross Ray Data's blocks
+    (Arrow) and come back as shot-set rows; a failed generation falls back per photo."""
+    pytest.importorskip("transformers")
+    import numpy as np
+    import ray.data.llm as rdl
+    from tiny_vlm import build_tiny_qwen3_vl
+
+    from shotcrop_core.batch import ComposeRun
+    from shotcrop_core.pipeline import EngineSpec
+    from shotcrop_core.scale.llm import compose_with_llm
+    from shotcrop_core.vlm.backend import GenerationOptions
+
+    model = build_tiny_qwen3_vl(tmp_path / "vlm")
+    answer = json.dumps({"shots": [
+        {"shot": n, "bbox_2d": b, "description": f"the {n} shot"} for n, b in
+        (("establishing", [0, 0, 1000, 1000]), ("medium", [250, 100, 750, 800]),
+         ("close_up", [400, 100, 600, 400]))]})
+    seen = {}
+
+    def fake_processor(config, **_):
+        seen["config"] = config
+
+        def generate(ds):
+            def answer_rows(batch):  # what Ray's vLLM stages add to each row
+                texts = [answer if "000000000790" in str(im) else "" for im in batch["image"]]
+                return {**batch, "generated_text": np.array(texts, dtype=object),
+                        "__inference_error__": np.array(
+                            ["" if t else "CUDA out of memory" for t in texts], dtype=object)}
+            return ds.map_batches(answer_rows, batch_format="numpy")
+        return generate
+
+    monkeypatch.setattr(rdl, "build_processor", fake_processor)
+    kp = DATA / "person_keypoints.json"
+    run = ComposeRun(perception="keypoints", keypoints=str(kp), write=False)
+    photos = ray.data.from_items([{"image": str(DATA / n), "index": k} for k, n in
+                                  enumerate(["000000000790.jpg", "000000234748.jpg",
+                                             "missing.jpg"])])
+    rows = {Path(r["image"]).name: r for r in compose_with_llm(
+        photos, run, EngineSpec("vllm", str(model), GenerationOptions())).take_all()}
+    assert set(rows["000000000790.jpg"]) == {"image", "index", "shots", "error", "skipped"}
+    good = json.loads(rows["000000000790.jpg"]["shots"])
+    assert [s["description"] for s in good["shots"]] == \
+        ["the establishing shot", "the medium shot", "the close_up shot"]
+    fell = json.loads(rows["000000234748.jpg"]["shots"])
+    assert any("generation failed: CUDA out of memory" in w for w in fell["warnings"])
+    assert "not found" in rows["missing.jpg"]["error"]
+    config = seen["config"]
+    assert config.model_source == str(model)
+    assert config.engine_kwargs["trust_remote_code"] is False
+    assert config.engine_kwargs["load_format"] == "safetensors"

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from typing import Iterable, Iterator
 
 from ..batch import ComposeRun, Outcome
 from ..errors import ShotCropError
 from ..pipeline import EngineSpec
 from ..shots import ShotSet
-from .ray_module import require_ray
 from .journal import Journal
+from .ray_module import require_ray
 
 log = logging.getLogger("shotcrop")
 
@@ -29,18 +30,20 @@ def compose_on_ray(run: ComposeRun, sources: Iterable[str], list_file: str | Non
                    workers: int | None = None, gpus_per_worker: float | None = None,
                    column: str | None = None, records: str = "jsonl") -> Iterator[Outcome]:
     """Every photo's Outcome (as results arrive, not in input order); see the module doc."""
+    ray = require_ray()  # first: pyarrow comes with it
     import pyarrow.compute as pc
 
     from .listing import read_listing
 
-    ray = require_ray()
     if engine is not None and engine.kind == "vllm":
         from .llm import require_llm
 
-        require_llm()
+        require_llm(here=address == "local")
     table = read_listing(sources, list_file, column)  # a bad listing stops us before Ray
     journal = Journal(run.out, records) if run.write else None
     done = journal.open(resume=run.resume, force=run.force) if journal else set()
+    if run.write:  # a photo whose files are all there is done: a batch Ray runs again after
+        run = replace(run, resume=True)  # losing an actor must not fail on its own files
     started = _connect(ray, address)  # the record is written from the first result on
     try:
         if done:

@@ -49,7 +49,7 @@ class Journal:
 
     def _compact(self) -> set[str]:
         """Keep the finished photos' lines (the first of each); say which they are."""
-        keep, done, dropped = [], set(), 0
+        keep, done, dropped = [], set(), 0  # dropped: lines left out or mended
         with open(self.path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 try:
@@ -60,7 +60,9 @@ class Journal:
                     finished = False
                 if finished and image not in done:
                     done.add(image)
-                    keep.append(line if line.endswith("\n") else line + "\n")
+                    if not line.endswith("\n"):  # whole, but its newline was cut off
+                        line, dropped = line + "\n", dropped + 1
+                    keep.append(line)
                 else:
                     dropped += 1
         if dropped:  # rewritten whole, then swapped in: a second kill cannot lose it
@@ -99,7 +101,10 @@ def write_parquet(record: Path, dest: Path) -> None:
         cols[f"{name}_box"], cols[f"{name}_description"] = [], []
     with open(record, encoding="utf-8") as f:
         for line in f:
-            d = json.loads(line)
+            try:
+                d = json.loads(line)
+            except ValueError:  # a line a kill cut short: --resume drops it and redoes it
+                continue
             ok = "error" not in d
             shots = {s["shot"]: s for s in d.get("shots", [])}
             cols["image"].append(d.get("image"))
@@ -110,9 +115,9 @@ def write_parquet(record: Path, dest: Path) -> None:
             cols["subject_box"].append((d.get("subject") or {}).get("box"))
             cols["warnings"].append(d.get("warnings", []) if ok else None)
             for name in SHOT_NAMES:
-                cols[f"{name}_box"].append(shots[name]["box"] if ok else None)
-                cols[f"{name}_description"].append(shots[name].get("description") if ok
-                                                   else None)
+                shot = shots.get(name, {})
+                cols[f"{name}_box"].append(shot.get("box"))
+                cols[f"{name}_description"].append(shot.get("description"))
     types = {"width": pa.int32(), "height": pa.int32(), "warnings": pa.list_(pa.string()),
              **{k: pa.list_(pa.int32()) for k in cols if k.endswith("_box")}}
     table = pa.table({k: pa.array(v, types.get(k, pa.string())) for k, v in cols.items()})

@@ -33,7 +33,7 @@ def read_listing(sources: Iterable[str], list_file: str | None = None,
     for source in sources:
         kind = _listing_kind(source)
         if kind == "lines":
-            paths.extend(expand_inputs([], source))
+            paths.extend(_uri_lines(source) if is_uri(source) else expand_inputs([], source))
         elif kind:
             paths.extend(_table_paths(source, kind, column))
         elif is_uri(source) and source.endswith("/"):
@@ -80,6 +80,19 @@ def _table_paths(source: str, kind: str, column: str | None) -> list[str]:
         raise ShotCropError(f"{source}: {empty.as_py()} row(s) of column {column!r} have no "
                             "path: fill them in or drop them")
     return [v.strip() for v in values.to_pylist()]
+
+
+def _uri_lines(source: str) -> list[str]:
+    """A one-path-a-line listing in object storage (blank lines and # comments skipped)."""
+    from ..uris import read_uri
+
+    try:
+        text = read_uri(source).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ShotCropError(f"the list of photos {source} is not UTF-8 text: one path a "
+                            "line") from None
+    return [t for t in (line.strip() for line in text.splitlines())
+            if t and not t.startswith("#")]
 
 
 def _uri_folder(source: str) -> list[str]:

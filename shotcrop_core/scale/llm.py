@@ -30,15 +30,31 @@ from ..batch import ComposeRun, Outcome, build_pipeline, resume_state, write_out
 from ..errors import ShotCropError
 from ..keypoints import Person
 from ..pipeline import DRAFT_SIDE, EngineSpec, Found, PeopleSource, PhotoResult, Pipeline
+from ..vlm.vllm_engine import sampling
 from .ray_module import require_ray
-from .stage import COLUMNS, Pool, _columns, _photos, batch_size_for
+from .stage import COLUMNS, Pool, absolute, batch_size_for, enter, photos_of, rows_of
 
-def _model(engine: EngineSpec):
+
+def _processor_files(engine: EngineSpec):
+    """(folder, family): the model's config and processor files, not its weights (a stage that
+    prompts and parses does not run the model)."""
     from ..models import DEFAULT_VLM
     from ..vlm.loading import family_of, resolve_vlm
 
-    path = resolve_vlm(engine.model or DEFAULT_VLM, revision=engine.revision)
+    path = resolve_vlm(engine.model or DEFAULT_VLM, revision=engine.revision, weights=False)
     return path, family_of(path)
+
+
+def _model_source(engine: EngineSpec) -> tuple[str, dict]:
+    """What the vLLM replicas load, and the engine settings that go with it: a local folder as
+    an absolute path (every GPU node must reach it), else the Hub repo id (each node fetches
+    its own copy, at `revision`)."""
+    from ..models import DEFAULT_VLM
+
+    ref = engine.model or DEFAULT_VLM
+    if os.path.isdir(ref):
+        return os.path.abspath(ref), {}
+    return ref, {"revision": engine.revision} if engine.revision else {}
 
 
 def _options(engine: EngineSpec):
@@ -53,28 +69,34 @@ class PromptActor:
     def __init__(self, run: ComposeRun, engine: EngineSpec, cwd: str | None = None) -> None:
         from transformers import AutoProcessor
 
-        if cwd and os.path.isdir(cwd):
-            os.chdir(cwd)
+        self.away = enter(cwd)
         self.run, self.options = run, _options(engine)
-        self.path, self.family = _model(engine)
+        self.path, self.family = _processor_files(engine)
         self.processor = AutoProcessor.from_pretrained(str(self.path), trust_remote_code=False)
         self.pipe = build_pipeline(replace(run, write=False))  # draft decodes: pixels to see
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         rows: list[dict] = []
         todo = []
-        for p in _photos(batch):
+        for p in photos_of(batch, self.away):
             if isinstance(p, Outcome):
                 rows.append(_passed(self.run, p))
             elif resume_state(self.run, p[1]) == "complete":
                 rows.append(_passed(self.run, Outcome(p[0], str(p[1]), skipped=True)))
             else:
                 todo.append(p)
-        for r in self.pipe.find_people(todo):
+        try:
+            found = list(self.pipe.find_people(todo))
+        except Exception as e:  # noqa: BLE001  one batch's unexpected failure: its photos'
+            found = [PhotoResult(i, str(p), error=f"{p}: unexpected error: "
+                                                  f"{type(e).__name__}: {e}") for i, p in todo]
+        for r in found:
             try:
                 rows.append(self._prompt(r) if r.ok else _passed(self.run, _as_outcome(r)))
-            except ShotCropError as e:
-                rows.append(_passed(self.run, Outcome(r.index, r.name, error=str(e))))
+            except Exception as e:  # noqa: BLE001  one photo's failure is its record
+                why = str(e) if isinstance(e, ShotCropError) else \
+                    f"{r.name}: unexpected error: {type(e).__name__}: {e}"
+                rows.append(_passed(self.run, Outcome(r.index, r.name, error=why)))
         return {k: [row[k] for row in rows] for k in rows[0]} if rows else {}
 
     def _prompt(self, r: PhotoResult) -> dict:
@@ -96,9 +118,7 @@ class PromptActor:
                             if c.get("type") == "image" else c for c in m["content"]]
         W, H = r.image.frame_size
         return {**_empty(r.index, r.name), "messages": messages,
-                "sampling_params": {"max_tokens": o.token_budget,
-                                    "temperature": o.temperature if o.sampling else 0.0,
-                                    "seed": o.seed},
+                "sampling_params": sampling(o),
                 "people": json.dumps([p.to_dict() for p in r.people]),
                 "estimated": r.estimated, "width": W, "height": H,
                 "resized": list(size), "family": self.family}
@@ -115,7 +135,7 @@ def _empty(index: int, name: str) -> dict:
 def _passed(run: ComposeRun, o: Outcome) -> dict:
     """A row that skips the model (an error, or done before): a one-token prompt, so the vLLM
     stages keep their columns, and the answer stage passes it on as it is."""
-    cols = _columns(run, [o])
+    cols = rows_of(run, [o])
     row = {k: (v[0].item() if isinstance(v[0], np.generic) else v[0]) for k, v in cols.items()}
     return {**row, "messages": [{"role": "user", "content": [{"type": "text", "text": "-"}]}],
             "sampling_params": {"max_tokens": 1, "temperature": 0.0, "seed": None},
@@ -128,8 +148,7 @@ class AnswerActor:
     the files written."""
 
     def __init__(self, run: ComposeRun, engine: EngineSpec, cwd: str | None = None) -> None:
-        if cwd and os.path.isdir(cwd):
-            os.chdir(cwd)
+        enter(cwd)  # the prompt stage said which relative paths this node cannot read
         self.run, self.intent = run, _options(engine).intent
         self.pipe = Pipeline(PeopleSource(), run.framing)  # the options per photo, no model
 
@@ -143,9 +162,12 @@ class AnswerActor:
                 continue
             try:
                 outcomes.append(self._answer(row))
-            except ShotCropError as e:
-                outcomes.append(Outcome(int(row["index"]), str(row["image"]), error=str(e)))
-        return _columns(self.run, outcomes)
+            except Exception as e:  # noqa: BLE001  one photo's failure is its record
+                name = str(row["image"])
+                why = str(e) if isinstance(e, ShotCropError) else \
+                    f"{name}: unexpected error: {type(e).__name__}: {e}"
+                outcomes.append(Outcome(int(row["index"]), name, error=why))
+        return rows_of(self.run, outcomes)
 
     def _answer(self, row: dict) -> Outcome:
         from ..imageio import load_image
@@ -176,19 +198,20 @@ class AnswerActor:
         return write_outcome(self.run, result, rewrite=rewrite)
 
 
-def require_llm() -> None:
-    """vLLM and Ray's LLM part, or one clear error saying what to install."""
+def require_llm(here: bool = True) -> None:
+    """Ray's LLM part (which builds the vLLM stage), and vLLM itself where the model runs on
+    this machine (`here`: a local cluster); else one clear error saying what to install."""
     import importlib
     import importlib.util
 
     try:
-        if importlib.util.find_spec("vllm") is None:
-            raise ImportError("No module named 'vllm'")
         importlib.import_module("ray.data.llm")
+        if here and importlib.util.find_spec("vllm") is None:
+            raise ImportError("No module named 'vllm'")
     except ImportError as e:
-        raise ShotCropError(f"--engine vllm on Ray needs vLLM and ray[llm] on the cluster "
-                            f"({e}): pip install vllm 'ray[llm]' on the GPU nodes, or use "
-                            "--engine vlm (transformers, one model per actor)") from None
+        raise ShotCropError(f"--engine vllm on Ray needs vLLM and ray[llm] ({e}): pip install "
+                            "vllm 'ray[llm]' (on the GPU nodes of a cluster), or use --engine "
+                            "vlm (transformers, one model per actor)") from None
 
 
 def compose_with_llm(ds, run: ComposeRun, engine: EngineSpec, *, pool: Pool | None = None,
@@ -197,23 +220,20 @@ def compose_with_llm(ds, run: ComposeRun, engine: EngineSpec, *, pool: Pool | No
     ray.data.llm (see the module doc). `pool.most` model replicas, one GPU each."""
     from ray.data.llm import build_processor, vLLMEngineProcessorConfig
 
-    from ..model_options import DTYPE_NAMES
+    from ..vlm.vllm_engine import engine_kwargs
 
-    require_llm()
+    require_llm(here=False)
 
     ray = require_ray()
 
     cwd = cwd or os.getcwd()
-    if run.write:
-        run = replace(run, out=os.path.abspath(run.out))
+    run = absolute(run)
     pool = pool or Pool.plan(run, engine)
-    path, _ = _model(engine)
+    source, pinned = _model_source(engine)
     options = _options(engine)
     config = vLLMEngineProcessorConfig(
-        model_source=str(path),
-        engine_kwargs={"trust_remote_code": False, "limit_mm_per_prompt": {"image": 1},
-                       "dtype": DTYPE_NAMES.get(engine.dtype, engine.dtype),
-                       "seed": options.seed or 0},
+        model_source=source,
+        engine_kwargs={**engine_kwargs(engine.dtype, options.seed or 0), **pinned},
         concurrency=pool.most, batch_size=batch_size_for(engine),
         prepare_multimodal_stage=True, should_continue_on_error=True)
     generate = build_processor(config)

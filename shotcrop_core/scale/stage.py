@@ -44,8 +44,7 @@ class ComposeActor:
 
     def __init__(self, run: ComposeRun, engine: EngineSpec | None = None,
                  cwd: str | None = None) -> None:
-        if cwd and os.path.isdir(cwd):  # the driver's folder: paths in the listing, --out
-            os.chdir(cwd)               # and --keypoints mean what they mean there
+        self.away = enter(cwd)
         self.run, self.error = run, None
         try:
             self.pipe = build_pipeline(run, engine.load() if engine is not None else None)
@@ -53,24 +52,40 @@ class ComposeActor:
             self.error = str(e) if isinstance(e, ShotCropError) else f"{type(e).__name__}: {e}"
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        photos = list(_photos(batch))  # a row that holds no photo is its error already
+        photos = list(photos_of(batch, self.away))  # a row that is no photo: its error
         if self.error is not None:  # each photo says so (the driver stops at the first)
-            return _columns(self.run, [p if isinstance(p, Outcome) else Outcome(
+            return rows_of(self.run, [p if isinstance(p, Outcome) else Outcome(
                 p[0], photo_name(p[1], p[0]), error=WORKER_FAILED + self.error)
                 for p in photos])
         done = iter(compose_indexed(self.run, self.pipe,
                                     [p for p in photos if not isinstance(p, Outcome)]))
-        return _columns(self.run, [p if isinstance(p, Outcome) else next(done)
+        return rows_of(self.run, [p if isinstance(p, Outcome) else next(done)
                                    for p in photos])
 
 
-def _photos(batch: dict[str, Any]):
+def enter(cwd: str | None) -> str | None:
+    """Work in the driver's folder `cwd`, so that relative paths (photos, --out, --keypoints)
+    mean there what they mean to the user; None, or `cwd` when this node has no such folder."""
+    if not cwd:
+        return None
+    if os.path.isdir(cwd):
+        os.chdir(cwd)
+        return None
+    return cwd
+
+
+def photos_of(batch: dict[str, Any], away: str | None = None):
     """(index, photo) pairs: paths or URIs as strings, arrays as named in-memory images; an
-    Outcome with its error for a row that holds no photo."""
+    Outcome with its error for a row that holds no photo, or a relative path on a node that
+    lacks the driver's folder `away`."""
     from PIL import Image
 
     from ..imageio import from_memory
+    from ..uris import is_uri
 
+    if "image" not in batch:
+        raise ShotCropError(f"the dataset has no 'image' column (it has {', '.join(batch)}): "
+                            "give each photo's path, URI or pixels in 'image'")
     images = batch["image"]
     n = len(images)
     indexes = batch.get("index")
@@ -79,7 +94,13 @@ def _photos(batch: dict[str, Any]):
         index = int(indexes[k]) if indexes is not None else -1
         photo = images[k]
         if isinstance(photo, (str, np.str_)):
-            yield index, str(photo)
+            photo = str(photo)
+            if away and not is_uri(photo) and not os.path.isabs(photo):
+                yield Outcome(index, photo, error=f"{photo}: a relative path, but this Ray node "
+                              f"has no folder {away} (the driver's): give absolute paths on "
+                              "a file system every node mounts, or URIs")
+            else:
+                yield index, photo
             continue
         name = str(names[k]) if names is not None else f"image {index}"
         try:
@@ -91,7 +112,7 @@ def _photos(batch: dict[str, Any]):
             yield Outcome(index, name, error=str(e) if name in str(e) else f"{name}: {e}")
 
 
-def _columns(run: ComposeRun, outcomes: list[Outcome]) -> dict[str, list]:
+def rows_of(run: ComposeRun, outcomes: list[Outcome]) -> dict[str, list]:
     cols: dict[str, list] = {c: [] for c in COLUMNS}
     for o in outcomes:
         cols["image"].append(o.name)
@@ -117,6 +138,14 @@ def _written_line(run: ComposeRun, o: Outcome) -> str | None:
         return json.dumps(json.loads(path.read_text(encoding="utf-8")), ensure_ascii=False)
     except (ShotCropError, OSError, ValueError):
         return None
+
+
+def absolute(run: ComposeRun) -> ComposeRun:
+    """The run with its folder and keypoint file as absolute paths: the same for every actor,
+    wherever it runs."""
+    out = os.path.abspath(run.out) if run.write else run.out
+    kp = os.path.abspath(run.keypoints) if isinstance(run.keypoints, str) else run.keypoints
+    return replace(run, out=out, keypoints=kp)
 
 
 @dataclass(frozen=True)
@@ -147,6 +176,13 @@ class Pool:
             gpus_per_worker = 1.0 if gpus and models and not on_cpu else 0.0
         if gpus_per_worker < 0:
             raise ShotCropError(f"GPUs per worker {gpus_per_worker}: give 0 or more")
+        most = max((n["Resources"].get("GPU", 0) for n in ray.nodes() if n["Alive"]),
+                   default=0)
+        if gpus_per_worker > most:  # Ray would wait for such a node forever
+            raise ShotCropError(f"{gpus_per_worker:g} GPU(s) per worker, but "
+                                + (f"the most a node of this cluster has is {most:g}"
+                                   if most else "this cluster has no GPU")
+                                + ": ask for fewer, or 0 to run on the CPUs")
         if workers is None:
             cpus = max(1, int(resources.get("CPU", 1)))
             workers = (max(1, int(gpus // gpus_per_worker)) if gpus_per_worker
@@ -190,9 +226,12 @@ def compose_dataset(ds, run: ComposeRun | None = None, engine: EngineSpec | None
     actor pool's size, or (min, max) to let Ray Data scale it; `gpus_per_worker`: GPUs per
     actor (0.25 packs four pose-model actors on a GPU); defaults from `Pool.plan`.
     `batch_size`: photos per actor call (default `batch_size_for`)."""
-    run = run or ComposeRun(write=False)
-    if run.write:  # every actor writes to the same folder, wherever it runs
-        run = replace(run, out=os.path.abspath(run.out))
+    run = absolute(run or ComposeRun(write=False))
+    schema = ds.schema(fetch_if_missing=False)  # known without running anything, or None
+    if schema is not None and "image" not in schema.names:
+        raise ShotCropError(f"the dataset has no 'image' column (it has "
+                            f"{', '.join(schema.names)}): give each photo's path, URI or "
+                            "pixels in 'image' (and its name in 'path' for pixels)")
     pool = pool or Pool.plan(run, engine, workers, gpus_per_worker)
     return ds.map_batches(ComposeActor, fn_constructor_kwargs={
         "run": run, "engine": engine, "cwd": cwd or os.getcwd()},
@@ -201,4 +240,5 @@ def compose_dataset(ds, run: ComposeRun | None = None, engine: EngineSpec | None
         num_gpus=pool.gpus_per_worker or None)
 
 
-__all__ = ["COLUMNS", "WORKER_FAILED", "ComposeActor", "Pool", "batch_size_for", "compose_dataset"]
+__all__ = ["COLUMNS", "WORKER_FAILED", "ComposeActor", "Pool", "absolute", "batch_size_for",
+           "compose_dataset", "enter", "photos_of", "rows_of"]

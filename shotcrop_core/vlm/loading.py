@@ -88,16 +88,19 @@ def _inside_roots(ref: str, roots: list[Path]) -> Path | None:
 
 def resolve_vlm(ref: str | os.PathLike, revision: str | None = None,
                 cache_dir: str | os.PathLike | None = None,
-                allowed_roots: Iterable[str | os.PathLike] | None = None) -> Path:
+                allowed_roots: Iterable[str | os.PathLike] | None = None,
+                weights: bool = True) -> Path:
     """The checked local folder for `ref`: a model folder, or a Hub repo's snapshot (downloaded if needed).
 
     With `allowed_roots` (names from a ComfyUI workflow), a path must stay inside one of those
-    folders; a name found in none of them is tried as a Hub repo id.
+    folders; a name found in none of them is tried as a Hub repo id. `weights=False`: only the
+    config and processor files (a stage that prompts, not one that runs the model).
     """
     ref = os.fspath(ref)
     if allowed_roots is None:
-        folder = resolve_snapshot(ref, revision, cache_dir, allow_patterns=ALLOW_PATTERNS,
-                                  what=WHAT)
+        patterns = ALLOW_PATTERNS if weights else [p for p in ALLOW_PATTERNS
+                                                   if p != "*.safetensors"]
+        folder = resolve_snapshot(ref, revision, cache_dir, allow_patterns=patterns, what=WHAT)
     else:
         roots = [Path(r).expanduser() for r in allowed_roots]
         folder = _inside_roots(ref, roots)
@@ -108,7 +111,8 @@ def resolve_vlm(ref: str | os.PathLike, revision: str | None = None,
             folder = hub_snapshot(ref, ALLOW_PATTERNS, what=WHAT, revision=revision,
                                   cache_dir=cache_dir,
                                   note=f" There is no folder of that name in {where} either.")
-    check_weights(folder, ref)
+    if weights:
+        check_weights(folder, ref)
     config = _read_config(folder)
     if config.get("auto_map"):
         raise ShotCropError(

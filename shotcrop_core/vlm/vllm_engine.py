@@ -24,6 +24,20 @@ class _VLLMModel:
     path: Any
 
 
+def engine_kwargs(dtype: str = "auto", seed: int = 0) -> dict:
+    """vLLM's engine settings for our prompts (also `scale.llm`'s, through ray.data.llm)."""
+    return {"trust_remote_code": False, "load_format": "safetensors",
+            "dtype": DTYPE_NAMES.get(dtype, dtype), "limit_mm_per_prompt": {"image": 1},
+            "seed": seed}
+
+
+def sampling(options: GenerationOptions) -> dict:
+    """vLLM's SamplingParams for `options`: greedy unless a seed asks for sampling."""
+    return {"max_tokens": options.token_budget,
+            "temperature": options.temperature if options.sampling else 0.0,
+            "seed": options.seed}
+
+
 def load_vllm(ref: str, revision: str | None = None, dtype: str = "auto",
               tensor_parallel: int | None = None, seed: int = 0) -> _VLLMModel:
     """The model folder (resolved like `load_vlm`: safetensors only, no remote code) in vLLM."""
@@ -38,9 +52,7 @@ def load_vllm(ref: str, revision: str | None = None, dtype: str = "auto",
     path = resolve_vlm(ref, revision=revision)
     family = family_of(path)
     gpus = tensor_parallel or max(torch.cuda.device_count(), 1)
-    llm = LLM(model=str(path), tensor_parallel_size=gpus, trust_remote_code=False,
-              dtype=DTYPE_NAMES.get(dtype, dtype),
-              limit_mm_per_prompt={"image": 1}, seed=seed)
+    llm = LLM(model=str(path), tensor_parallel_size=gpus, **engine_kwargs(dtype, seed))
     processor = AutoProcessor.from_pretrained(str(path), trust_remote_code=False)
     return _VLLMModel(llm, processor, family, path)
 
@@ -57,10 +69,7 @@ class VLLMEngine(VLMEngine):
         proc = self.loaded.processor
         texts = [proc.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
                  for c in conversations]
-        o = self.options
-        params = SamplingParams(max_tokens=o.token_budget,
-                                temperature=o.temperature if o.sampling else 0.0,
-                                seed=o.seed)
+        params = SamplingParams(**sampling(self.options))
         outs = self.loaded.llm.generate(
             [{"prompt": t, "multi_modal_data": {"image": im}} for t, im in zip(texts, images)],
             params, use_tqdm=False)
