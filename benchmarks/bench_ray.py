@@ -62,7 +62,7 @@ def _on_ray(src: Path, kp: Path | None, out: Path, workers: int, device: str) ->
     from shotcrop_core.scale.driver import compose_on_ray
 
     run = ComposeRun(out=str(out), perception="keypoints" if kp else "auto",
-                     keypoints=str(kp) if kp else None, device=device, force=True)
+                     keypoints=str(kp) if kp else None, device=device)
     t = time.perf_counter()
     outcomes = list(compose_on_ray(run, [str(src)], workers=workers,
                                    gpus_per_worker=1 / workers if device.startswith("cuda")
@@ -75,19 +75,20 @@ def _on_ray(src: Path, kp: Path | None, out: Path, workers: int, device: str) ->
 
 
 def measure(sets: dict[int, tuple[Path, Path | None]], tmp: Path, args) -> dict:
-    """Median seconds per (mode, workers, photos)."""
+    """Median seconds per (mode, workers, photos); every run writes into a folder of its own."""
+    tmp = Path(tempfile.mkdtemp(dir=tmp))
     times: dict[tuple, list[float]] = {}
     big = max(sets)
     for r in range(args.runs):
         for n, (src, kp) in sets.items():
             for w in WORKERS:
                 times.setdefault(("compose", w, n), []).append(
-                    _process(src, kp, tmp / f"c{w}_{n}", w, args.device))
+                    _process(src, kp, tmp / f"c{w}_{n}_{r}", w, args.device))
                 times.setdefault(("ray", w, n), []).append(
-                    _on_ray(src, kp, tmp / f"r{w}_{n}", w, args.device))
+                    _on_ray(src, kp, tmp / f"r{w}_{n}_{r}", w, args.device))
         src, kp = sets[big]
         times.setdefault(("process", 2, big), []).append(
-            _process(src, kp, tmp / "p", 2, args.device, ray="local"))
+            _process(src, kp, tmp / f"p_{r}", 2, args.device, ray="local"))
         print(f"  round {r + 1}/{args.runs} done", file=sys.stderr, flush=True)
     return {k: statistics.median(v) for k, v in times.items()}
 

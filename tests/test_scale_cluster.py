@@ -165,10 +165,13 @@ def node():
     return ray.get_runtime_context().get_node_id()
 
 photos = ray.data.from_items([{"image": p} for p in sys.argv[2:]])
-rows = compose_dataset(photos, run).take_all()
+shot_sets = compose_dataset(photos, run)
+asked = shot_sets._logical_plan.dag.ray_remote_args  # what the actors ask of Ray (its plan)
+rows = shot_sets.take_all()
 print(json.dumps({"plans": {k: [v.workers, v.gpus_per_worker, v.cpus_per_worker]
                             for k, v in plans.items()},
                   "gpu_task_on_gpu_node": ray.get(node.options(num_gpus=1).remote()) == gpu_node,
+                  "actors_ask": [asked.get("num_gpus"), asked.get("num_cpus")],
                   "errors": [r["error"] for r in rows],
                   "shots": [len(json.loads(r["shots"])["shots"]) for r in rows]}))
 """
@@ -187,5 +190,5 @@ def test_gpu_actors_on_the_node_with_the_gpu(head):
     assert got["plans"] == {"movenet": [1, 1.0, 1.0], "half": [2, 0.5, 1.0],
                             "cpu": [[1, 2], 0.0, 1.0], "keypoints": [2, 0.0, 1.0],
                             "one": [1, 0.0, 1.0], "vlm": [1, 1.0, 1.0]}
-    assert got["gpu_task_on_gpu_node"]
+    assert got["gpu_task_on_gpu_node"] and got["actors_ask"] == [1.0, 1.0]
     assert got["errors"] == [None, None] and got["shots"] == [3, 3]
