@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--outpaint-feather", type=int, default=0, metavar="PX",
                    help="soften the outpaint mask this many pixels into the photo (default 0)")
     c.add_argument("--no-files", action="store_true", help="write nothing; with --json to pipe")
-    r = c.add_argument_group("on a Ray cluster (pip install 'shotcrop[scale]')")
+    r = c.add_argument_group("on a Ray cluster (the scale extra: shotcrop[scale])")
     r.add_argument("--ray", default=None, metavar="ADDRESS",
                    help="compose on Ray: 'local' (a cluster of this machine), 'auto' (the "
                         "cluster this machine belongs to) or the head's address (host:6379, "
@@ -208,7 +208,7 @@ def _engine_spec(args):
 
 
 def _engine(args):
-    return _engine_spec(args).load()
+    return None if args.engine == "framing" else _engine_spec(args).load()
 
 
 def _captions(args):

@@ -200,7 +200,7 @@ def test_without_ray_one_clear_error(tmp_path):
             f"sys.exit(main(['compose', {str(DATA)!r}, '--ray', 'local', '--out', "
             f"{str(tmp_path / 'o')!r}]))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert p.returncode == 2 and "pip install 'shotcrop[scale]'" in p.stderr
+    assert p.returncode == 2 and "scale extra, shotcrop[scale]" in p.stderr
     assert "Traceback" not in p.stderr and not (tmp_path / "o").exists()
 
 

@@ -78,3 +78,15 @@ def test_resume_knows_a_uris_photo_is_done(server, tmp_path, capsys):
         capsys.readouterr()
         assert main([*args, "--resume"]) == 0
         assert capsys.readouterr().out == ""  # skipped: nothing composed again
+
+
+def test_the_comfyui_pack_without_http_photos_says_so(server, monkeypatch):
+    """.comfyignore leaves http_photos.py out of the ComfyUI archive (no network code ships
+    there): an http(s) photo is then one clear error."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "shotcrop_core.http_photos", None)
+    with pytest.raises(ShotCropError, match="read by the shotcrop library .* not by the ComfyUI"):
+        load_image(f"{server}/{PHOTO}")
+    ignored = (Path(__file__).resolve().parent.parent / ".comfyignore").read_text().split()
+    assert "shotcrop_core/http_photos.py" in ignored and "shotcrop_core/scale/" in ignored

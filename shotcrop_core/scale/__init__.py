@@ -1,4 +1,4 @@
-"""Composing a catalogue on Ray (`pip install "shotcrop[scale]"`): many machines, many GPUs.
+"""Composing a catalogue on Ray (the `shotcrop[scale]` extra): many machines, many GPUs.
 
 Ray Data does the scheduling, streaming, retries and progress; this package gives it our one
 pipeline as an actor that loads its models once (`stage`), reads photo listings (`listing`),

@@ -209,9 +209,9 @@ def require_llm(here: bool = True) -> None:
         if here and importlib.util.find_spec("vllm") is None:
             raise ImportError("No module named 'vllm'")
     except ImportError as e:
-        raise ShotCropError(f"--engine vllm on Ray needs vLLM and ray[llm] ({e}): pip install "
-                            "vllm 'ray[llm]' (on the GPU nodes of a cluster), or use --engine "
-                            "vlm (transformers, one model per actor)") from None
+        raise ShotCropError(f"--engine vllm on Ray needs vLLM and ray[llm] ({e}): install "
+                            "the vllm and ray[llm] packages (on the GPU nodes of a cluster), or "
+                            "use --engine vlm (transformers, one model per actor)") from None
 
 
 def compose_with_llm(ds, run: ComposeRun, engine: EngineSpec, *, pool: Pool | None = None,

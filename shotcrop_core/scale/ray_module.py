@@ -11,8 +11,8 @@ def require_ray():
         import ray
         import ray.data  # noqa: F401  the part we use: also needs pyarrow and pandas
     except ImportError as e:
-        raise ShotCropError(f"--ray needs Ray Data, which is not installed ({e}): pip install "
-                            "'shotcrop[scale]'") from None
+        raise ShotCropError(f"--ray needs Ray Data, which is not installed ({e}): install "
+                            "ShotCrop with its scale extra, shotcrop[scale]") from None
     return ray
 
 
