@@ -84,7 +84,11 @@ def write_outputs(loaded: LoadedImage, shots: ShotSet, out_dir: str | Path, forc
     # that: `batch.previous_outputs` knows those files are ours to write again), and is replaced
     # by the shot set last.
     if json_file:
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ShotCropError(f"cannot make the output folder {out}: {e.strerror or e}") \
+                from None
         _place(paths["json"], json.dumps({"image": loaded.source, WRITING: True},
                                          ensure_ascii=False) + "\n", exclusive=not force)
     fill = op.parse_fill(outpaint)
@@ -104,22 +108,32 @@ def write_outputs(loaded: LoadedImage, shots: ShotSet, out_dir: str | Path, forc
 
 
 def _place(path: Path, text: str, exclusive: bool = False) -> None:
-    """`text` as the whole of `path` at once (written beside it, then moved in: a kill leaves
-    the old file or the new, never half of one); `exclusive`: only where no file is."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    """`text` as the whole of `path` at once (written beside it under a name of its own, then
+    moved in: a kill leaves the old file or the new, never half of one); `exclusive`: only where
+    no file is. Any failure is one ShotCropError naming the file."""
+    import tempfile
+
     try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise ShotCropError(f"cannot write {path}: {e.strerror or e}") from None
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
         if not exclusive:
             os.replace(tmp, path)
             return
         try:
             os.link(tmp, path)  # atomic, and fails where a file is
         except FileExistsError:
-            raise ShotCropError(f"{path} already exists: use --force") from None
-        except OSError:  # a file system without hard links: exclusive create instead
+            raise
+        except (OSError, AttributeError):  # no hard links here: an exclusive create instead
             with open(path, "x", encoding="utf-8") as f:
                 f.write(text)
     except FileExistsError:
         raise ShotCropError(f"{path} already exists: use --force") from None
+    except OSError as e:
+        raise ShotCropError(f"cannot write {path}: {e.strerror or e}") from None
     finally:
         tmp.unlink(missing_ok=True)

@@ -41,7 +41,8 @@ def local_path(uri: str) -> Path | None:
 
 def name_path(uri: str) -> Path:
     """A path whose name and stem are the photo's (for its output files' names)."""
-    return Path(_parts(uri)[1] or "/photo")
+    path = _parts(uri)[1]
+    return Path(path if path.strip("/") else "/photo")
 
 
 def read_uri(uri: str) -> bytes:
@@ -53,7 +54,8 @@ def read_uri(uri: str) -> bytes:
                 from .http_photos import fetch
             except ImportError:
                 raise ShotCropError(f"{uri}: http(s) photos are read by the shotcrop library "
-                                    "(PyPI), not by the ComfyUI pack: load the image first")
+                                    "(PyPI), not by the ComfyUI pack: load the image first") \
+                    from None
             return fetch(uri)
         if scheme not in ARROW_SCHEMES:
             raise ShotCropError(f"{uri}: unknown URI scheme {scheme!r}: use a path, file://, "

@@ -306,7 +306,9 @@ def test_vllm_stages_through_ray_data(tmp_path, monkeypatch, capsys):
 
     from shotcrop_core.batch import ComposeRun
     from shotcrop_core.pipeline import EngineSpec
+    from shotcrop_core.errors import ShotCropError
     from shotcrop_core.scale.llm import compose_with_llm
+    from shotcrop_core.scale.stage import Pool
     from shotcrop_core.vlm.backend import GenerationOptions
 
     model = build_tiny_qwen3_vl(tmp_path / "vlm")
@@ -334,8 +336,11 @@ def test_vllm_stages_through_ray_data(tmp_path, monkeypatch, capsys):
     photos = ray.data.from_items([{"image": str(DATA / n), "index": k} for k, n in
                                   enumerate(["000000000790.jpg", "000000234748.jpg",
                                              "missing.jpg"])])
+    engine = EngineSpec("vllm", str(model), GenerationOptions())
+    with pytest.raises(ShotCropError, match="runs vLLM on GPUs, and this cluster has none"):
+        compose_with_llm(photos, run, engine)
     rows = {Path(r["image"]).name: r for r in compose_with_llm(
-        photos, run, EngineSpec("vllm", str(model), GenerationOptions())).take_all()}
+        photos, run, engine, pool=Pool(1, 1.0)).take_all()}  # as if the cluster had a GPU
     assert set(rows["000000000790.jpg"]) == {"image", "index", "shots", "error", "skipped"}
     good = json.loads(rows["000000000790.jpg"]["shots"])
     assert [s["description"] for s in good["shots"]] == \

@@ -36,6 +36,16 @@ def _pixels(loaded) -> str:
     return hashlib.sha256(loaded.image.tobytes()).hexdigest()
 
 
+def test_a_uris_photo_is_named_by_its_path():
+    from shotcrop_core.uris import local_path, name_path
+
+    assert name_path("s3://bucket/shoot/a%20b.jpg?versionId=3#x") == Path("/shoot/a b.jpg")
+    assert name_path("https://example.com").stem == "photo"
+    assert name_path("https://example.com/").stem == "photo"
+    assert local_path("file:///tmp/x%C3%A9.jpg") == Path("/tmp/xé.jpg")
+    assert local_path("s3://bucket/x.jpg") is None
+
+
 def test_which_names_are_uris():
     assert is_uri("s3://bucket/a.jpg") and is_uri("file:///tmp/a.jpg") and is_uri("gs://b/c")
     assert not is_uri("C:/photos/a.jpg") and not is_uri("photos/a.jpg") and not is_uri("a:b")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import replace
 from typing import Iterable, Iterator
 
 from ..batch import ComposeRun, Outcome
@@ -42,8 +41,6 @@ def compose_on_ray(run: ComposeRun, sources: Iterable[str], list_file: str | Non
     table = read_listing(sources, list_file, column)  # a bad listing stops us before Ray
     journal = Journal(run.out, records) if run.write else None
     done = journal.open(resume=run.resume, force=run.force) if journal else set()
-    if run.write and not run.force:  # a photo whose files are all there is done: a batch Ray
-        run = replace(run, resume=True)  # runs again after losing an actor must not fail on them
     started = _connect(ray, address)  # the record is written from the first result on
     try:
         if done:

@@ -51,9 +51,13 @@ def _model_source(engine: EngineSpec) -> tuple[str, dict]:
     its own copy, at `revision`)."""
     from ..models import DEFAULT_VLM
 
-    ref = engine.model or DEFAULT_VLM
+    from ..model_files import looks_like_path
+
+    ref = os.path.expanduser(engine.model or DEFAULT_VLM)
     if os.path.isdir(ref):
         return os.path.abspath(ref), {}
+    if looks_like_path(ref):  # a folder that is not there: say so here, not on the GPUs
+        raise ShotCropError(f"model folder not found: {ref}")
     return ref, {"revision": engine.revision} if engine.revision else {}
 
 
@@ -229,6 +233,9 @@ def compose_with_llm(ds, run: ComposeRun, engine: EngineSpec, *, pool: Pool | No
     cwd = cwd or os.getcwd()
     run = absolute(run)
     pool = pool or Pool.plan(run, engine)
+    if not pool.gpus_per_worker:
+        raise ShotCropError("--engine vllm on Ray runs vLLM on GPUs, and this cluster has none "
+                            "(or --device cpu): use --engine vlm on the CPUs")
     source, pinned = _model_source(engine)
     options = _options(engine)
     config = vLLMEngineProcessorConfig(

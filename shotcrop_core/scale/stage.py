@@ -46,6 +46,10 @@ class ComposeActor:
                  cwd: str | None = None) -> None:
         self.away = enter(cwd)
         self.run, self.error = run, None
+        if run.write and not os.path.isdir(os.path.dirname(os.path.abspath(run.out))):
+            self.error = (f"the output folder {run.out} is not on this node: --out must be a "
+                          "folder every node of the cluster mounts")
+            return
         try:
             self.pipe = build_pipeline(run, engine.load() if engine is not None else None)
         except Exception as e:  # noqa: BLE001  raised with the first batch, naming the cause
@@ -130,13 +134,12 @@ def rows_of(run: ComposeRun, outcomes: list[Outcome]) -> dict[str, list]:
 
 def _written_line(run: ComposeRun, o: Outcome) -> str | None:
     """A skipped photo's shot set, read back from its JSON file (for the run's record)."""
-    from ..export import output_paths
-    from ..imageio import probe
+    from ..export import json_path
 
     try:
-        path = output_paths(probe(o.name), Path(run.out), preview=run.preview)["json"]
-        return json.dumps(json.loads(path.read_text(encoding="utf-8")), ensure_ascii=False)
-    except (ShotCropError, OSError, ValueError):
+        text = json_path(o.name, Path(run.out)).read_text(encoding="utf-8")
+        return json.dumps(json.loads(text), ensure_ascii=False)
+    except (OSError, ValueError):
         return None
 
 
@@ -169,8 +172,8 @@ class Pool:
         ray = require_ray()
         resources = ray.cluster_resources()
         gpus = float(resources.get("GPU", 0))
-        models = run.perception != "keypoints" or (engine is not None
-                                                   and engine.kind != "framing")
+        models = run.perception not in ("keypoints", "none") or (
+            engine is not None and engine.kind != "framing")
         on_cpu = str(engine.device if engine else run.device).startswith("cpu")
         if gpus_per_worker is None:
             gpus_per_worker = 1.0 if gpus and models and not on_cpu else 0.0
@@ -189,12 +192,13 @@ class Pool:
                        else (1, cpus) if scale else cpus)
         elif isinstance(workers, int) and workers < 1:
             raise ShotCropError(f"workers {workers}: give 1 or more")
-        cpus_each = 1.0
+        cpus_each = 1
         if isinstance(workers, int) and not gpus_per_worker:
-            node = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]),
-                       default=1)
-            cpus_each = float(max(1, min(int(node), int(resources.get("CPU", 1)) // workers)))
-        return cls(workers, gpus_per_worker, cpus_each)
+            nodes = [int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n["Alive"]]
+            # The largest share that still places every actor on some node.
+            cpus_each = next((s for s in range(max(nodes, default=1), 0, -1)
+                              if sum(c // s for c in nodes) >= workers), 1)
+        return cls(workers, gpus_per_worker, float(cpus_each))
 
     @property
     def most(self) -> int:
