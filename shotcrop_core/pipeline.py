@@ -275,6 +275,9 @@ class PhotoResult:
     raw: ShotSet | None = None
     #: Where the landmarks came from was a pose model.
     estimated: bool = False
+    #: `Found.note` (landmarks estimated for a photo the keypoint file does not name), for an
+    #: engine outside the pipeline to add to the shots' warnings (`find_people`).
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -392,7 +395,8 @@ class Pipeline:
             for b in self._find_deferred(batch):
                 yield b if isinstance(b, PhotoResult) else PhotoResult(
                     b.index, b.name, people=b.found.people, image=b.image,
-                    framing=self.options_for(b.found), estimated=b.found.estimated)
+                    framing=self.options_for(b.found), estimated=b.found.estimated,
+                    note=b.found.note)
 
     @property
     def chunk_size(self) -> int:

@@ -122,3 +122,20 @@ def test_vllm_engine_on_ray_without_vllm_says_what_to_install(engine, tmp_path, 
                "--model", engine.model, "--ray", "local", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and "needs vLLM and ray[llm]" in err and "Traceback" not in err
+
+
+def test_a_photo_the_keypoint_file_does_not_name_says_its_landmarks_were_estimated(engine,
+                                                                                   tmp_path):
+    """As on every engine: the shots of a photo whose landmarks a pose model estimated because
+    the keypoint file does not name it carry that note."""
+    pytest.importorskip("torch")
+    from shotcrop_core.scale.llm import AnswerActor, PromptActor
+
+    run = ComposeRun(perception="auto", keypoints=str(KP), write=False)
+    rows = PromptActor(run, engine)(_batch("000000229358.jpg", PHOTOS[0]))
+    rows = {k: np.array(v, dtype=object) for k, v in rows.items()}
+    rows["generated_text"] = np.array([ANSWER, ANSWER], dtype=object)
+    rows["__inference_error__"] = np.array(["", ""], dtype=object)
+    uncovered, covered = (json.loads(s) for s in AnswerActor(run, engine)(rows)["shots"])
+    assert any(w.startswith("landmarks estimated by") for w in uncovered["warnings"])
+    assert not any(w.startswith("landmarks estimated by") for w in covered.get("warnings", []))

@@ -100,3 +100,14 @@ def test_the_comfyui_pack_without_http_photos_says_so(server, monkeypatch):
         load_image(f"{server}/{PHOTO}")
     ignored = (Path(__file__).resolve().parent.parent / ".comfyignore").read_text().split()
     assert "shotcrop_core/http_photos.py" in ignored and "shotcrop_core/scale/" in ignored
+
+
+def test_an_http_photo_larger_than_any_photo_is_refused(server, monkeypatch):
+    from shotcrop_core import http_photos
+
+    size = (DATA / PHOTO).stat().st_size
+    monkeypatch.setattr(http_photos, "MAX_BYTES", size - 1)
+    with pytest.raises(ShotCropError, match="larger than any photo"):
+        load_image(f"{server}/{PHOTO}")
+    monkeypatch.setattr(http_photos, "MAX_BYTES", size)
+    assert load_image(f"{server}/{PHOTO}").format == "JPEG"

@@ -124,7 +124,7 @@ class PromptActor:
         return {**_empty(r.index, r.name), "messages": messages,
                 "sampling_params": sampling(o),
                 "people": json.dumps([p.to_dict() for p in r.people]),
-                "estimated": r.estimated, "width": W, "height": H,
+                "estimated": r.estimated, "note": r.note or "", "width": W, "height": H,
                 "resized": list(size), "family": self.family}
 
 
@@ -143,7 +143,8 @@ def _passed(run: ComposeRun, o: Outcome) -> dict:
     row = {k: (v[0].item() if isinstance(v[0], np.generic) else v[0]) for k, v in cols.items()}
     return {**row, "messages": [{"role": "user", "content": [{"type": "text", "text": "-"}]}],
             "sampling_params": {"max_tokens": 1, "temperature": 0.0, "seed": None},
-            "people": "[]", "estimated": False, "width": 0, "height": 0, "resized": [0, 0],
+            "people": "[]", "estimated": False, "note": "", "width": 0, "height": 0,
+            "resized": [0, 0],
             "family": ""}
 
 
@@ -197,6 +198,8 @@ class AnswerActor:
         loaded = load_image(name, None if self.run.write else DRAFT_SIDE)
         final, raw = repair(loaded.image, people, options, shots, text, err, self.intent,
                             "once")
+        if row.get("note"):  # as the pipeline adds it to any engine's shots
+            final = replace(final, warnings=final.warnings + (str(row["note"]),))
         result = PhotoResult(index, name, final, people=people, image=loaded,
                              framing=options, raw=raw, estimated=bool(row["estimated"]))
         return write_outcome(self.run, result, rewrite=rewrite)
