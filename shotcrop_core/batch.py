@@ -8,7 +8,8 @@
   Several: a process pool with at most `window` photos in flight, so memory stays flat; each
   worker decodes, perceives, frames and writes its photo's files, and sends back only the
   small result (no pixels).
-* `--resume` support: `outputs_present` tells whether a photo's files are all there already.
+* `--resume` support: `previous_outputs` tells what an earlier run left of a photo (all its
+  files, a photo cut halfway, or nothing of ours).
 """
 
 from __future__ import annotations

@@ -55,10 +55,9 @@ def output_paths(loaded: LoadedImage | ImageInfo, out_dir: Path, json_file: bool
 
 def json_path(photo: str | Path, out_dir: Path) -> Path:
     """Where a photo's shot-set JSON goes: named after the photo alone (no header read)."""
-    from .uris import is_uri, name_path
+    from .uris import photo_path
 
-    name = name_path(photo) if isinstance(photo, str) and is_uri(photo) else Path(photo)
-    return Path(out_dir) / f"{name.stem}_shots.json"
+    return Path(out_dir) / f"{photo_path(photo).stem}_shots.json"
 
 
 def write_outputs(loaded: LoadedImage, shots: ShotSet, out_dir: str | Path, force: bool = False,

@@ -184,12 +184,10 @@ def _opened(path: str | Path) -> tuple[Path, Path | io.BytesIO]:
     (`uris`: object stores, http(s); file:// is a path)."""
     from . import uris
 
-    if not uris.is_uri(path):
-        return Path(path), Path(path)
-    local = uris.local_path(path)
-    if local is not None:
-        return local, local
-    return uris.name_path(path), io.BytesIO(uris.read_uri(path))
+    named = uris.photo_path(path)
+    if not uris.is_uri(path) or uris.local_path(path) is not None:
+        return named, named
+    return named, io.BytesIO(uris.read_uri(path))
 
 
 def probe(path: str | Path) -> ImageInfo:

@@ -45,6 +45,14 @@ def name_path(uri: str) -> Path:
     return Path(path if path.strip("/") else "/photo")
 
 
+def photo_path(photo: str | Path) -> Path:
+    """The path a photo's output files are named after: its own, a file:// URI's, or another
+    URI's path part."""
+    if not is_uri(photo):
+        return Path(photo)
+    return local_path(photo) or name_path(photo)
+
+
 def read_uri(uri: str) -> bytes:
     """The bytes of a photo named by URI; a failure is one ShotCropError naming it."""
     scheme = _parts(uri)[0]
@@ -74,4 +82,4 @@ def read_uri(uri: str) -> bytes:
         raise ShotCropError(f"{uri}: cannot read it ({type(e).__name__}: {e})") from None
 
 
-__all__ = ["is_uri", "local_path", "name_path", "read_uri"]
+__all__ = ["is_uri", "local_path", "name_path", "photo_path", "read_uri"]

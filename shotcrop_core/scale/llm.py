@@ -24,15 +24,14 @@ import os
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
 from ..batch import ComposeRun, Outcome, build_pipeline, resume_state, write_outcome
 from ..errors import ShotCropError
 from ..keypoints import Person
 from ..pipeline import DRAFT_SIDE, EngineSpec, Found, PeopleSource, PhotoResult, Pipeline
 from ..vlm.vllm_engine import sampling
 from .ray_module import require_ray
-from .stage import COLUMNS, Pool, absolute, batch_size_for, enter, photos_of, rows_of
+from .stage import (COLUMNS, Pool, absolute, batch_size_for, enter, photos_of, row_of,
+                    rows_of)
 
 
 def _processor_files(engine: EngineSpec):
@@ -121,7 +120,7 @@ class PromptActor:
             m["content"] = [{"type": "image_url", "image_url": {"url": url}}
                             if c.get("type") == "image" else c for c in m["content"]]
         W, H = r.image.frame_size
-        return {**_empty(r.index, r.name), "messages": messages,
+        return {**row_of(self.run, Outcome(r.index, r.name)), "messages": messages,
                 "sampling_params": sampling(o),
                 "people": json.dumps([p.to_dict() for p in r.people]),
                 "estimated": r.estimated, "note": r.note or "", "width": W, "height": H,
@@ -132,16 +131,10 @@ def _as_outcome(r: PhotoResult) -> Outcome:
     return Outcome(r.index, r.name, None, r.error)
 
 
-def _empty(index: int, name: str) -> dict:
-    return {"image": name, "index": index, "shots": None, "error": None, "skipped": False}
-
-
 def _passed(run: ComposeRun, o: Outcome) -> dict:
     """A row that skips the model (an error, or done before): a one-token prompt, so the vLLM
     stages keep their columns, and the answer stage passes it on as it is."""
-    cols = rows_of(run, [o])
-    row = {k: (v[0].item() if isinstance(v[0], np.generic) else v[0]) for k, v in cols.items()}
-    return {**row, "messages": [{"role": "user", "content": [{"type": "text", "text": "-"}]}],
+    return {**row_of(run, o), "messages": [{"role": "user", "content": [{"type": "text", "text": "-"}]}],
             "sampling_params": {"max_tokens": 1, "temperature": 0.0, "seed": None},
             "people": "[]", "estimated": False, "note": "", "width": 0, "height": 0,
             "resized": [0, 0],

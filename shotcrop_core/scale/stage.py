@@ -116,20 +116,19 @@ def photos_of(batch: dict[str, Any], away: str | None = None):
             yield Outcome(index, name, error=str(e) if name in str(e) else f"{name}: {e}")
 
 
-def rows_of(run: ComposeRun, outcomes: list[Outcome]) -> dict[str, list]:
-    cols: dict[str, list] = {c: [] for c in COLUMNS}
-    for o in outcomes:
-        cols["image"].append(o.name)
-        cols["index"].append(o.index)
-        cols["shots"].append(o.shots.to_json(image=o.name) if o.ok and o.shots else
-                             _written_line(run, o) if o.skipped else None)
-        cols["error"].append(o.error)
-        cols["skipped"].append(o.skipped)
-    return {"image": np.array(cols["image"], dtype=object),
-            "index": np.array(cols["index"], dtype=np.int64),
-            "shots": np.array(cols["shots"], dtype=object),
-            "error": np.array(cols["error"], dtype=object),
-            "skipped": np.array(cols["skipped"], dtype=bool)}
+def row_of(run: ComposeRun, o: Outcome) -> dict:
+    """One photo's row (see the module doc), as plain Python values."""
+    shots = (o.shots.to_json(image=o.name) if o.ok and o.shots else
+             _written_line(run, o) if o.skipped else None)
+    return {"image": o.name, "index": o.index, "shots": shots, "error": o.error,
+            "skipped": o.skipped}
+
+
+def rows_of(run: ComposeRun, outcomes: list[Outcome]) -> dict[str, np.ndarray]:
+    """The photos' rows as a Ray Data batch (a column each)."""
+    rows = [row_of(run, o) for o in outcomes]
+    types = {"index": np.int64, "skipped": bool}
+    return {c: np.array([r[c] for r in rows], dtype=types.get(c, object)) for c in COLUMNS}
 
 
 def _written_line(run: ComposeRun, o: Outcome) -> str | None:
@@ -245,4 +244,4 @@ def compose_dataset(ds, run: ComposeRun | None = None, engine: EngineSpec | None
 
 
 __all__ = ["COLUMNS", "WORKER_FAILED", "ComposeActor", "Pool", "absolute", "batch_size_for",
-           "compose_dataset", "enter", "photos_of", "rows_of"]
+           "compose_dataset", "enter", "photos_of", "row_of", "rows_of"]
